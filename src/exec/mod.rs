@@ -1,0 +1,183 @@
+//! Executors: the one seam a protocol plugs into.
+//!
+//! An [`Engine`] is a connected view of one target (a server URL, an embedded database);
+//! it opens [`Session`]s, one per named session of a case. The runner drives sessions
+//! through this trait only, so adding a protocol is adding a file here that implements
+//! both traits, and one line in [`engine_for`].
+
+pub mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::plan::{Param, VectorOp};
+use crate::target::Target;
+use crate::value::{Scalar, Value};
+
+/// Rows as a server returned them.
+pub type Row = Vec<Value>;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResultSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Row>,
+}
+
+/// An error the server reported: what `error:` expectations match against.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DbError {
+    pub sqlstate: Option<String>,
+    /// The native error number or code, as text (`1062`, `001003`).
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.sqlstate, &self.code) {
+            (Some(s), Some(c)) => write!(f, "[SQLSTATE {s}, code {c}] {}", self.message),
+            (Some(s), None) => write!(f, "[SQLSTATE {s}] {}", self.message),
+            (None, Some(c)) => write!(f, "[code {c}] {}", self.message),
+            (None, None) => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Why an executor call did not produce a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecError {
+    /// The server answered with an error.
+    Db(DbError),
+    /// The target could not be reached or refused the login.
+    Connect(String),
+    /// The connection broke during a call; the session is unusable.
+    Lost(String),
+    /// The executor does not implement this operation.
+    Unsupported(String),
+    /// Anything else on the client side (decoding, protocol violations).
+    Client(String),
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecError::Db(e) => write!(f, "server error: {e}"),
+            ExecError::Connect(m) => f.write_str(m),
+            ExecError::Lost(m) => write!(f, "connection lost: {m}"),
+            ExecError::Unsupported(m) => write!(f, "not supported by this executor: {m}"),
+            ExecError::Client(m) => write!(f, "client error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {}
+
+/// What the runner tells an engine about the session it opens.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// A key unique to the running case; engines that create a database per case (the
+    /// in-memory SQLite default) share it between the case's sessions.
+    pub case_key: String,
+    /// `false`: the session starts transactions implicitly, DB-API style.
+    pub autocommit: bool,
+}
+
+/// A connected target.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// Opens a session (a connection).
+    async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError>;
+
+    /// Called after a case's sessions are closed; engines that keep per-case state (the
+    /// scratch SQLite database) drop it here.
+    async fn end_case(&self, _case_key: &str) {}
+}
+
+/// Stops a running call from another task, through the protocol's own cancel path.
+#[async_trait]
+pub trait Canceller: Send + Sync {
+    async fn cancel(&self) -> Result<(), ExecError>;
+}
+
+/// One connection of a case.
+#[async_trait]
+pub trait Session: Send {
+    /// Runs a statement; returns the affected row count.
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError>;
+
+    /// Runs a query and reads its whole result.
+    async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError>;
+
+    /// Reads a result through a cursor in batches of `batch` rows, stopping after
+    /// `max_batches` batches (or at the end). Each returned vector is one batch.
+    async fn fetch_batches(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        batch: usize,
+        max_batches: usize,
+    ) -> Result<Vec<Vec<Row>>, ExecError>;
+
+    async fn begin(&mut self) -> Result<(), ExecError>;
+    async fn commit(&mut self) -> Result<(), ExecError>;
+    async fn rollback(&mut self) -> Result<(), ExecError>;
+
+    /// Bulk-loads rows through the protocol's fastest path; returns rows loaded.
+    async fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
+    ) -> Result<u64, ExecError>;
+
+    /// A handle that cancels this session's running call, when the protocol can.
+    fn canceller(&self) -> Option<Arc<dyn Canceller>>;
+
+    /// Runs a vector-database operation.
+    async fn vector(&mut self, op: &VectorOp) -> Result<VectorAnswer, ExecError> {
+        Err(ExecError::Unsupported(format!(
+            "vector operation `{}`",
+            op.name()
+        )))
+    }
+
+    /// Whether a transaction is open (explicit, or implicit with autocommit off).
+    fn in_transaction(&self) -> bool;
+
+    /// Closes the session, rolling back anything still open.
+    async fn close(self: Box<Self>) -> Result<(), ExecError>;
+}
+
+/// The answer to a vector operation, in the shape the checks need.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorAnswer {
+    Done,
+    Indexes(Vec<String>),
+    /// Ranked matches of a query.
+    Matches(Vec<VectorMatch>),
+    /// Ids returned by a fetch.
+    Vectors(Vec<String>),
+    /// Upserted count.
+    Upserted(u64),
+    /// A described object (index description, stats).
+    Json(serde_json::Value),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorMatch {
+    pub id: String,
+    pub score: f64,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// The engine for an executor name from the registry.
+pub async fn engine_for(executor: &str, target: &Target) -> Result<Arc<dyn Engine>, ExecError> {
+    match executor {
+        "sqlite" => Ok(Arc::new(sqlite::SqliteEngine::new(target)?)),
+        other => Err(ExecError::Unsupported(format!(
+            "executor `{other}` is not built into this version of helios-matrix"
+        ))),
+    }
+}

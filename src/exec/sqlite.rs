@@ -1,0 +1,438 @@
+//! SQLite, embedded through sqlx: the zero-setup reference target.
+//!
+//! `sqlite::memory:` gives every case a fresh, private database that all of the case's
+//! sessions share and that disappears when the case ends. It lives in a temporary file rather
+//! than in SQLite's in-memory VFSes because only a file in rollback-journal mode gives two
+//! sessions real isolation (a reader sees the last committed state while another session
+//! writes); shared-cache and `memdb` databases answer "database is locked" instead. Any other
+//! target (`sqlite:path/to/db`) is that file, shared by every case.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Arguments, AssertSqlSafe, Column, Connection, Executor, Row as _, TypeInfo, ValueRef};
+
+use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
+use crate::plan::Param;
+use crate::target::Target;
+use crate::value::{Scalar, Value};
+
+/// How many SQLite VM steps run between checks of the cancel flag.
+const PROGRESS_STEPS: i32 = 1000;
+
+/// SQLite's limit on bound variables per statement is 32766; stay below it.
+const MAX_COPY_VARIABLES: usize = 30_000;
+
+pub struct SqliteEngine {
+    location: Location,
+}
+
+enum Location {
+    /// One database file per case in this directory, removed with the engine.
+    PerCase(tempfile::TempDir),
+    File(String),
+}
+
+impl SqliteEngine {
+    pub fn new(target: &Target) -> Result<Self, ExecError> {
+        let url = target.expose_url();
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                ExecError::Connect(format!(
+                    "cannot connect to sqlite at {target}: the target must start with `sqlite:`"
+                ))
+            })?;
+        let location = match rest {
+            ":memory:" | ":memory" | "" => Location::PerCase(
+                tempfile::Builder::new()
+                    .prefix("helios-matrix-sqlite-")
+                    .tempdir()
+                    .map_err(|e| {
+                        ExecError::Connect(format!(
+                            "cannot create a scratch directory for sqlite: {e}"
+                        ))
+                    })?,
+            ),
+            path => Location::File(path.to_string()),
+        };
+        Ok(Self { location })
+    }
+
+    fn case_file(dir: &tempfile::TempDir, case_key: &str) -> std::path::PathBuf {
+        dir.path().join(format!("{case_key}.db"))
+    }
+
+    fn options(&self, case_key: &str) -> Result<SqliteConnectOptions, ExecError> {
+        let options = match &self.location {
+            Location::PerCase(dir) => SqliteConnectOptions::new()
+                .filename(Self::case_file(dir, case_key))
+                .journal_mode(SqliteJournalMode::Delete)
+                // A throwaway database: durability buys nothing.
+                .synchronous(SqliteSynchronous::Off),
+            Location::File(path) => SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+                .map_err(|e| {
+                    ExecError::Connect(format!("cannot open sqlite database `{path}`: {e}"))
+                })?,
+        };
+        Ok(options
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_secs(2)))
+    }
+}
+
+#[async_trait]
+impl Engine for SqliteEngine {
+    async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
+        let mut conn = SqliteConnection::connect_with(&self.options(&options.case_key)?)
+            .await
+            .map_err(|e| ExecError::Connect(format!("cannot open sqlite database: {e}")))?;
+        let cancel = Arc::new(SqliteCanceller::default());
+        {
+            let flag = cancel.flag.clone();
+            let mut handle = conn
+                .lock_handle()
+                .await
+                .map_err(|e| ExecError::Client(e.to_string()))?;
+            // SQLite's own cancel path: a progress handler that interrupts when asked to.
+            handle.set_progress_handler(PROGRESS_STEPS, move || !flag.load(Ordering::Relaxed));
+        }
+        Ok(Box::new(SqliteSession {
+            conn: Some(conn),
+            autocommit: options.autocommit,
+            in_tx: false,
+            implicit_tx: false,
+            cancel,
+        }))
+    }
+
+    async fn end_case(&self, case_key: &str) {
+        if let Location::PerCase(dir) = &self.location {
+            let file = Self::case_file(dir, case_key);
+            let _ = std::fs::remove_file(&file);
+            let _ = std::fs::remove_file(file.with_extension("db-journal"));
+        }
+    }
+}
+
+#[derive(Default)]
+struct SqliteCanceller {
+    flag: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Canceller for SqliteCanceller {
+    async fn cancel(&self) -> Result<(), ExecError> {
+        self.flag.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+struct SqliteSession {
+    /// `None` once closed.
+    conn: Option<SqliteConnection>,
+    autocommit: bool,
+    in_tx: bool,
+    /// The open transaction was started implicitly (autocommit off).
+    implicit_tx: bool,
+    cancel: Arc<SqliteCanceller>,
+}
+
+fn arguments(params: &[Param]) -> Result<SqliteArguments, ExecError> {
+    let mut args = SqliteArguments::default();
+    for p in params {
+        let added = match &p.value {
+            Scalar::Null => args.add(Option::<i64>::None),
+            Scalar::Bool(b) => args.add(*b),
+            Scalar::Int(i) => args.add(*i),
+            Scalar::Float(f) => args.add(*f),
+            Scalar::Text(s) => args.add(s.clone()),
+        };
+        added.map_err(|e| ExecError::Client(format!("cannot bind parameter: {e}")))?;
+    }
+    Ok(args)
+}
+
+fn map_error(e: sqlx::Error) -> ExecError {
+    match e {
+        sqlx::Error::Database(db) => ExecError::Db(DbError {
+            sqlstate: None,
+            code: db.code().map(|c| c.into_owned()),
+            message: db.message().to_string(),
+        }),
+        sqlx::Error::Io(io) => ExecError::Lost(io.to_string()),
+        sqlx::Error::WorkerCrashed => {
+            ExecError::Lost("the sqlite worker thread stopped".to_string())
+        }
+        other => ExecError::Client(other.to_string()),
+    }
+}
+
+fn decode_row(row: &SqliteRow) -> Row {
+    (0..row.len())
+        .map(|i| {
+            let declared = row.column(i).type_info().name().to_ascii_uppercase();
+            let Ok(raw) = row.try_get_raw(i) else {
+                return Value::Null;
+            };
+            if raw.is_null() {
+                return Value::Null;
+            }
+            let storage = raw.type_info().name().to_ascii_uppercase();
+            match storage.as_str() {
+                "INTEGER" | "INT8" | "BIGINT" | "INT" | "BOOLEAN" => {
+                    match row.try_get_unchecked::<i64, _>(i) {
+                        Ok(v) if declared == "BOOLEAN" || declared == "BOOL" => Value::Bool(v != 0),
+                        Ok(v) => Value::Int(v),
+                        Err(_) => text_of(row, i),
+                    }
+                }
+                "REAL" => row
+                    .try_get_unchecked::<f64, _>(i)
+                    .map(Value::Float)
+                    .unwrap_or_else(|_| text_of(row, i)),
+                "BLOB" => row
+                    .try_get_unchecked::<Vec<u8>, _>(i)
+                    .map(Value::Bytes)
+                    .unwrap_or(Value::Null),
+                _ => text_of(row, i),
+            }
+        })
+        .collect()
+}
+
+/// Any value SQLite can hold has a text form; used for what the typed reads refuse.
+fn text_of(row: &SqliteRow, i: usize) -> Value {
+    match row.try_get_unchecked::<String, _>(i) {
+        Ok(s) => Value::Text(s),
+        Err(e) => Value::Other {
+            type_name: "undecodable".to_string(),
+            text: e.to_string(),
+        },
+    }
+}
+
+impl SqliteSession {
+    fn conn(&mut self) -> Result<&mut SqliteConnection, ExecError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| ExecError::Lost("the session is closed".to_string()))
+    }
+
+    /// Starts the implicit transaction of an autocommit-off session, DB-API style.
+    async fn before_statement(&mut self) -> Result<(), ExecError> {
+        self.cancel.flag.store(false, Ordering::Relaxed);
+        if !self.autocommit && !self.in_tx {
+            self.conn()?.execute("BEGIN").await.map_err(map_error)?;
+            self.in_tx = true;
+            self.implicit_tx = true;
+        }
+        Ok(())
+    }
+
+    async fn simple(&mut self, sql: &'static str) -> Result<(), ExecError> {
+        self.cancel.flag.store(false, Ordering::Relaxed);
+        self.conn()?
+            .execute(sql)
+            .await
+            .map_err(map_error)
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Session for SqliteSession {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
+        self.before_statement().await?;
+        let args = arguments(params)?;
+        let conn = self.conn()?;
+        let result = sqlx::query_with(AssertSqlSafe(sql.to_string()), args)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_error)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
+        self.before_statement().await?;
+        let args = arguments(params)?;
+        let conn = self.conn()?;
+        let rows: Vec<SqliteRow> = sqlx::query_with(AssertSqlSafe(sql.to_string()), args)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_error)?;
+        let columns = match rows.first() {
+            Some(row) => row.columns().iter().map(|c| c.name().to_string()).collect(),
+            // No rows: ask the prepared statement for its columns.
+            None => conn
+                .prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(
+                    sql.to_string(),
+                )))
+                .await
+                .map(|s| {
+                    sqlx::Statement::columns(&s)
+                        .iter()
+                        .map(|c| c.name().to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        Ok(ResultSet {
+            columns,
+            rows: rows.iter().map(decode_row).collect(),
+        })
+    }
+
+    async fn fetch_batches(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        batch: usize,
+        max_batches: usize,
+    ) -> Result<Vec<Vec<Row>>, ExecError> {
+        self.before_statement().await?;
+        let args = arguments(params)?;
+        let conn = self.conn()?;
+        // SQLite steps a statement row by row: reading the stream lazily is its cursor.
+        let mut stream = sqlx::query_with(AssertSqlSafe(sql.to_string()), args).fetch(&mut *conn);
+        let mut batches = Vec::new();
+        let mut current = Vec::with_capacity(batch);
+        while batches.len() < max_batches {
+            match stream.try_next().await.map_err(map_error)? {
+                Some(row) => {
+                    current.push(decode_row(&row));
+                    if current.len() == batch {
+                        batches.push(std::mem::take(&mut current));
+                    }
+                }
+                None => {
+                    if !current.is_empty() {
+                        batches.push(std::mem::take(&mut current));
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(batches)
+    }
+
+    async fn begin(&mut self) -> Result<(), ExecError> {
+        if self.in_tx && self.implicit_tx {
+            // Already inside the implicit transaction: it becomes the explicit one.
+            self.implicit_tx = false;
+            return Ok(());
+        }
+        self.simple("BEGIN").await?;
+        self.in_tx = true;
+        self.implicit_tx = false;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), ExecError> {
+        if !self.in_tx {
+            return Ok(());
+        }
+        self.simple("COMMIT").await?;
+        self.in_tx = false;
+        Ok(())
+    }
+
+    async fn rollback(&mut self) -> Result<(), ExecError> {
+        if !self.in_tx {
+            return Ok(());
+        }
+        let result = self.simple("ROLLBACK").await;
+        self.in_tx = false;
+        result
+    }
+
+    async fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
+    ) -> Result<u64, ExecError> {
+        self.before_statement().await?;
+        let own_tx = !self.in_tx;
+        if own_tx {
+            self.simple("BEGIN").await?;
+        }
+        let result = copy_rows(self.conn()?, table, columns, rows).await;
+        if own_tx {
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let ended = self.simple(end).await;
+            if result.is_ok() {
+                ended?;
+            }
+        }
+        result
+    }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        Some(self.cancel.clone())
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_tx
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
+        if self.in_tx {
+            let _ = self.rollback().await;
+        }
+        match self.conn.take() {
+            Some(conn) => conn.close().await.map_err(map_error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Multi-row INSERTs inside one transaction: SQLite's fastest bulk path from a client.
+async fn copy_rows(
+    conn: &mut SqliteConnection,
+    table: &str,
+    columns: &[String],
+    rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
+) -> Result<u64, ExecError> {
+    let width = columns.len().max(1);
+    let per_statement = (MAX_COPY_VARIABLES / width).clamp(1, 500);
+    let head = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let tuple = format!("({})", vec!["?"; width].join(", "));
+    let mut loaded = 0u64;
+    let mut chunk: Vec<Param> = Vec::with_capacity(per_statement * width);
+    let mut in_chunk = 0usize;
+    let mut rows = rows.peekable();
+    while let Some(row) = rows.next() {
+        let row = row.map_err(ExecError::Client)?;
+        if row.len() != columns.len() {
+            return Err(ExecError::Client(format!(
+                "copy row has {} values for {} columns",
+                row.len(),
+                columns.len()
+            )));
+        }
+        chunk.extend(row.into_iter().map(|value| Param { name: None, value }));
+        in_chunk += 1;
+        if in_chunk == per_statement || rows.peek().is_none() {
+            let sql = format!("{head}{}", vec![tuple.as_str(); in_chunk].join(", "));
+            let args = arguments(&chunk)?;
+            let done = sqlx::query_with(AssertSqlSafe(sql), args)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_error)?;
+            loaded += done.rows_affected();
+            chunk.clear();
+            in_chunk = 0;
+        }
+    }
+    Ok(loaded)
+}

@@ -1,0 +1,31 @@
+//! helios-matrix: write database protocol compatibility tests once, in YAML; compile them
+//! into each protocol's dialect; run them against real servers; report JUnit.
+//!
+//! The pipeline, one module per stage, data flowing one way:
+//!
+//! ```text
+//! spec (YAML → located tree → suites)          spec, yaml, registry
+//!   → plan (per protocol: labels resolved,       plan::compile
+//!           placeholders & error codes native)
+//!   → render (templates → generated/*.slt)       render   ← script parses them back
+//!   → run (executor per protocol → events)       run, exec::{sqlite, …}
+//!   → report (terminal, JUnit)                   report
+//! ```
+//!
+//! To add a protocol: add an entry to `specs/matrix.yaml`, and if it needs a new executor,
+//! a file in `src/exec/` implementing [`exec::Engine`] plus one line in [`exec::engine_for`].
+
+pub mod cli;
+pub mod diag;
+pub mod exec;
+pub mod plan;
+pub mod registry;
+pub mod render;
+pub mod report;
+pub mod run;
+pub mod script;
+pub mod source;
+pub mod spec;
+pub mod target;
+pub mod value;
+pub mod yaml;

@@ -1,0 +1,434 @@
+//! The typed plan: every suite resolved for one protocol.
+//!
+//! This is the seam between the two back ends. `compile` renders it through templates into
+//! scripts; `run` hands it to an executor. Both read only this, so anything a protocol needs
+//! to know (placeholders already rewritten, error classes already turned into native codes,
+//! overrides already applied) is decided here, once, by [`compile`].
+
+pub mod compile;
+pub mod placeholders;
+pub mod template;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::{Priority, Protocol};
+use crate::value::Scalar;
+
+/// Everything compiled from a spec directory: one entry per protocol.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// Command-line labels the plan was compiled with (they can change resolutions).
+    pub labels: Vec<String>,
+    pub protocols: Vec<ProtocolPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProtocolPlan {
+    pub protocol: Protocol,
+    pub suites: Vec<SuitePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SuitePlan {
+    pub name: String,
+    /// The spec file as a user sees it (`specs/core/types.yaml`).
+    pub source: String,
+    pub description: Option<String>,
+    pub fixtures: Vec<FixturePlan>,
+    pub cases: Vec<CasePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FixturePlan {
+    pub name: String,
+    pub setup: Vec<Step>,
+    pub teardown: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CasePlan {
+    pub id: String,
+    pub name: String,
+    /// Line of the case in its suite's source file.
+    pub line: u32,
+    pub priority: Priority,
+    /// The case's own tags followed by its suite's.
+    pub tags: Vec<String>,
+    /// Why the case does not run on this protocol, if it doesn't.
+    pub skip: Option<String>,
+    /// Why the case is expected to fail on this protocol, if it is.
+    pub xfail: Option<String>,
+    pub autocommit: bool,
+    #[serde(with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    pub fixtures: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Line of the step in the suite's source file.
+    pub line: u32,
+    /// The named session; `None` is the `default` session.
+    pub session: Option<String>,
+    /// Kept compact: expanded only when executing, so a 10,000-row loop stays one record.
+    pub repeat: Option<Repeat>,
+    pub action: Action,
+}
+
+/// `for var in from..to` (end exclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeat {
+    pub var: String,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Repeat {
+    pub fn len(&self) -> u64 {
+        u64::try_from(self.to.saturating_sub(self.from)).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    Statement(Statement),
+    Query(Query),
+    Begin,
+    Commit,
+    Rollback,
+    Copy(Copy),
+    Sleep {
+        #[serde(with = "duration")]
+        duration: Duration,
+    },
+    Vector(VectorStep),
+}
+
+impl Action {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Action::Statement(_) => "statement",
+            Action::Query(_) => "query",
+            Action::Begin => "begin",
+            Action::Commit => "commit",
+            Action::Rollback => "rollback",
+            Action::Copy(_) => "copy",
+            Action::Sleep { .. } => "sleep",
+            Action::Vector(v) => v.op.name(),
+        }
+    }
+}
+
+/// A bound parameter, in the order the rewritten SQL binds them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Param {
+    /// Set for named placeholders (and for dialects that bind by name).
+    pub name: Option<String>,
+    pub value: Scalar,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Param>,
+    pub count: Option<u64>,
+    pub error: Option<ErrorExpect>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Query {
+    pub sql: String,
+    pub params: Vec<Param>,
+    pub rows: Option<Vec<Vec<Scalar>>>,
+    pub columns: Option<Vec<String>>,
+    pub sort: Sort,
+    pub row_count: Option<u64>,
+    pub fetch: Option<Fetch>,
+    pub error: Option<ErrorExpect>,
+    #[serde(with = "opt_duration")]
+    pub cancel_after: Option<Duration>,
+    pub tolerance: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    #[default]
+    None,
+    Rows,
+    Values,
+}
+
+impl Sort {
+    pub fn parse(s: &str) -> Option<Sort> {
+        match s {
+            "none" => Some(Sort::None),
+            "rows" => Some(Sort::Rows),
+            "values" => Some(Sort::Values),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::None => "none",
+            Sort::Rows => "rows",
+            Sort::Values => "values",
+        }
+    }
+}
+
+/// Read the result through a cursor in batches and check the listed ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fetch {
+    pub batch: u64,
+    pub batches: Vec<BatchCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchCheck {
+    pub len: Option<u64>,
+    pub first: Option<Vec<Scalar>>,
+}
+
+/// What a failing step must report. After compilation `class` is kept for display only;
+/// the native fields carry the protocol's codes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ErrorExpect {
+    pub class: Option<String>,
+    pub sqlstate: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl ErrorExpect {
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.class {
+            parts.push(c.clone());
+        }
+        if let Some(s) = &self.sqlstate {
+            parts.push(format!("SQLSTATE {s}"));
+        }
+        if let Some(c) = &self.code {
+            parts.push(format!("code {c}"));
+        }
+        if let Some(m) = &self.message {
+            parts.push(format!("message /{m}/"));
+        }
+        if parts.is_empty() {
+            "an error".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Copy {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub rows: CopyRows,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyRows {
+    Literal(Vec<Vec<Scalar>>),
+    /// One templated row rendered for each value of the loop variable.
+    Repeat {
+        repeat: Repeat,
+        row: Vec<Scalar>,
+    },
+}
+
+/// A vector-database step and the checks on its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VectorStep {
+    pub op: VectorOp,
+    #[serde(default, skip_serializing_if = "VectorChecks::is_empty")]
+    pub checks: VectorChecks,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VectorOp {
+    CreateIndex {
+        name: String,
+        dimension: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<String>,
+    },
+    ListIndexes,
+    DescribeIndex {
+        name: String,
+    },
+    DeleteIndex {
+        name: String,
+    },
+    Upsert {
+        index: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        vectors: Vec<VectorRecord>,
+    },
+    VectorQuery {
+        index: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vector: Option<VectorValues>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        top_k: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<serde_json::Value>,
+        include_metadata: bool,
+    },
+    FetchVectors {
+        index: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        ids: Vec<String>,
+    },
+    DeleteVectors {
+        index: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ids: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        delete_all: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<serde_json::Value>,
+    },
+    DescribeIndexStats {
+        index: String,
+    },
+}
+
+impl VectorOp {
+    pub const NAMES: [&'static str; 9] = [
+        "create_index",
+        "list_indexes",
+        "describe_index",
+        "delete_index",
+        "upsert",
+        "vector_query",
+        "fetch_vectors",
+        "delete_vectors",
+        "describe_index_stats",
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            VectorOp::CreateIndex { .. } => "create_index",
+            VectorOp::ListIndexes => "list_indexes",
+            VectorOp::DescribeIndex { .. } => "describe_index",
+            VectorOp::DeleteIndex { .. } => "delete_index",
+            VectorOp::Upsert { .. } => "upsert",
+            VectorOp::VectorQuery { .. } => "vector_query",
+            VectorOp::FetchVectors { .. } => "fetch_vectors",
+            VectorOp::DeleteVectors { .. } => "delete_vectors",
+            VectorOp::DescribeIndexStats { .. } => "describe_index_stats",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorRecord {
+    pub id: String,
+    pub values: VectorValues,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VectorValues {
+    List(Vec<Scalar>),
+    /// A constant vector: `{fill: 0.2, dim: 4}`.
+    Fill {
+        fill: Scalar,
+        dim: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorChecks {
+    /// `list_indexes`: these names are listed. `fetch_vectors`: these ids came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<Vec<String>>,
+    /// `upsert`: upserted count; `fetch_vectors`: vectors returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<MatchesCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub each_match: Option<serde_json::Value>,
+    /// `describe_index`, `describe_index_stats`: a partial match of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<serde_json::Value>,
+}
+
+impl VectorChecks {
+    pub fn is_empty(&self) -> bool {
+        self == &VectorChecks::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchesCheck {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ids_in_order: bool,
+}
+
+/// Durations serialize as humantime text (`100ms`, `1s`) in scripts and templates.
+pub mod duration {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+pub mod opt_duration {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+impl Plan {
+    /// Every (protocol, suite, case) in plan order.
+    pub fn cases(&self) -> impl Iterator<Item = (&ProtocolPlan, &SuitePlan, &CasePlan)> {
+        self.protocols.iter().flat_map(|p| {
+            p.suites
+                .iter()
+                .flat_map(move |s| s.cases.iter().map(move |c| (p, s, c)))
+        })
+    }
+}

@@ -1,0 +1,571 @@
+//! The protocol registry (`specs/matrix.yaml`): which protocols exist, their tier, dialect,
+//! executor and target, the dialects' placeholder styles, and the portable error classes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::diag::{Diagnostics, did_you_mean};
+use crate::plan::ErrorExpect;
+use crate::source::Span;
+use crate::spec::decode::{self, Fields};
+use crate::value::Scalar;
+use crate::yaml::Node;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    P0,
+    P1,
+    P2,
+}
+
+impl Priority {
+    pub const ALL: [&'static str; 3] = ["p0", "p1", "p2"];
+
+    pub fn parse(s: &str) -> Option<Priority> {
+        match s.to_ascii_lowercase().as_str() {
+            "p0" => Some(Priority::P0),
+            "p1" => Some(Priority::P1),
+            "p2" => Some(Priority::P2),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::P0 => "p0",
+            Priority::P1 => "p1",
+            Priority::P2 => "p2",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Gold,
+    Silver,
+    Bronze,
+    Reference,
+}
+
+impl Tier {
+    pub const ALL: [&'static str; 4] = ["gold", "silver", "bronze", "reference"];
+
+    pub fn parse(s: &str) -> Option<Tier> {
+        match s {
+            "gold" => Some(Tier::Gold),
+            "silver" => Some(Tier::Silver),
+            "bronze" => Some(Tier::Bronze),
+            "reference" => Some(Tier::Reference),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Gold => "gold",
+            Tier::Silver => "silver",
+            Tier::Bronze => "bronze",
+            Tier::Reference => "reference",
+        }
+    }
+}
+
+/// Whether a protocol speaks SQL or vector operations; suites without `protocols:` apply to
+/// every SQL protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Sql,
+    Vector,
+}
+
+/// How a dialect writes bind parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum PlaceholderStyle {
+    /// `$1, $2` (PostgreSQL)
+    #[serde(rename = "$n")]
+    Dollar,
+    /// `?, ?` (MySQL, DB2, Snowflake)
+    #[serde(rename = "?")]
+    Qmark,
+    /// `?1, ?2` (SQLite)
+    #[serde(rename = "?n")]
+    NumberedQmark,
+    /// `@P1, @P2` (SQL Server)
+    #[serde(rename = "@Pn")]
+    AtP,
+    /// `:1, :2` (Oracle)
+    #[serde(rename = ":n")]
+    ColonNumbered,
+    /// `:name` (Databricks); positional parameters become `:p1, :p2`.
+    #[serde(rename = ":name")]
+    ColonNamed,
+    /// The protocol has no SQL (vector databases).
+    #[serde(rename = "none")]
+    None,
+}
+
+impl PlaceholderStyle {
+    pub const ALL: [&'static str; 7] = ["$n", "?", "?n", "@Pn", ":n", ":name", "none"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "$n" => Self::Dollar,
+            "?" => Self::Qmark,
+            "?n" => Self::NumberedQmark,
+            "@Pn" => Self::AtP,
+            ":n" => Self::ColonNumbered,
+            ":name" => Self::ColonNamed,
+            "none" => Self::None,
+            _ => return None,
+        })
+    }
+}
+
+/// How a dialect's SQL is lexed when looking for placeholders: which quotes and comments
+/// hide a `?` or `:name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Lexing {
+    /// `'it\'s'` is one string (MySQL, Spark SQL).
+    pub backslash_escapes: bool,
+    /// `# comment` (MySQL).
+    pub hash_comments: bool,
+    /// `$$ … $$` and `$tag$ … $tag$` strings (PostgreSQL, Snowflake).
+    pub dollar_quotes: bool,
+    /// `/* /* */ */` nests (PostgreSQL).
+    pub nested_comments: bool,
+    /// `[identifier]` (SQL Server).
+    pub bracket_identifiers: bool,
+    /// `E'…'` strings take backslash escapes (PostgreSQL).
+    pub escape_strings: bool,
+}
+
+/// Facts about a dialect that the compiler needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Dialect {
+    pub placeholder: PlaceholderStyle,
+    pub lexing: Lexing,
+}
+
+impl Dialect {
+    /// Built-in facts for the dialects helios-matrix knows; a registry `dialects:` entry
+    /// can change the placeholder style, and unknown dialects get standard SQL lexing.
+    pub fn builtin(name: &str) -> Option<Dialect> {
+        let standard = Lexing::default();
+        let (placeholder, lexing) = match name {
+            "postgres" => (
+                PlaceholderStyle::Dollar,
+                Lexing {
+                    dollar_quotes: true,
+                    nested_comments: true,
+                    escape_strings: true,
+                    ..standard
+                },
+            ),
+            "mysql" => (
+                PlaceholderStyle::Qmark,
+                Lexing {
+                    backslash_escapes: true,
+                    hash_comments: true,
+                    ..standard
+                },
+            ),
+            "sqlite" => (PlaceholderStyle::NumberedQmark, standard),
+            "snowflake" => (
+                PlaceholderStyle::Qmark,
+                Lexing {
+                    dollar_quotes: true,
+                    ..standard
+                },
+            ),
+            "databricks" => (
+                PlaceholderStyle::ColonNamed,
+                Lexing {
+                    backslash_escapes: true,
+                    ..standard
+                },
+            ),
+            "tsql" => (
+                PlaceholderStyle::AtP,
+                Lexing {
+                    bracket_identifiers: true,
+                    ..standard
+                },
+            ),
+            "db2" => (PlaceholderStyle::Qmark, standard),
+            "oracle" => (PlaceholderStyle::ColonNumbered, standard),
+            "vector" => (PlaceholderStyle::None, standard),
+            _ => return None,
+        };
+        Some(Dialect {
+            placeholder,
+            lexing,
+        })
+    }
+}
+
+/// One protocol of the matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Protocol {
+    pub name: String,
+    pub tier: Tier,
+    pub priority: Priority,
+    pub dialect: String,
+    pub executor: String,
+    pub kind: Kind,
+    /// The default target URL, if the registry names one.
+    pub target: Option<String>,
+    pub drivers: Vec<String>,
+    /// Labels naming the server behind the target (e.g. an emulator).
+    pub labels: Vec<String>,
+    #[serde(skip)]
+    pub dialect_facts: Dialect,
+}
+
+/// How specific a label is for a protocol; the most specific matching override wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rank {
+    /// A command-line label or a label the registry sets on the protocol's server.
+    Declared = 1,
+    Tier = 2,
+    Dialect = 3,
+    Protocol = 4,
+}
+
+impl Rank {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rank::Declared => "declared label",
+            Rank::Tier => "tier",
+            Rank::Dialect => "dialect",
+            Rank::Protocol => "protocol name",
+        }
+    }
+}
+
+impl Protocol {
+    /// The rank with which `label` names this protocol, or `None` when it does not.
+    pub fn label_rank(&self, label: &str, cli_labels: &[String]) -> Option<Rank> {
+        if label == self.name {
+            Some(Rank::Protocol)
+        } else if label == self.dialect {
+            Some(Rank::Dialect)
+        } else if label == self.tier.as_str() {
+            Some(Rank::Tier)
+        } else if self.labels.iter().any(|l| l == label) || cli_labels.iter().any(|l| l == label) {
+            Some(Rank::Declared)
+        } else {
+            None
+        }
+    }
+}
+
+/// A portable error class's native form for one label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassMapping {
+    pub label: String,
+    pub native: ErrorExpect,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorClass {
+    pub name: String,
+    pub span: Span,
+    pub mappings: Vec<ClassMapping>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub protocols: Vec<Protocol>,
+    /// Labels users declared at the top level.
+    pub labels: Vec<String>,
+    pub error_classes: BTreeMap<String, ErrorClass>,
+}
+
+impl Registry {
+    pub fn protocol(&self, name: &str) -> Option<&Protocol> {
+        self.protocols.iter().find(|p| p.name == name)
+    }
+
+    /// Every label a spec may use: protocol names, tiers, dialects, declared labels.
+    pub fn known_labels(&self, cli_labels: &[String]) -> Vec<String> {
+        let mut known: Vec<String> = Tier::ALL.iter().map(|s| s.to_string()).collect();
+        for p in &self.protocols {
+            known.push(p.name.clone());
+            known.push(p.dialect.clone());
+            known.extend(p.labels.iter().cloned());
+        }
+        known.extend(self.labels.iter().cloned());
+        known.extend(cli_labels.iter().cloned());
+        known.sort();
+        known.dedup();
+        known
+    }
+
+    /// Reads `matrix.yaml`.
+    pub fn decode(root: &Node, d: &mut Diagnostics) -> Registry {
+        let mut registry = Registry::default();
+        let Some(mut fields) = Fields::of(root, "the registry", d) else {
+            return registry;
+        };
+        if let Some(labels) = fields.get("labels") {
+            registry.labels = decode::strings(labels, "labels", d).unwrap_or_default();
+        }
+        let mut dialect_overrides: BTreeMap<String, (PlaceholderStyle, Span)> = BTreeMap::new();
+        if let Some(dialects) = fields.get("dialects")
+            && let Some(entries) =
+                Fields::of(dialects, "dialects", d).map(|f| f.keys().collect::<Vec<_>>())
+        {
+            for (key, value) in entries {
+                let name = key.as_str().unwrap_or_default().to_string();
+                let Some(mut df) = Fields::of(value, "a dialect", d) else {
+                    continue;
+                };
+                if let Some(p) = df.get("placeholder")
+                    && let Some(text) = decode::string(p, "placeholder", d)
+                {
+                    match PlaceholderStyle::parse(&text) {
+                        Some(style) => {
+                            dialect_overrides.insert(name, (style, p.span));
+                        }
+                        None => {
+                            d.error(p.span, format!("unknown placeholder style `{text}`"))
+                                .help(format!("one of: {}", PlaceholderStyle::ALL.join(", ")));
+                        }
+                    }
+                }
+                df.finish(d);
+            }
+        }
+        match fields.get("protocols") {
+            Some(protocols) => {
+                if let Some(pf) = Fields::of(protocols, "protocols", d) {
+                    for (key, value) in pf.keys() {
+                        let name = key.as_str().unwrap_or_default().to_string();
+                        if let Some(p) = decode_protocol(&name, value, &dialect_overrides, d) {
+                            registry.protocols.push(p);
+                        }
+                    }
+                }
+            }
+            None => {
+                d.error(root.span, "the registry has no `protocols:`");
+            }
+        }
+        if let Some(classes) = fields.get("error_classes")
+            && let Some(cf) = Fields::of(classes, "error_classes", d)
+        {
+            for (key, value) in cf.keys() {
+                let name = key.as_str().unwrap_or_default().to_string();
+                let class = decode_class(&name, key.span, value, d);
+                registry.error_classes.insert(name, class);
+            }
+        }
+        fields.finish(d);
+        registry.check_labels(d);
+        registry
+    }
+
+    fn check_labels(&self, d: &mut Diagnostics) {
+        let known = self.known_labels(&[]);
+        let _ = known;
+        for (_, class) in &self.error_classes {
+            for m in &class.mappings {
+                let matches_any = self
+                    .protocols
+                    .iter()
+                    .any(|p| p.label_rank(&m.label, &[]).is_some());
+                if !matches_any {
+                    let candidates = self.known_labels(&[]);
+                    let diag = d.warning(
+                        class.span,
+                        format!(
+                            "error class `{}` maps label `{}`, which names no protocol",
+                            class.name, m.label
+                        ),
+                    );
+                    if let Some(s) = did_you_mean(&m.label, candidates.iter().map(String::as_str)) {
+                        diag.help(format!("did you mean `{s}`?"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn decode_protocol(
+    name: &str,
+    node: &Node,
+    dialect_overrides: &BTreeMap<String, (PlaceholderStyle, Span)>,
+    d: &mut Diagnostics,
+) -> Option<Protocol> {
+    let mut f = Fields::of(node, "a protocol entry", d)?;
+    let tier = match f.get("tier") {
+        Some(t) => {
+            let text = decode::string(t, "tier", d)?;
+            match Tier::parse(&text) {
+                Some(t) => t,
+                None => {
+                    d.error(t.span, format!("unknown tier `{text}`"))
+                        .help(format!("one of: {}", Tier::ALL.join(", ")));
+                    return None;
+                }
+            }
+        }
+        None => {
+            d.error(node.span, format!("protocol `{name}` has no `tier`"));
+            return None;
+        }
+    };
+    let priority = match f.get("priority") {
+        Some(p) => priority(p, d)?,
+        None => Priority::P1,
+    };
+    let dialect = match f.get("dialect") {
+        Some(n) => decode::string(n, "dialect", d)?,
+        None => name.to_string(),
+    };
+    let executor = match f.get("executor") {
+        Some(n) => decode::string(n, "executor", d)?,
+        None => name.to_string(),
+    };
+    let target = f.get("target").and_then(|n| decode::string(n, "target", d));
+    let drivers = f
+        .get("drivers")
+        .and_then(|n| decode::strings(n, "drivers", d))
+        .unwrap_or_default();
+    let labels = f
+        .get("labels")
+        .and_then(|n| decode::strings(n, "labels", d))
+        .unwrap_or_default();
+    let mut facts = Dialect::builtin(&dialect).unwrap_or(Dialect {
+        placeholder: PlaceholderStyle::Qmark,
+        lexing: Lexing::default(),
+    });
+    if let Some((style, _)) = dialect_overrides.get(&dialect) {
+        facts.placeholder = *style;
+    }
+    let default_kind = if facts.placeholder == PlaceholderStyle::None {
+        Kind::Vector
+    } else {
+        Kind::Sql
+    };
+    let kind = match f.get("kind") {
+        Some(k) => match decode::string(k, "kind", d)?.as_str() {
+            "sql" => Kind::Sql,
+            "vector" => Kind::Vector,
+            other => {
+                d.error(k.span, format!("unknown kind `{other}`"))
+                    .help("one of: sql, vector");
+                return None;
+            }
+        },
+        None => default_kind,
+    };
+    f.finish(d);
+    Some(Protocol {
+        name: name.to_string(),
+        tier,
+        priority,
+        dialect,
+        executor,
+        kind,
+        target,
+        drivers,
+        labels,
+        dialect_facts: facts,
+    })
+}
+
+pub fn priority(node: &Node, d: &mut Diagnostics) -> Option<Priority> {
+    let text = decode::string(node, "priority", d)?;
+    match Priority::parse(&text) {
+        Some(p) => Some(p),
+        None => {
+            d.error(node.span, format!("unknown priority `{text}`"))
+                .help("one of: p0, p1, p2");
+            None
+        }
+    }
+}
+
+fn decode_class(name: &str, span: Span, node: &Node, d: &mut Diagnostics) -> ErrorClass {
+    let mut class = ErrorClass {
+        name: name.to_string(),
+        span,
+        mappings: Vec::new(),
+    };
+    let Some(f) = Fields::of(node, "an error class", d) else {
+        return class;
+    };
+    for (key, value) in f.keys() {
+        let label = key.as_str().unwrap_or_default().to_string();
+        if let Some(native) = native_error(value, d) {
+            class.mappings.push(ClassMapping { label, native });
+        }
+    }
+    class
+}
+
+/// `{sqlstate: "23505"}`, `{code: 1062}`, `{message: "regex"}` in any combination.
+pub fn native_error(node: &Node, d: &mut Diagnostics) -> Option<ErrorExpect> {
+    let mut f = Fields::of(node, "an error code mapping", d)?;
+    let mut out = ErrorExpect::default();
+    if let Some(n) = f.get("sqlstate") {
+        out.sqlstate = sqlstate(n, d);
+    }
+    if let Some(n) = f.get("code") {
+        out.code = decode::string(n, "code", d);
+    }
+    if let Some(n) = f.get("message") {
+        out.message = message_regex(n, d);
+    }
+    f.finish(d);
+    Some(out)
+}
+
+pub fn sqlstate(node: &Node, d: &mut Diagnostics) -> Option<String> {
+    match node.scalar() {
+        Some(Scalar::Text(s)) if s.len() == 5 && s.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            Some(s.clone())
+        }
+        Some(Scalar::Int(_)) => {
+            d.error(
+                node.span,
+                "a SQLSTATE must be quoted (`\"23505\"`): as a number it loses leading zeros",
+            );
+            None
+        }
+        _ => {
+            d.error(
+                node.span,
+                "a SQLSTATE is five letters or digits, e.g. \"23505\"",
+            );
+            None
+        }
+    }
+}
+
+pub fn message_regex(node: &Node, d: &mut Diagnostics) -> Option<String> {
+    let text = decode::string(node, "message", d)?;
+    match regex::Regex::new(&text) {
+        Ok(_) => Some(text),
+        Err(e) => {
+            d.error(
+                node.span,
+                format!("`message` is not a valid regular expression: {e}"),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! JUnit XML: one `<testsuite>` per protocol × suite, written atomically at the end.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::Reporter;
+use crate::run::{Event, Outcome};
+
+pub struct JunitReporter {
+    path: PathBuf,
+    /// Suites in order of first appearance; keyed by `protocol.suite`.
+    suites: Vec<TestSuite>,
+    index: BTreeMap<String, usize>,
+    total: Duration,
+}
+
+impl JunitReporter {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            suites: Vec::new(),
+            index: BTreeMap::new(),
+            total: Duration::ZERO,
+        }
+    }
+
+    /// The XML as it stands.
+    pub fn to_xml(&self) -> Result<String, quick_junit::SerializeError> {
+        let mut report = Report::new("helios-matrix");
+        report.set_time(self.total);
+        report.add_test_suites(self.suites.iter().cloned());
+        report.to_string()
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn event(&mut self, event: &Event) {
+        let Event::CaseFinished {
+            case,
+            outcome,
+            duration,
+        } = event
+        else {
+            return;
+        };
+        self.total += *duration;
+        let classname = format!("{}.{}", case.protocol, case.suite);
+        let status = match outcome {
+            Outcome::Passed => TestCaseStatus::success(),
+            Outcome::Failed(f) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(f.message.clone())
+                    .set_type("failure")
+                    .set_description(f.details());
+                s
+            }
+            Outcome::UnexpectedPass { reason } => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!(
+                    "unexpected pass: the case is marked xfail ({reason}) but passed"
+                ))
+                .set_type("xpass");
+                s
+            }
+            Outcome::Skipped(reason) => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(reason.clone()).set_type("skipped");
+                s
+            }
+            // pytest's convention, which CI dashboards already understand.
+            Outcome::ExpectedFailure { reason, failure } => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("expected failure: {reason}"))
+                    .set_type("xfail")
+                    .set_description(failure.details());
+                s
+            }
+        };
+        let mut tc = TestCase::new(format!("{} {}", case.id, case.name), status);
+        tc.set_classname(classname.clone()).set_time(*duration);
+        tc.add_property(Property::new("priority", case.priority.as_str()));
+        tc.add_property(Property::new("tier", case.tier.as_str()));
+        tc.add_property(Property::new("protocol", case.protocol.as_str()));
+        tc.add_property(Property::new("source", case.location()));
+        match outcome {
+            Outcome::ExpectedFailure { reason, .. } | Outcome::UnexpectedPass { reason } => {
+                tc.add_property(Property::new("xfail", reason.as_str()));
+            }
+            _ => {}
+        }
+        let index = *self.index.entry(classname.clone()).or_insert_with(|| {
+            let mut suite = TestSuite::new(classname.clone());
+            suite.add_property(Property::new("protocol", case.protocol.as_str()));
+            suite.add_property(Property::new("tier", case.tier.as_str()));
+            suite.add_property(Property::new("source", case.source.as_str()));
+            self.suites.push(suite);
+            self.suites.len() - 1
+        });
+        let suite = &mut self.suites[index];
+        suite.time = Some(suite.time.unwrap_or_default() + *duration);
+        suite.add_test_case(tc);
+    }
+
+    /// Writes to a temporary file beside the target and renames it, so a crash never
+    /// leaves half a file.
+    fn finish(&mut self) -> std::io::Result<()> {
+        let xml = self.to_xml().map_err(std::io::Error::other)?;
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+        tmp.write_all(xml.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}

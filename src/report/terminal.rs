@@ -1,0 +1,190 @@
+//! The terminal reporter: a progress bar per protocol on a TTY, plain lines otherwise;
+//! every failure with its case, location, SQL and diff; a summary per protocol.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Reporter, Tally};
+use crate::run::{CaseInfo, Event, Outcome};
+
+pub struct TerminalReporter<W: Write> {
+    out: W,
+    bars: Option<Bars>,
+    tally: Tally,
+    /// Failures, printed again together at the end.
+    failures: Vec<String>,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    per_protocol: BTreeMap<String, ProgressBar>,
+}
+
+impl<W: Write> TerminalReporter<W> {
+    /// `progress`: draw bars (only sensible on a TTY).
+    pub fn new(out: W, progress: bool) -> Self {
+        let bars = progress.then(|| Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            per_protocol: BTreeMap::new(),
+        });
+        Self {
+            out,
+            bars,
+            tally: Tally::default(),
+            failures: Vec::new(),
+        }
+    }
+
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    fn line(&mut self, text: &str) {
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.multi.println(text);
+            }
+            None => {
+                let _ = writeln!(self.out, "{text}");
+            }
+        }
+    }
+
+    fn case_line(case: &CaseInfo, outcome: &Outcome, duration: Duration) -> String {
+        let (label, detail) = match outcome {
+            Outcome::Passed => ("PASS ", String::new()),
+            Outcome::Failed(_) => ("FAIL ", String::new()),
+            Outcome::Skipped(reason) => ("SKIP ", format!(" ({reason})")),
+            Outcome::ExpectedFailure { reason, .. } => ("XFAIL", format!(" ({reason})")),
+            Outcome::UnexpectedPass { reason } => ("XPASS", format!(" (marked xfail: {reason})")),
+        };
+        format!(
+            "{label} {:<11} {} {}{detail} [{}]",
+            case.protocol,
+            case.id,
+            case.name,
+            humantime::format_duration(Duration::from_millis(duration.as_millis() as u64))
+        )
+    }
+}
+
+impl<W: Write> Reporter for TerminalReporter<W> {
+    fn event(&mut self, event: &Event) {
+        self.tally.observe(event);
+        match event {
+            Event::RunStarted { protocols } => {
+                if let Some(bars) = &mut self.bars {
+                    let style =
+                        ProgressStyle::with_template("{prefix:>11} [{bar:30}] {pos}/{len} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> ");
+                    for (name, len) in protocols {
+                        let bar = bars.multi.add(ProgressBar::new(*len as u64));
+                        bar.set_style(style.clone());
+                        bar.set_prefix(name.clone());
+                        bars.per_protocol.insert(name.clone(), bar);
+                    }
+                }
+            }
+            Event::ProtocolStarted { protocol, target } => {
+                if self.bars.is_none() {
+                    let shown = target.as_deref().unwrap_or("no target configured");
+                    self.line(&format!("---- {protocol} ({shown})"));
+                }
+            }
+            Event::CaseFinished {
+                case,
+                outcome,
+                duration,
+            } => {
+                if let Some(bar) = self
+                    .bars
+                    .as_ref()
+                    .and_then(|b| b.per_protocol.get(&case.protocol))
+                {
+                    bar.inc(1);
+                    bar.set_message(case.id.clone());
+                }
+                let headline = Self::case_line(case, outcome, *duration);
+                let failure = match outcome {
+                    Outcome::Failed(f) => Some(format!(
+                        "{headline}\n  case {} ({}) in suite {}, {}\n  {}",
+                        case.id,
+                        case.priority,
+                        case.suite,
+                        case.location(),
+                        f.details().replace('\n', "\n  ")
+                    )),
+                    Outcome::UnexpectedPass { reason } => Some(format!(
+                        "{headline}\n  {} passed but is marked xfail ({reason}); remove the xfail entry\n  at {}",
+                        case.id,
+                        case.location()
+                    )),
+                    _ => None,
+                };
+                match (failure, self.bars.is_some()) {
+                    (Some(text), _) => {
+                        self.line(&text);
+                        self.failures.push(text);
+                    }
+                    (None, false) => self.line(&headline),
+                    (None, true) => {}
+                }
+            }
+            Event::ProtocolFinished { protocol } => {
+                if let Some(bar) = self
+                    .bars
+                    .as_ref()
+                    .and_then(|b| b.per_protocol.get(protocol))
+                {
+                    bar.finish_with_message("done");
+                }
+            }
+            Event::RunFinished => {
+                if let Some(bars) = &self.bars {
+                    let _ = bars.multi.clear();
+                }
+                self.bars = None;
+                let mut summary = String::from("\n");
+                if !self.failures.is_empty() {
+                    summary.push_str(&format!("{} failing case(s):\n", self.failures.len()));
+                    for f in &self.failures {
+                        let head = f.lines().next().unwrap_or_default();
+                        summary.push_str(&format!("  {head}\n"));
+                    }
+                    summary.push('\n');
+                }
+                for name in &self.tally.order {
+                    let c = self
+                        .tally
+                        .per_protocol
+                        .get(name)
+                        .copied()
+                        .unwrap_or_default();
+                    let mut extra = Vec::new();
+                    if c.expected_failures > 0 {
+                        extra.push(format!("{} expected failure(s)", c.expected_failures));
+                    }
+                    if c.unexpected_passes > 0 {
+                        extra.push(format!("{} unexpected pass(es)", c.unexpected_passes));
+                    }
+                    let extra = if extra.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", extra.join(", "))
+                    };
+                    summary.push_str(&format!("{name:>11}: {}{extra}\n", c.line()));
+                }
+                summary.push_str(&self.tally.total().line());
+                let _ = writeln!(self.out, "{summary}");
+            }
+        }
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}

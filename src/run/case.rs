@@ -1,0 +1,487 @@
+//! Running one case: fixtures, sessions, steps, cleanup.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::check;
+use super::{Failure, RunConfig};
+use crate::exec::{Engine, ExecError, ResultSet, Session, SessionOptions, VectorAnswer};
+use crate::plan::template::{Expander, values};
+use crate::plan::{
+    Action, CasePlan, CopyRows, ErrorExpect, Query, Statement, Step, SuitePlan, VectorStep,
+};
+use crate::target::{Target, mask};
+use crate::value::{DEFAULT_TOLERANCE, Scalar};
+
+/// The session fixtures run on: autocommit, separate from the case's own sessions.
+const FIXTURE_SESSION: &str = "\u{0}fixtures";
+const DEFAULT_SESSION: &str = "default";
+
+pub(super) async fn run_case(
+    engine: &dyn Engine,
+    suite: &SuitePlan,
+    case: &CasePlan,
+    case_key: &str,
+    target: Option<&Target>,
+    config: &RunConfig,
+) -> Result<(), Failure> {
+    let mut run = CaseRun {
+        engine,
+        suite,
+        case_key: case_key.to_string(),
+        autocommit: case.autocommit,
+        sessions: BTreeMap::new(),
+        step_timeout: case.timeout.unwrap_or(config.step_timeout),
+        expander: Expander::new(),
+        target: target.map(ToString::to_string).unwrap_or_default(),
+    };
+    let fixtures: Vec<_> = case
+        .fixtures
+        .iter()
+        .filter_map(|name| suite.fixtures.iter().find(|f| &f.name == name))
+        .collect();
+
+    let mut result = Ok(());
+    let mut set_up = 0;
+    for fixture in &fixtures {
+        set_up += 1;
+        if let Err(mut f) = run.steps(&fixture.setup, Some(FIXTURE_SESSION)).await {
+            f.message = format!("fixture `{}` setup failed: {}", fixture.name, f.message);
+            result = Err(f);
+            break;
+        }
+    }
+    if result.is_ok() {
+        result = run.steps(&case.steps, None).await;
+    }
+    // Cleanup runs whatever happened: open transactions are rolled back, sessions closed,
+    // and every fixture that started setting up is torn down, so the next case starts clean.
+    run.close_sessions(|name| name != FIXTURE_SESSION).await;
+    for fixture in fixtures[..set_up].iter().rev() {
+        if let Err(mut f) = run.steps(&fixture.teardown, Some(FIXTURE_SESSION)).await
+            && result.is_ok()
+        {
+            f.message = format!("fixture `{}` teardown failed: {}", fixture.name, f.message);
+            result = Err(f);
+        }
+    }
+    run.close_sessions(|_| true).await;
+    engine.end_case(case_key).await;
+    result
+}
+
+struct CaseRun<'a> {
+    engine: &'a dyn Engine,
+    suite: &'a SuitePlan,
+    case_key: String,
+    autocommit: bool,
+    sessions: BTreeMap<String, Box<dyn Session>>,
+    step_timeout: Duration,
+    expander: Expander,
+    /// The target as shown (masked), for connection messages.
+    target: String,
+}
+
+impl CaseRun<'_> {
+    fn location(&self, step: &Step) -> String {
+        format!("{}:{}", self.suite.source, step.line)
+    }
+
+    async fn steps(&mut self, steps: &[Step], session: Option<&str>) -> Result<(), Failure> {
+        for step in steps {
+            self.step(step, session).await.map_err(|mut f| {
+                f.location.get_or_insert_with(|| self.location(step));
+                f
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self, step: &Step, forced_session: Option<&str>) -> Result<(), Failure> {
+        let session = forced_session
+            .map(str::to_string)
+            .or_else(|| step.session.clone())
+            .unwrap_or_else(|| DEFAULT_SESSION.to_string());
+        match &step.repeat {
+            None => self.action(&session, &step.action).await,
+            Some(repeat) => {
+                for value in values(repeat) {
+                    let action = self
+                        .expander
+                        .action(&step.action, &repeat.var, value)
+                        .map_err(Failure::new)?;
+                    self.action(&session, &action).await.map_err(|mut f| {
+                        f.message = format!("{} (with {} = {value})", f.message, repeat.var);
+                        f
+                    })?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn session(&mut self, name: &str) -> Result<&mut Box<dyn Session>, Failure> {
+        if !self.sessions.contains_key(name) {
+            let options = SessionOptions {
+                case_key: self.case_key.clone(),
+                autocommit: name == FIXTURE_SESSION || self.autocommit,
+            };
+            let opened = tokio::time::timeout(self.step_timeout, self.engine.open(&options)).await;
+            let session = match opened {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(Failure::new(connect_message(&self.target, &e))),
+                Err(_) => {
+                    return Err(Failure::new(format!(
+                        "cannot connect to {}: no answer within {}",
+                        self.target,
+                        humantime::format_duration(self.step_timeout)
+                    )));
+                }
+            };
+            self.sessions.insert(name.to_string(), session);
+        }
+        self.sessions
+            .get_mut(name)
+            .ok_or_else(|| Failure::new("session vanished"))
+    }
+
+    /// Runs one call with the step timeout; on timeout the call is cancelled and the
+    /// session dropped, so a stuck connection never leaks into later steps.
+    async fn timed<T>(
+        &mut self,
+        name: &str,
+        call: impl AsyncFnOnce(&mut Box<dyn Session>) -> Result<T, ExecError>,
+    ) -> Result<Result<T, ExecError>, Failure> {
+        let limit = self.step_timeout;
+        let session = self.session(name).await?;
+        let canceller = session.canceller();
+        match tokio::time::timeout(limit, call(session)).await {
+            Ok(result) => {
+                if matches!(result, Err(ExecError::Lost(_))) {
+                    self.sessions.remove(name);
+                }
+                Ok(result)
+            }
+            Err(_) => {
+                if let Some(c) = canceller {
+                    let _ = c.cancel().await;
+                }
+                if let Some(s) = self.sessions.remove(name) {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), s.close()).await;
+                }
+                Err(Failure::new(format!(
+                    "step timed out after {} (the session was cancelled and closed)",
+                    humantime::format_duration(limit)
+                )))
+            }
+        }
+    }
+
+    async fn action(&mut self, session: &str, action: &Action) -> Result<(), Failure> {
+        match action {
+            Action::Statement(s) => self.statement(session, s).await,
+            Action::Query(q) => self.query(session, q).await,
+            Action::Begin => {
+                self.plain(session, "begin", async |s| s.begin().await)
+                    .await
+            }
+            Action::Commit => {
+                self.plain(session, "commit", async |s| s.commit().await)
+                    .await
+            }
+            Action::Rollback => {
+                self.plain(session, "rollback", async |s| s.rollback().await)
+                    .await
+            }
+            Action::Sleep { duration } => {
+                tokio::time::sleep(*duration).await;
+                Ok(())
+            }
+            Action::Copy(copy) => {
+                let mut rows: Box<dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send> =
+                    match &copy.rows {
+                        CopyRows::Literal(rows) => Box::new(rows.clone().into_iter().map(Ok)),
+                        CopyRows::Repeat { repeat, row } => {
+                            let mut expander = Expander::new();
+                            let var = repeat.var.clone();
+                            let row = row.clone();
+                            Box::new(values(repeat).map(move |v| expander.row(&row, &var, v)))
+                        }
+                    };
+                let (table, columns) = (copy.table.clone(), copy.columns.clone());
+                match self
+                    .timed(session, async move |s| {
+                        s.copy_in(&table, &columns, rows.as_mut()).await
+                    })
+                    .await?
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(Failure::new(format!(
+                        "copy into {} failed: {e}",
+                        copy.table
+                    ))),
+                }
+            }
+            Action::Vector(v) => self.vector(session, v).await,
+        }
+    }
+
+    async fn plain(
+        &mut self,
+        session: &str,
+        what: &str,
+        call: impl AsyncFnOnce(&mut Box<dyn Session>) -> Result<(), ExecError>,
+    ) -> Result<(), Failure> {
+        match self.timed(session, call).await? {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Failure::new(format!("{what} failed: {e}"))),
+        }
+    }
+
+    async fn statement(&mut self, session: &str, s: &Statement) -> Result<(), Failure> {
+        let with_sql = |f: Failure| Failure {
+            sql: Some(s.sql.clone()),
+            ..f
+        };
+        let (sql, params) = (s.sql.clone(), s.params.clone());
+        let result = self
+            .timed(session, async move |x| x.execute(&sql, &params).await)
+            .await
+            .map_err(with_sql)?;
+        match (result, &s.error) {
+            (Ok(n), None) => match s.count {
+                Some(expected) if expected != n => Err(with_sql(Failure::new(format!(
+                    "the statement affected {n} row(s), expected {expected}"
+                )))),
+                _ => Ok(()),
+            },
+            (Ok(_), Some(expect)) => Err(with_sql(Failure::new(format!(
+                "expected {} but the statement succeeded",
+                expect.describe()
+            )))),
+            (Err(e), expect) => error_outcome(e, expect.as_ref()).map_err(with_sql),
+        }
+    }
+
+    async fn query(&mut self, session: &str, q: &Query) -> Result<(), Failure> {
+        let with_sql = |f: Failure| Failure {
+            sql: Some(q.sql.clone()),
+            ..f
+        };
+        let tolerance = q.tolerance.unwrap_or(DEFAULT_TOLERANCE);
+        let (sql, params) = (q.sql.clone(), q.params.clone());
+        if let Some(fetch) = &q.fetch {
+            let batch = usize::try_from(fetch.batch).unwrap_or(usize::MAX);
+            let wanted = fetch.batches.len().max(1);
+            let result = self
+                .timed(session, async move |x| {
+                    x.fetch_batches(&sql, &params, batch, wanted).await
+                })
+                .await
+                .map_err(with_sql)?;
+            return match (result, &q.error) {
+                (Ok(got), None) => {
+                    check::batches(fetch, &got, tolerance).map_err(|m| with_sql(Failure::new(m)))
+                }
+                (Ok(_), Some(expect)) => Err(with_sql(Failure::new(format!(
+                    "expected {} but the query succeeded",
+                    expect.describe()
+                )))),
+                (Err(e), expect) => error_outcome(e, expect.as_ref()).map_err(with_sql),
+            };
+        }
+        let cancel_after = q.cancel_after;
+        let result = self
+            .timed(session, async move |x| match cancel_after {
+                None => x.query(&sql, &params).await,
+                Some(after) => {
+                    let Some(canceller) = x.canceller() else {
+                        return Err(ExecError::Unsupported(
+                            "cancelling a running query".to_string(),
+                        ));
+                    };
+                    let running = x.query(&sql, &params);
+                    tokio::pin!(running);
+                    tokio::select! {
+                        done = &mut running => done,
+                        () = tokio::time::sleep(after) => {
+                            canceller.cancel().await?;
+                            running.await
+                        }
+                    }
+                }
+            })
+            .await
+            .map_err(with_sql)?;
+        match (result, &q.error) {
+            (Ok(rs), None) => check_result(q, &rs, tolerance).map_err(with_sql),
+            (Ok(_), Some(expect)) => Err(with_sql(Failure::new(format!(
+                "expected {} but the query succeeded",
+                expect.describe()
+            )))),
+            (Err(e), expect) => error_outcome(e, expect.as_ref()).map_err(with_sql),
+        }
+    }
+
+    async fn vector(&mut self, session: &str, step: &VectorStep) -> Result<(), Failure> {
+        let op = step.op.clone();
+        let answer = self
+            .timed(session, async move |s| s.vector(&op).await)
+            .await?;
+        match answer {
+            Ok(answer) => check_vector(step, &answer).map_err(Failure::new),
+            Err(e) => Err(Failure::new(format!("{} failed: {e}", step.op.name()))),
+        }
+    }
+
+    async fn close_sessions(&mut self, which: impl Fn(&str) -> bool) {
+        let names: Vec<String> = self.sessions.keys().filter(|n| which(n)).cloned().collect();
+        for name in names {
+            if let Some(session) = self.sessions.remove(&name) {
+                let _ = tokio::time::timeout(self.step_timeout, session.close()).await;
+            }
+        }
+    }
+}
+
+fn connect_message(target: &str, e: &ExecError) -> String {
+    match e {
+        ExecError::Connect(m) => mask(m),
+        other => format!("cannot connect to {target}: {}", mask(&other.to_string())),
+    }
+}
+
+/// A failed call: fine when an error was expected and this is it.
+fn error_outcome(e: ExecError, expect: Option<&ErrorExpect>) -> Result<(), Failure> {
+    match (e, expect) {
+        (ExecError::Db(db), Some(expect)) if check::error_matches(expect, &db) => Ok(()),
+        (ExecError::Db(db), Some(expect)) => Err(Failure::new(format!(
+            "expected {}, got {db}",
+            expect.describe()
+        ))),
+        (other, _) => Err(Failure::new(mask(&other.to_string()))),
+    }
+}
+
+fn check_result(q: &Query, rs: &ResultSet, tolerance: f64) -> Result<(), Failure> {
+    if let Some(columns) = &q.columns
+        && columns != &rs.columns
+    {
+        return Err(Failure {
+            message: "the column names differ".to_string(),
+            diff: Some(check::diff(
+                &[columns.join(" | ")],
+                &[rs.columns.join(" | ")],
+            )),
+            ..Failure::default()
+        });
+    }
+    if let Some(n) = q.row_count
+        && rs.rows.len() as u64 != n
+    {
+        return Err(Failure::new(format!(
+            "the query returned {} row(s), expected {n}",
+            rs.rows.len()
+        )));
+    }
+    if let Some(rows) = &q.rows
+        && let Err(diff) = check::rows(rows, &rs.rows, q.sort, tolerance)
+    {
+        return Err(Failure {
+            message: "the result differs".to_string(),
+            diff: Some(diff),
+            ..Failure::default()
+        });
+    }
+    Ok(())
+}
+
+/// Checks a vector operation's answer against its step's checks.
+fn check_vector(step: &VectorStep, answer: &VectorAnswer) -> Result<(), String> {
+    let checks = &step.checks;
+    match answer {
+        VectorAnswer::Indexes(names) | VectorAnswer::Vectors(names) => {
+            if let Some(wanted) = &checks.contains {
+                for name in wanted {
+                    if !names.contains(name) {
+                        return Err(format!("`{name}` is missing from the answer: {names:?}"));
+                    }
+                }
+            }
+            if let Some(n) = checks.count
+                && names.len() as u64 != n
+            {
+                return Err(format!("{} item(s) came back, expected {n}", names.len()));
+            }
+        }
+        VectorAnswer::Upserted(n) => {
+            if let Some(expected) = checks.count
+                && *n != expected
+            {
+                return Err(format!("{n} vector(s) upserted, expected {expected}"));
+            }
+        }
+        VectorAnswer::Matches(found) => {
+            if let Some(m) = &checks.matches {
+                if let Some(n) = m.count
+                    && found.len() as u64 != n
+                {
+                    return Err(format!("{} match(es), expected {n}", found.len()));
+                }
+                if let Some(ids) = &m.ids {
+                    let got: Vec<&str> = found.iter().map(|x| x.id.as_str()).collect();
+                    let ok = if m.ids_in_order {
+                        got.iter().zip(ids).all(|(g, w)| *g == w) && got.len() == ids.len()
+                    } else {
+                        let mut a: Vec<&str> = got.clone();
+                        let mut b: Vec<&str> = ids.iter().map(String::as_str).collect();
+                        a.sort_unstable();
+                        b.sort_unstable();
+                        a == b
+                    };
+                    if !ok {
+                        return Err(format!("match ids {got:?}, expected {ids:?}"));
+                    }
+                }
+            }
+            if let Some(each) = &checks.each_match {
+                for found in found {
+                    let Some(meta) = each.get("metadata") else {
+                        continue;
+                    };
+                    let have = found.metadata.clone().unwrap_or(serde_json::Value::Null);
+                    if !json_contains(&have, meta) {
+                        return Err(format!(
+                            "match `{}` has metadata {have}, expected it to contain {meta}",
+                            found.id
+                        ));
+                    }
+                }
+            }
+        }
+        VectorAnswer::Json(value) => {
+            if let Some(expect) = &checks.expect
+                && !json_contains(value, expect)
+            {
+                return Err(format!("the answer {value} does not contain {expect}"));
+            }
+        }
+        VectorAnswer::Done => {}
+    }
+    Ok(())
+}
+
+/// Partial match: every key of `want` is in `have` with a matching value.
+fn json_contains(have: &serde_json::Value, want: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (have, want) {
+        (J::Object(h), J::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| h.get(k).is_some_and(|hv| json_contains(hv, wv))),
+        (J::Number(h), J::Number(w)) => h
+            .as_f64()
+            .zip(w.as_f64())
+            .is_some_and(|(a, b)| crate::value::approx_eq(b, a, DEFAULT_TOLERANCE)),
+        (h, w) => h == w,
+    }
+}
