@@ -143,21 +143,21 @@ impl ReportView {
         let mut source = None;
         let mut labels = Vec::new();
         let mut message = diag.message.clone();
-        if let Some(span) = diag.span {
-            if let Some(file) = sources.get(span.file) {
-                source = Some(NamedSource::new(
-                    file.display.clone(),
-                    file.text.to_string(),
-                ));
-                let len = span.end.saturating_sub(span.start).max(1);
-                let len = len.min(file.text.len().saturating_sub(span.start)).max(0);
-                labels.push(LabeledSpan::new_with_span(
-                    diag.label.clone().or_else(|| Some("here".to_string())),
-                    SourceSpan::new(span.start.into(), len),
-                ));
-                // The location also goes in the message itself, so it survives any renderer.
-                message = format!("{}:{}:{}: {}", file.display, span.line, span.col, message);
-            }
+        if let Some(span) = diag.span
+            && let Some(file) = sources.get(span.file)
+        {
+            source = Some(NamedSource::new(
+                file.display.clone(),
+                file.text.to_string(),
+            ));
+            let len = span.end.saturating_sub(span.start).max(1);
+            let len = len.min(file.text.len().saturating_sub(span.start));
+            labels.push(LabeledSpan::new_with_span(
+                diag.label.clone().or_else(|| Some("here".to_string())),
+                SourceSpan::new(span.start.into(), len),
+            ));
+            // The location also goes in the message itself, so it survives any renderer.
+            message = format!("{}:{}:{}: {}", file.display, span.line, span.col, message);
         }
         Self {
             message,

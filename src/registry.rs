@@ -377,9 +377,7 @@ impl Registry {
     }
 
     fn check_labels(&self, d: &mut Diagnostics) {
-        let known = self.known_labels(&[]);
-        let _ = known;
-        for (_, class) in &self.error_classes {
+        for class in self.error_classes.values() {
             for m in &class.mappings {
                 let matches_any = self
                     .protocols

@@ -215,8 +215,22 @@ fn compile_suite(
         .values()
         .map(|f| FixturePlan {
             name: f.name.clone(),
-            setup: compile_steps(&specs.registry, labels, &f.setup, true, &mut expander, d),
-            teardown: compile_steps(&specs.registry, labels, &f.teardown, true, &mut expander, d),
+            setup: compile_steps(
+                &specs.registry,
+                labels,
+                &f.setup,
+                StepsOf::Fixture,
+                &mut expander,
+                d,
+            ),
+            teardown: compile_steps(
+                &specs.registry,
+                labels,
+                &f.teardown,
+                StepsOf::Fixture,
+                &mut expander,
+                d,
+            ),
         })
         .collect();
     let cases = suite
@@ -258,7 +272,7 @@ fn compile_case(
     d: &mut Diagnostics,
 ) -> Option<CasePlan> {
     let node = &case.node;
-    let over = override_for(node, labels, &["id", "on"], d);
+    let over = override_for(node, labels, &["id", "on", "only", "skip"], d);
     let view = merged(node, over, &["on"]);
     let mut f = Fields::from_entries(view, "a case");
     f.allow(&["id", "only", "skip"]);
@@ -313,7 +327,12 @@ fn compile_case(
     };
     f.finish(d);
     let skip = suite_skip.or_else(|| labels.excluded(node.get("only"), node.get("skip"), d));
-    let steps = compile_steps(registry, labels, &step_nodes, false, expander, d);
+    let of = if skip.is_some() {
+        StepsOf::SkippedCase
+    } else {
+        StepsOf::Case
+    };
+    let steps = compile_steps(registry, labels, &step_nodes, of, expander, d);
     Some(CasePlan {
         id: case.id.clone(),
         name,
@@ -329,19 +348,29 @@ fn compile_case(
     })
 }
 
+/// Whose steps are being compiled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StepsOf {
+    Fixture,
+    Case,
+    /// Still compiled (so errors show), but it does not run here: no warnings about it.
+    SkippedCase,
+}
+
 /// Resolves a list of step nodes for one protocol: `only`/`skip` drop steps, `on` overrides
 /// merge in, and each step is turned into the dialect's form.
 fn compile_steps(
     registry: &Registry,
     labels: &Labels<'_>,
     nodes: &[Node],
-    fixture: bool,
+    of: StepsOf,
     expander: &mut Expander,
     d: &mut Diagnostics,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     for node in nodes {
         // Fixture entries may be plain SQL strings.
+        let fixture = of == StepsOf::Fixture;
         if fixture && let Some(sql) = node.as_str() {
             steps.push(Step {
                 line: node.span.line,
@@ -372,7 +401,23 @@ fn compile_steps(
         let Some(mut step) = step::decode(node, view, d) else {
             continue;
         };
-        if dialectize(registry, labels, node, &mut step, expander, d) {
+        if fixture && step.session.is_some() {
+            let span = node.get("session").map_or(node.span, |n| n.span);
+            d.error(
+                span,
+                "fixture steps run on the fixture's own session; `session` is not allowed here",
+            );
+            continue;
+        }
+        if dialectize(
+            registry,
+            labels,
+            node,
+            &mut step,
+            of != StepsOf::SkippedCase,
+            expander,
+            d,
+        ) {
             steps.push(step);
         }
     }
@@ -385,6 +430,7 @@ fn dialectize(
     labels: &Labels<'_>,
     node: &Node,
     step: &mut Step,
+    runs: bool,
     expander: &mut Expander,
     d: &mut Diagnostics,
 ) -> bool {
@@ -427,10 +473,10 @@ fn dialectize(
             return false;
         }
     }
-    if let Some(expect) = error {
-        if !resolve_class(registry, labels, node, expect, d) {
-            return false;
-        }
+    if let Some(expect) = error
+        && !resolve_class(registry, labels, node, expect, runs, d)
+    {
+        return false;
     }
     check_templates(node, step, expander, d)
 }
@@ -441,6 +487,7 @@ fn resolve_class(
     labels: &Labels<'_>,
     node: &Node,
     expect: &mut ErrorExpect,
+    runs: bool,
     d: &mut Diagnostics,
 ) -> bool {
     let Some(class_name) = expect.class.clone() else {
@@ -475,15 +522,17 @@ fn resolve_class(
                 .take()
                 .or_else(|| mapping.native.message.clone());
         }
+        None if !runs => {}
         None => {
-            d.warning(
-                span,
-                format!(
-                    "error class `{class_name}` has no mapping for protocol `{}`; any error is accepted there",
-                    labels.protocol.name
-                ),
-            )
-            .help(format!("map it under error_classes.{class_name} in matrix.yaml"));
+            // Reported once per class and protocol, at the class in matrix.yaml.
+            let message = format!(
+                "error class `{class_name}` has no mapping for protocol `{}`; steps expecting it accept any error there",
+                labels.protocol.name
+            );
+            d.warning(class.span, message).help(format!(
+                "map it under error_classes.{class_name} for `{}` or its dialect",
+                labels.protocol.name
+            ));
         }
     }
     true

@@ -1,0 +1,631 @@
+//! End-to-end tests of the binary: exit codes, diagnostics, reports and generated files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_helios-matrix"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("HELIOS_MATRIX_TARGET_SQLITE");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn junit(path: &Path) -> Report {
+    let xml = std::fs::read_to_string(path).expect("junit written");
+    Report::deserialize_from_str(&xml).expect("junit parses")
+}
+
+/// (case name, status) for every test case in a report.
+fn statuses(report: &Report) -> Vec<(String, TestCaseStatus)> {
+    report
+        .test_suites
+        .iter()
+        .flat_map(|s| {
+            s.test_cases
+                .iter()
+                .map(|c| (c.name.as_str().to_string(), c.status.clone()))
+        })
+        .collect()
+}
+
+fn is_failure(status: &TestCaseStatus) -> bool {
+    matches!(
+        status,
+        TestCaseStatus::NonSuccess {
+            kind: NonSuccessKind::Failure,
+            ..
+        }
+    )
+}
+
+#[test]
+fn the_core_suite_passes_on_sqlite_with_a_complete_junit_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xml = dir.path().join("out.xml");
+    let out = run(&[
+        "run",
+        "--protocol",
+        "sqlite",
+        "--junit",
+        xml.to_str().expect("utf8"),
+        "--no-progress",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l.ends_with("0 failed, 0 skipped")),
+        "{stdout}"
+    );
+    let report = junit(&xml);
+    let cases = statuses(&report);
+    let passed = cases
+        .iter()
+        .filter(|(_, s)| matches!(s, TestCaseStatus::Success { .. }))
+        .count();
+    assert!(passed >= 40, "only {passed} passed");
+    assert_eq!(passed, cases.len());
+    // classname and properties as the report contract says
+    let suite = &report.test_suites[0];
+    assert!(suite.name.as_str().starts_with("sqlite."));
+    let case = &suite.test_cases[0];
+    assert_eq!(
+        case.classname.as_ref().map(|c| c.as_str()),
+        Some(suite.name.as_str())
+    );
+    let props: Vec<&str> = case.properties.iter().map(|p| p.name.as_str()).collect();
+    for wanted in ["priority", "tier", "source"] {
+        assert!(props.contains(&wanted), "{props:?}");
+    }
+}
+
+#[test]
+fn wrong_expectations_fail_with_exit_1_and_failure_elements() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xml = dir.path().join("wrong.xml");
+    let specs = fixture("failing");
+    let out = run(&[
+        "run",
+        "--specs",
+        specs.to_str().expect("utf8"),
+        "--protocol",
+        "sqlite",
+        "--junit",
+        xml.to_str().expect("utf8"),
+        "--no-progress",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let cases = statuses(&junit(&xml));
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|(_, s)| is_failure(s))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            "WRONG-002 Wrong expected value",
+            "WRONG-003 Expected an error that does not happen",
+            "WRONG-004 A teardown still runs after a failure"
+        ]
+    );
+    // The failure shows where, what SQL, and a diff.
+    assert!(stdout.contains("failing/wrong.yaml:12"), "{stdout}");
+    assert!(
+        stdout.contains("sql: SELECT 'Alice' AS name, 100 AS value"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-Alice | 200") && stdout.contains("+Alice | 100"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 passed, 3 failed, 0 skipped"), "{stdout}");
+    let xml_text = std::fs::read_to_string(&xml).expect("xml");
+    assert!(
+        xml_text.contains("+Alice | 100"),
+        "the JUnit failure carries the diff"
+    );
+}
+
+#[test]
+fn an_xfail_that_passes_is_a_failure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xml = dir.path().join("xpass.xml");
+    let specs = fixture("xpass");
+    let out = run(&[
+        "run",
+        "--specs",
+        specs.to_str().expect("utf8"),
+        "-p",
+        "sqlite",
+        "--junit",
+        xml.to_str().expect("utf8"),
+        "--no-progress",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let cases = statuses(&junit(&xml));
+    let by_id = |id: &str| {
+        cases
+            .iter()
+            .find(|(n, _)| n.starts_with(id))
+            .map(|(_, s)| s.clone())
+            .expect("case present")
+    };
+    assert!(
+        matches!(by_id("XP-001"), TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, ref ty, .. } if ty.as_ref().map(|t| t.as_str()) == Some("xpass"))
+    );
+    assert!(
+        matches!(by_id("XP-002"), TestCaseStatus::Skipped { ref ty, .. } if ty.as_ref().map(|t| t.as_str()) == Some("xfail"))
+    );
+    assert!(
+        matches!(by_id("XP-003"), TestCaseStatus::Skipped { ref message, .. } if message.as_ref().map(|m| m.as_str()) == Some("not on the reference"))
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("XPASS") && stdout.contains("remove the xfail entry"),
+        "{stdout}"
+    );
+}
+
+/// Every file in tests/fixtures/malformed declares the message it must produce on its first
+/// line; each must exit 2 with that message located at file:line:column, and never panic.
+#[test]
+fn malformed_specs_exit_2_with_located_diagnostics() {
+    let corpus = fixture("malformed");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&corpus).expect("corpus") {
+        let path = entry.expect("entry").path();
+        let source = std::fs::read_to_string(&path).expect("read");
+        let expect = source
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .expect("# expect: line")
+            .to_string();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = path.file_name().expect("name").to_str().expect("utf8");
+        std::fs::copy(&path, dir.path().join(name)).expect("copy");
+        let out = run(&[
+            "compile",
+            dir.path().to_str().expect("utf8"),
+            "-o",
+            dir.path().join("out").to_str().expect("utf8"),
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&expect),
+            "{name}: expected `{expect}` in\n{stderr}"
+        );
+        let located =
+            regex::Regex::new(&format!(r"{}:\d+:\d+: ", regex::escape(name))).expect("regex");
+        assert!(
+            located.is_match(&stderr),
+            "{name}: no file:line:column in\n{stderr}"
+        );
+        assert!(stderr.contains('│'), "{name}: no snippet in\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(
+            !dir.path().join("out").exists(),
+            "{name}: nothing is written on errors"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "the corpus shrank to {checked}");
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in [
+        "unknown_case_key.yaml",
+        "bad_priority.yaml",
+        "two_kinds.yaml",
+    ] {
+        std::fs::copy(fixture("malformed").join(name), dir.path().join(name)).expect("copy");
+    }
+    let out = run(&[
+        "compile",
+        dir.path().to_str().expect("utf8"),
+        "-o",
+        dir.path().join("out").to_str().expect("utf8"),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    for fragment in [
+        "unknown key `nmae`",
+        "unknown priority `p5`",
+        "both `statement` and `query`",
+        "problem(s) in the specs",
+    ] {
+        assert!(
+            stderr.contains(fragment),
+            "missing `{fragment}` in\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    // Deterministic pseudo-random garbage, invalid UTF-8 and YAML-ish noise.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pieces: [&[u8]; 10] = [
+        b"cases:",
+        b"\n  - ",
+        b"{",
+        b"[",
+        b"id: ",
+        b"&a ",
+        b"*a",
+        b"\xff\xfe",
+        b"steps: ",
+        b": ",
+    ];
+    for round in 0..12 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut bytes = Vec::new();
+        for _ in 0..(20 + round * 5) {
+            let n = next();
+            if n % 3 == 0 {
+                bytes.push((n >> 8) as u8);
+            } else {
+                bytes.extend_from_slice(pieces[(n % 10) as usize]);
+            }
+        }
+        std::fs::write(dir.path().join("noise.yaml"), &bytes).expect("write");
+        let out = run(&[
+            "compile",
+            dir.path().to_str().expect("utf8"),
+            "-o",
+            dir.path().join("out").to_str().expect("utf8"),
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "round {round}: {stderr}");
+        assert!(!stderr.contains("panicked"), "round {round}: {stderr}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("latin1.yaml"), b"cases:\n  - id: caf\xe9\n").expect("write");
+    let out = run(&[
+        "compile",
+        dir.path().to_str().expect("utf8"),
+        "-o",
+        dir.path().join("out").to_str().expect("utf8"),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("latin1.yaml:2:12: the file is not valid UTF-8"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn compile_is_deterministic_and_check_names_stale_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    for out in [&a, &b] {
+        let res = run(&["compile", "specs", "-o", out.to_str().expect("utf8")]);
+        assert_eq!(res.status.code(), Some(0), "{}", text(&res.stderr));
+    }
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(&a)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    assert!(files.len() > 10);
+    for file in &files {
+        let twin = b.join(file.strip_prefix(&a).expect("prefix"));
+        assert_eq!(
+            std::fs::read(file).expect("a"),
+            std::fs::read(&twin).expect("b"),
+            "{} differs",
+            file.display()
+        );
+    }
+    let check = |out: &Path| {
+        run(&[
+            "compile",
+            "specs",
+            "-o",
+            out.to_str().expect("utf8"),
+            "--check",
+        ])
+    };
+    assert_eq!(check(&a).status.code(), Some(0));
+    // Edit one file, delete another, add a stray script: --check names all three.
+    let edited = a.join("sqlite/core_types.slt");
+    std::fs::write(&edited, "edited\n").expect("write");
+    std::fs::remove_file(a.join("mysql/core_types.slt")).expect("remove");
+    std::fs::write(a.join("sqlite/gone.slt"), "stale\n").expect("write");
+    let res = check(&a);
+    let stdout = text(&res.stdout);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(
+        stdout.contains("stale:") && stdout.contains("sqlite/core_types.slt"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("missing:") && stdout.contains("mysql/core_types.slt"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("extra:") && stdout.contains("sqlite/gone.slt"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&edited).expect("read"),
+        "edited\n",
+        "--check writes nothing"
+    );
+    // A real compile repairs everything and removes the stray file.
+    assert_eq!(
+        run(&["compile", "specs", "-o", a.to_str().expect("utf8")])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(check(&a).status.code(), Some(0));
+    assert!(!a.join("sqlite/gone.slt").exists());
+}
+
+#[test]
+fn running_compiled_scripts_gives_the_same_verdicts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = fixture("failing");
+    let scripts = dir.path().join("gen");
+    let spec_arg = specs.to_str().expect("utf8");
+    assert_eq!(
+        run(&["compile", spec_arg, "-o", scripts.to_str().expect("utf8")])
+            .status
+            .code(),
+        Some(0)
+    );
+    let verdicts = |extra: &[&str]| {
+        let xml = dir.path().join(format!("{}.xml", extra.len()));
+        let mut args = vec![
+            "run",
+            "--specs",
+            spec_arg,
+            "-p",
+            "sqlite",
+            "--no-progress",
+            "--junit",
+            xml.to_str().expect("utf8"),
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        (
+            out.status.code(),
+            statuses(&junit(&xml))
+                .into_iter()
+                .map(|(n, s)| (n, is_failure(&s)))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let compiled = verdicts(&[]);
+    let from_scripts = verdicts(&["--scripts", scripts.to_str().expect("utf8")]);
+    assert_eq!(compiled, from_scripts);
+    assert_eq!(compiled.0, Some(1));
+}
+
+#[test]
+fn filters_select_cases() {
+    let out = run(&[
+        "run",
+        "-p",
+        "sqlite",
+        "--priority",
+        "p0",
+        "--tag",
+        "params",
+        "--case",
+        "PRM-00[12]",
+        "--no-progress",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("CORE-PRM-001") && stdout.contains("CORE-PRM-002"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l == "2 passed, 0 failed, 0 skipped"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["run", "--protocol", "mysqll"][..],
+        &["run", "--priority", "p9"],
+        &["run", "--target", "nosuch=x"],
+        &["run", "--case", "("],
+        &["frobnicate"],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = run(&["run", "--protocol", "mysqll"]);
+    assert!(text(&out.stderr).contains("did you mean `mysql`?"));
+}
+
+#[test]
+fn help_documents_every_flag_and_the_exit_codes() {
+    let out = run(&["run", "--help"]);
+    let help = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for flag in [
+        "--specs",
+        "--scripts",
+        "--protocol",
+        "--priority",
+        "--tag",
+        "--case",
+        "--label",
+        "--target",
+        "--junit",
+        "--step-timeout",
+        "--fail-fast",
+        "Exit codes",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
+
+#[test]
+fn credentials_never_reach_the_output_and_only_loopback_is_contacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xml = dir.path().join("out.xml");
+    let out = run(&[
+        "run",
+        "-p",
+        "postgresql,mysql",
+        "--case",
+        "CORE-TYP-001",
+        "--target",
+        "postgresql=postgres://test:hunter2@127.0.0.1:1/helios",
+        "--target",
+        "mysql=mysql://test:hunter2@192.0.2.10:3306/helios",
+        "--junit",
+        xml.to_str().expect("utf8"),
+        "--no-progress",
+    ]);
+    let all = format!(
+        "{}{}{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        std::fs::read_to_string(&xml).expect("xml")
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!all.contains("hunter2"), "{all}");
+    assert!(
+        all.contains("postgres://test:****@127.0.0.1:1/helios"),
+        "{all}"
+    );
+    assert!(all.contains("only contacts loopback addresses"), "{all}");
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_fails_its_cases_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xml = dir.path().join("out.xml");
+    let out = run(&[
+        "run",
+        "-p",
+        "sqlite,postgresql",
+        "--case",
+        "CORE-TYP-00[12]",
+        "--target",
+        "postgresql=postgres://test:test@127.0.0.1:1/helios",
+        "--junit",
+        xml.to_str().expect("utf8"),
+        "--no-progress",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let cases = statuses(&junit(&xml));
+    assert_eq!(cases.len(), 4);
+    assert_eq!(
+        cases.iter().filter(|(_, s)| is_failure(s)).count(),
+        2,
+        "{cases:?}"
+    );
+}
+
+#[test]
+fn fail_fast_reports_the_rest_as_not_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xml = dir.path().join("out.xml");
+    let specs = fixture("failing");
+    let out = run(&[
+        "run",
+        "--specs",
+        specs.to_str().expect("utf8"),
+        "-p",
+        "sqlite",
+        "--fail-fast",
+        "--no-progress",
+        "--junit",
+        xml.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let cases = statuses(&junit(&xml));
+    assert_eq!(cases.len(), 4, "every case is still reported");
+    assert!(
+        matches!(&cases[2].1, TestCaseStatus::Skipped { message, .. } if message.as_ref().is_some_and(|m| m.as_str().contains("fail-fast")))
+    );
+}
+
+#[test]
+fn a_step_over_the_timeout_fails_its_case_and_the_next_case_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("slow.yaml"),
+        r#"
+cases:
+  - id: SLOW-001
+    name: A query longer than the step timeout
+    steps:
+      - query: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c"
+  - id: SLOW-002
+    name: The next case still runs
+    steps:
+      - query: SELECT 1
+        rows: [[1]]
+"#,
+    )
+    .expect("write");
+    let out = run(&[
+        "run",
+        "--specs",
+        dir.path().to_str().expect("utf8"),
+        "-p",
+        "sqlite",
+        "--step-timeout",
+        "300ms",
+        "--no-progress",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("step timed out after 300ms"), "{stdout}");
+    assert!(stdout.contains("PASS  sqlite      SLOW-002"), "{stdout}");
+}
