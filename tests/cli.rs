@@ -143,12 +143,34 @@ fn wrong_expectations_fail_with_exit_1_and_failure_elements() {
         stdout.contains("-Alice | 200") && stdout.contains("+Alice | 100"),
         "{stdout}"
     );
-    assert!(stdout.contains("1 passed, 3 failed, 0 skipped"), "{stdout}");
+    assert!(stdout.contains("2 passed, 3 failed, 0 skipped"), "{stdout}");
     let xml_text = std::fs::read_to_string(&xml).expect("xml");
     assert!(
         xml_text.contains("+Alice | 100"),
         "the JUnit failure carries the diff"
     );
+}
+
+#[test]
+fn a_failing_case_still_tears_its_fixtures_down() {
+    // A file database outlives each case, so WRONG-005's setup only succeeds when
+    // WRONG-004's teardown ran after its failure.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("shared.db");
+    let specs = fixture("failing");
+    let target = format!("sqlite=sqlite:{}", db.display());
+    let out = run(&[
+        "run",
+        "--specs",
+        specs.to_str().expect("utf8"),
+        "-p",
+        "sqlite",
+        "--target",
+        &target,
+        "--no-progress",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("PASS  sqlite      WRONG-005"), "{stdout}");
 }
 
 #[test]
@@ -589,7 +611,7 @@ fn fail_fast_reports_the_rest_as_not_run() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let cases = statuses(&junit(&xml));
-    assert_eq!(cases.len(), 4, "every case is still reported");
+    assert_eq!(cases.len(), 5, "every case is still reported");
     assert!(
         matches!(&cases[2].1, TestCaseStatus::Skipped { message, .. } if message.as_ref().is_some_and(|m| m.as_str().contains("fail-fast")))
     );

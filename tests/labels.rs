@@ -66,12 +66,28 @@ cases:
 "#;
     let (plan, d) = compile_suite(suite, &["heliosdb"]);
     assert!(!d.has_errors(), "{:?}", d.items());
-    assert_eq!(first_rows(&plan, "postgresql"), rows(3), "dialect beats tier");
-    assert_eq!(first_rows(&plan, "mysql"), rows(4), "the protocol name (== dialect) wins");
-    assert_eq!(first_rows(&plan, "databricks"), rows(1), "a declared label applies when nothing closer does");
+    assert_eq!(
+        first_rows(&plan, "postgresql"),
+        rows(3),
+        "dialect beats tier"
+    );
+    assert_eq!(
+        first_rows(&plan, "mysql"),
+        rows(4),
+        "the protocol name (== dialect) wins"
+    );
+    assert_eq!(
+        first_rows(&plan, "databricks"),
+        rows(1),
+        "a declared label applies when nothing closer does"
+    );
     assert_eq!(first_rows(&plan, "sqlite"), rows(1));
     let (plan, _) = compile_suite(suite, &[]);
-    assert_eq!(first_rows(&plan, "sqlite"), rows(0), "without the label, the base applies");
+    assert_eq!(
+        first_rows(&plan, "sqlite"),
+        rows(0),
+        "without the label, the base applies"
+    );
 }
 
 #[test]
@@ -108,9 +124,19 @@ cases:
           heliosdb: {rows: [[2]]}
 "#;
     let (_, d) = compile_suite(suite, &["heliosdb"]);
-    let errors: Vec<_> = d.items().iter().filter(|i| i.severity == Level::Error).collect();
+    let errors: Vec<_> = d
+        .items()
+        .iter()
+        .filter(|i| i.severity == Level::Error)
+        .collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].message.contains("both match protocol `databricks`"), "{}", errors[0].message);
+    assert!(
+        errors[0]
+            .message
+            .contains("both match protocol `databricks`"),
+        "{}",
+        errors[0].message
+    );
 }
 
 #[test]
@@ -127,13 +153,26 @@ cases:
 "#;
     let (plan, d) = compile_suite(suite, &[]);
     assert!(!d.has_errors(), "{:?}", d.items());
-    let Action::Query(q) = &case(&plan, "sqlite").steps[0].action else { panic!("query") };
+    let Action::Query(q) = &case(&plan, "sqlite").steps[0].action else {
+        panic!("query")
+    };
     assert_eq!(q.error, None);
     assert_eq!(q.rows, Some(vec![vec![Scalar::Null]]));
-    let Action::Query(q) = &case(&plan, "postgresql").steps[0].action else { panic!("query") };
-    assert_eq!(q.error.as_ref().and_then(|e| e.sqlstate.as_deref()), Some("23505"), "class resolved to the native code");
-    let Action::Query(q) = &case(&plan, "mysql").steps[0].action else { panic!("query") };
-    assert_eq!(q.error.as_ref().and_then(|e| e.code.as_deref()), Some("1062"));
+    let Action::Query(q) = &case(&plan, "postgresql").steps[0].action else {
+        panic!("query")
+    };
+    assert_eq!(
+        q.error.as_ref().and_then(|e| e.sqlstate.as_deref()),
+        Some("23505"),
+        "class resolved to the native code"
+    );
+    let Action::Query(q) = &case(&plan, "mysql").steps[0].action else {
+        panic!("query")
+    };
+    assert_eq!(
+        q.error.as_ref().and_then(|e| e.code.as_deref()),
+        Some("1062")
+    );
 }
 
 #[test]
@@ -157,10 +196,27 @@ cases:
 "#;
     let (plan, d) = compile_suite(suite, &[]);
     assert!(!d.has_errors(), "{:?}", d.items());
-    let sqlite = &plan.protocols.iter().find(|p| p.protocol.name == "sqlite").expect("sqlite").suites[0];
-    assert_eq!(sqlite.cases[0].skip.as_deref(), Some("no server-side cursors"));
+    let sqlite = &plan
+        .protocols
+        .iter()
+        .find(|p| p.protocol.name == "sqlite")
+        .expect("sqlite")
+        .suites[0];
+    assert_eq!(
+        sqlite.cases[0].skip.as_deref(),
+        Some("no server-side cursors")
+    );
     assert_eq!(sqlite.cases[1].skip.as_deref(), Some("only on gold"));
-    let steps = |p: &str| plan.protocols.iter().find(|x| x.protocol.name == p).expect("p").suites[0].cases[1].steps.len();
+    let steps = |p: &str| {
+        plan.protocols
+            .iter()
+            .find(|x| x.protocol.name == p)
+            .expect("p")
+            .suites[0]
+            .cases[1]
+            .steps
+            .len()
+    };
     assert_eq!(steps("postgresql"), 3);
     assert_eq!(steps("mysql"), 1);
 }
@@ -177,7 +233,10 @@ cases:
 "#;
     let (plan, d) = compile_suite(suite, &[]);
     assert!(!d.has_errors(), "{:?}", d.items());
-    assert_eq!(case(&plan, "databricks").xfail.as_deref(), Some("silver gap"));
+    assert_eq!(
+        case(&plan, "databricks").xfail.as_deref(),
+        Some("silver gap")
+    );
     assert_eq!(case(&plan, "postgresql").xfail, None);
 }
 
@@ -194,7 +253,16 @@ cases:
 "#;
     let (_, d) = compile_suite(suite, &[]);
     assert!(!d.has_errors());
-    let w = d.items().iter().find(|i| i.severity == Level::Warning).expect("a warning");
+    let w = d
+        .items()
+        .iter()
+        .find(|i| i.severity == Level::Warning)
+        .expect("a warning");
     assert!(w.message.contains("postgressql"));
-    assert!(w.help.as_deref().is_some_and(|h| h.contains("did you mean `postgresql`")), "{w:?}");
+    assert!(
+        w.help
+            .as_deref()
+            .is_some_and(|h| h.contains("did you mean `postgresql`")),
+        "{w:?}"
+    );
 }
