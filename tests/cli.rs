@@ -54,24 +54,67 @@ fn is_failure(status: &TestCaseStatus) -> bool {
     )
 }
 
+/// The outcome of a `run` with a JUnit report in a scratch directory.
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    xml: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Ran {
+    fn report(&self) -> Report {
+        junit(&self.xml)
+    }
+
+    fn statuses(&self) -> Vec<(String, TestCaseStatus)> {
+        statuses(&self.report())
+    }
+}
+
+/// `helios-matrix run ARGS --no-progress --junit <scratch>/report.xml`
+fn run_with_junit(args: &[&str]) -> Ran {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xml = dir.path().join("report.xml");
+    let mut full: Vec<&str> = vec!["run"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["--no-progress", "--junit", xml.to_str().expect("utf8")]);
+    let out = run(&full);
+    Ran {
+        code: out.status.code(),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
+        xml,
+        _dir: dir,
+    }
+}
+
+/// `helios-matrix compile DIR -o DIR/out`
+fn compile_dir(dir: &Path) -> Output {
+    run(&[
+        "compile",
+        dir.to_str().expect("utf8"),
+        "-o",
+        dir.join("out").to_str().expect("utf8"),
+    ])
+}
+
+/// The path of a fixture spec directory, as an argument.
+fn fixture_arg(name: &str) -> String {
+    fixture(name).to_str().expect("utf8").to_string()
+}
+
 #[test]
 fn the_core_suite_passes_on_sqlite_with_a_complete_junit_report() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let xml = dir.path().join("out.xml");
-    let out = run(&[
-        "run",
-        "--protocol",
-        "sqlite",
-        "--junit",
-        xml.to_str().expect("utf8"),
-        "--no-progress",
-    ]);
-    let stdout = text(&out.stdout);
+    let ran = run_with_junit(&["--protocol", "sqlite"]);
+    let stdout = &ran.stdout;
     assert_eq!(
-        out.status.code(),
+        ran.code,
         Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
+        "{stdout}
+{}",
+        ran.stderr
     );
     assert!(
         stdout
@@ -80,7 +123,7 @@ fn the_core_suite_passes_on_sqlite_with_a_complete_junit_report() {
             .is_some_and(|l| l.ends_with("0 failed, 0 skipped")),
         "{stdout}"
     );
-    let report = junit(&xml);
+    let report = ran.report();
     let cases = statuses(&report);
     let passed = cases
         .iter()
@@ -104,22 +147,10 @@ fn the_core_suite_passes_on_sqlite_with_a_complete_junit_report() {
 
 #[test]
 fn wrong_expectations_fail_with_exit_1_and_failure_elements() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let xml = dir.path().join("wrong.xml");
-    let specs = fixture("failing");
-    let out = run(&[
-        "run",
-        "--specs",
-        specs.to_str().expect("utf8"),
-        "--protocol",
-        "sqlite",
-        "--junit",
-        xml.to_str().expect("utf8"),
-        "--no-progress",
-    ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let cases = statuses(&junit(&xml));
+    let ran = run_with_junit(&["--specs", &fixture_arg("failing"), "--protocol", "sqlite"]);
+    let stdout = &ran.stdout;
+    assert_eq!(ran.code, Some(1), "{stdout}");
+    let cases = ran.statuses();
     let failed: Vec<&str> = cases
         .iter()
         .filter(|(_, s)| is_failure(s))
@@ -144,7 +175,7 @@ fn wrong_expectations_fail_with_exit_1_and_failure_elements() {
         "{stdout}"
     );
     assert!(stdout.contains("2 passed, 3 failed, 0 skipped"), "{stdout}");
-    let xml_text = std::fs::read_to_string(&xml).expect("xml");
+    let xml_text = std::fs::read_to_string(&ran.xml).expect("xml");
     assert!(
         xml_text.contains("+Alice | 100"),
         "the JUnit failure carries the diff"
@@ -153,43 +184,25 @@ fn wrong_expectations_fail_with_exit_1_and_failure_elements() {
 
 #[test]
 fn a_failing_case_still_tears_its_fixtures_down() {
-    // A file database outlives each case, so WRONG-005's setup only succeeds when
-    // WRONG-004's teardown ran after its failure.
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("shared.db");
-    let specs = fixture("failing");
-    let target = format!("sqlite=sqlite:{}", db.display());
-    let out = run(&[
-        "run",
+    let target = format!("sqlite=sqlite:{}", dir.path().join("shared.db").display());
+    let ran = run_with_junit(&[
         "--specs",
-        specs.to_str().expect("utf8"),
+        &fixture_arg("failing"),
         "-p",
         "sqlite",
         "--target",
         &target,
-        "--no-progress",
     ]);
-    let stdout = text(&out.stdout);
+    let stdout = &ran.stdout;
     assert!(stdout.contains("PASS  sqlite      WRONG-005"), "{stdout}");
 }
 
 #[test]
 fn an_xfail_that_passes_is_a_failure() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let xml = dir.path().join("xpass.xml");
-    let specs = fixture("xpass");
-    let out = run(&[
-        "run",
-        "--specs",
-        specs.to_str().expect("utf8"),
-        "-p",
-        "sqlite",
-        "--junit",
-        xml.to_str().expect("utf8"),
-        "--no-progress",
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let cases = statuses(&junit(&xml));
+    let ran = run_with_junit(&["--specs", &fixture_arg("xpass"), "-p", "sqlite"]);
+    assert_eq!(ran.code, Some(1), "{}", ran.stdout);
+    let cases = ran.statuses();
     let by_id = |id: &str| {
         cases
             .iter()
@@ -206,7 +219,7 @@ fn an_xfail_that_passes_is_a_failure() {
     assert!(
         matches!(by_id("XP-003"), TestCaseStatus::Skipped { ref message, .. } if message.as_ref().map(|m| m.as_str()) == Some("not on the reference"))
     );
-    let stdout = text(&out.stdout);
+    let stdout = &ran.stdout;
     assert!(
         stdout.contains("XPASS") && stdout.contains("remove the xfail entry"),
         "{stdout}"
@@ -231,12 +244,7 @@ fn malformed_specs_exit_2_with_located_diagnostics() {
         let dir = tempfile::tempdir().expect("tempdir");
         let name = path.file_name().expect("name").to_str().expect("utf8");
         std::fs::copy(&path, dir.path().join(name)).expect("copy");
-        let out = run(&[
-            "compile",
-            dir.path().to_str().expect("utf8"),
-            "-o",
-            dir.path().join("out").to_str().expect("utf8"),
-        ]);
+        let out = compile_dir(dir.path());
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert!(
@@ -270,12 +278,7 @@ fn every_problem_is_reported_in_one_run() {
     ] {
         std::fs::copy(fixture("malformed").join(name), dir.path().join(name)).expect("copy");
     }
-    let out = run(&[
-        "compile",
-        dir.path().to_str().expect("utf8"),
-        "-o",
-        dir.path().join("out").to_str().expect("utf8"),
-    ]);
+    let out = compile_dir(dir.path());
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     for fragment in [
@@ -325,24 +328,14 @@ fn arbitrary_bytes_never_panic() {
             }
         }
         std::fs::write(dir.path().join("noise.yaml"), &bytes).expect("write");
-        let out = run(&[
-            "compile",
-            dir.path().to_str().expect("utf8"),
-            "-o",
-            dir.path().join("out").to_str().expect("utf8"),
-        ]);
+        let out = compile_dir(dir.path());
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "round {round}: {stderr}");
         assert!(!stderr.contains("panicked"), "round {round}: {stderr}");
     }
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("latin1.yaml"), b"cases:\n  - id: caf\xe9\n").expect("write");
-    let out = run(&[
-        "compile",
-        dir.path().to_str().expect("utf8"),
-        "-o",
-        dir.path().join("out").to_str().expect("utf8"),
-    ]);
+    let out = compile_dir(dir.path());
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("latin1.yaml:2:12: the file is not valid UTF-8"),
@@ -424,40 +417,27 @@ fn compile_is_deterministic_and_check_names_stale_files() {
 #[test]
 fn running_compiled_scripts_gives_the_same_verdicts() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let specs = fixture("failing");
+    let specs = fixture_arg("failing");
     let scripts = dir.path().join("gen");
-    let spec_arg = specs.to_str().expect("utf8");
+    let scripts_arg = scripts.to_str().expect("utf8");
     assert_eq!(
-        run(&["compile", spec_arg, "-o", scripts.to_str().expect("utf8")])
-            .status
-            .code(),
+        run(&["compile", &specs, "-o", scripts_arg]).status.code(),
         Some(0)
     );
     let verdicts = |extra: &[&str]| {
-        let xml = dir.path().join(format!("{}.xml", extra.len()));
-        let mut args = vec![
-            "run",
-            "--specs",
-            spec_arg,
-            "-p",
-            "sqlite",
-            "--no-progress",
-            "--junit",
-            xml.to_str().expect("utf8"),
-        ];
+        let mut args = vec!["--specs", specs.as_str(), "-p", "sqlite"];
         args.extend_from_slice(extra);
-        let out = run(&args);
+        let ran = run_with_junit(&args);
         (
-            out.status.code(),
-            statuses(&junit(&xml))
+            ran.code,
+            ran.statuses()
                 .into_iter()
                 .map(|(n, s)| (n, is_failure(&s)))
                 .collect::<Vec<_>>(),
         )
     };
     let compiled = verdicts(&[]);
-    let from_scripts = verdicts(&["--scripts", scripts.to_str().expect("utf8")]);
-    assert_eq!(compiled, from_scripts);
+    assert_eq!(compiled, verdicts(&["--scripts", scripts_arg]));
     assert_eq!(compiled.0, Some(1));
 }
 
@@ -536,10 +516,7 @@ fn help_documents_every_flag_and_the_exit_codes() {
 
 #[test]
 fn credentials_never_reach_the_output_and_only_loopback_is_contacted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let xml = dir.path().join("out.xml");
-    let out = run(&[
-        "run",
+    let ran = run_with_junit(&[
         "-p",
         "postgresql,mysql",
         "--case",
@@ -548,17 +525,14 @@ fn credentials_never_reach_the_output_and_only_loopback_is_contacted() {
         "postgresql=postgres://test:hunter2@127.0.0.1:1/helios",
         "--target",
         "mysql=mysql://test:hunter2@192.0.2.10:3306/helios",
-        "--junit",
-        xml.to_str().expect("utf8"),
-        "--no-progress",
     ]);
     let all = format!(
         "{}{}{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        std::fs::read_to_string(&xml).expect("xml")
+        ran.stdout,
+        ran.stderr,
+        std::fs::read_to_string(&ran.xml).expect("xml")
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(ran.code, Some(1));
     assert!(!all.contains("hunter2"), "{all}");
     assert!(
         all.contains("postgres://test:****@127.0.0.1:1/helios"),
@@ -569,22 +543,16 @@ fn credentials_never_reach_the_output_and_only_loopback_is_contacted() {
 
 #[test]
 fn a_server_that_cannot_be_reached_fails_its_cases_and_the_run_goes_on() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let xml = dir.path().join("out.xml");
-    let out = run(&[
-        "run",
+    let ran = run_with_junit(&[
         "-p",
         "sqlite,postgresql",
         "--case",
         "CORE-TYP-00[12]",
         "--target",
         "postgresql=postgres://test:test@127.0.0.1:1/helios",
-        "--junit",
-        xml.to_str().expect("utf8"),
-        "--no-progress",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    let cases = statuses(&junit(&xml));
+    assert_eq!(ran.code, Some(1));
+    let cases = ran.statuses();
     assert_eq!(cases.len(), 4);
     assert_eq!(
         cases.iter().filter(|(_, s)| is_failure(s)).count(),
@@ -595,22 +563,15 @@ fn a_server_that_cannot_be_reached_fails_its_cases_and_the_run_goes_on() {
 
 #[test]
 fn fail_fast_reports_the_rest_as_not_run() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let xml = dir.path().join("out.xml");
-    let specs = fixture("failing");
-    let out = run(&[
-        "run",
+    let ran = run_with_junit(&[
         "--specs",
-        specs.to_str().expect("utf8"),
+        &fixture_arg("failing"),
         "-p",
         "sqlite",
         "--fail-fast",
-        "--no-progress",
-        "--junit",
-        xml.to_str().expect("utf8"),
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    let cases = statuses(&junit(&xml));
+    assert_eq!(ran.code, Some(1));
+    let cases = ran.statuses();
     assert_eq!(cases.len(), 5, "every case is still reported");
     assert!(
         matches!(&cases[2].1, TestCaseStatus::Skipped { message, .. } if message.as_ref().is_some_and(|m| m.as_str().contains("fail-fast")))
