@@ -352,6 +352,11 @@ impl Registry {
                 if let Some(pf) = Fields::of(protocols, "protocols", d) {
                     for (key, value) in pf.keys() {
                         let name = key.as_str().unwrap_or_default().to_string();
+                        if !crate::spec::is_file_safe(&name) {
+                            d.error(key.span, format!("protocol name `{name}` must be letters, digits, `_`, `-` or `.`"))
+                                .help("it names a directory of compiled scripts");
+                            continue;
+                        }
                         if let Some(p) = decode_protocol(&name, value, &dialect_overrides, d) {
                             registry.protocols.push(p);
                         }

@@ -166,7 +166,12 @@ impl SortKey {
             Scalar::Int(i) => SortKey::Number(*i as f64),
             Scalar::Float(f) => SortKey::Number(*f),
             Scalar::Bool(b) => SortKey::Text(b.to_string()),
-            Scalar::Text(t) => SortKey::Text(t.clone()),
+            // Numeric text sorts as a number on both sides, so `"10"` and a server's 10
+            // land in the same place.
+            Scalar::Text(t) => t
+                .trim()
+                .parse()
+                .map_or_else(|_| SortKey::Text(t.clone()), SortKey::Number),
         }
     }
 
@@ -175,7 +180,12 @@ impl SortKey {
             Value::Null => SortKey::Null,
             other => match other.as_f64() {
                 Some(f) => SortKey::Number(f),
-                None => SortKey::Text(other.canonical_text()),
+                None => {
+                    let text = other.canonical_text();
+                    text.trim()
+                        .parse()
+                        .map_or(SortKey::Text(text), SortKey::Number)
+                }
             },
         }
     }

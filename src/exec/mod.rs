@@ -5,7 +5,9 @@
 //! through this trait only, so adding a protocol is adding a file here that implements
 //! both traits, and one line in [`engine_for`].
 
+pub mod bulk;
 pub mod sqlite;
+pub mod tx;
 
 use std::fmt;
 use std::sync::Arc;

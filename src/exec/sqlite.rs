@@ -20,6 +20,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Arguments, AssertSqlSafe, Column, Connection, Executor, Row as _, TypeInfo, ValueRef};
 
+use super::bulk;
+use super::tx::{self, TxState};
 use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
 use crate::plan::Param;
 use crate::target::Target;
@@ -108,9 +110,7 @@ impl Engine for SqliteEngine {
         }
         Ok(Box::new(SqliteSession {
             conn: Some(conn),
-            autocommit: options.autocommit,
-            in_tx: false,
-            implicit_tx: false,
+            tx: TxState::new(options.autocommit),
             cancel,
         }))
     }
@@ -140,10 +140,7 @@ impl Canceller for SqliteCanceller {
 struct SqliteSession {
     /// `None` once closed.
     conn: Option<SqliteConnection>,
-    autocommit: bool,
-    in_tx: bool,
-    /// The open transaction was started implicitly (autocommit off).
-    implicit_tx: bool,
+    tx: TxState,
     cancel: Arc<SqliteCanceller>,
 }
 
@@ -231,12 +228,19 @@ impl SqliteSession {
     /// Starts the implicit transaction of an autocommit-off session, DB-API style.
     async fn before_statement(&mut self) -> Result<(), ExecError> {
         self.cancel.flag.store(false, Ordering::Relaxed);
-        if !self.autocommit && !self.in_tx {
-            self.conn()?.execute("BEGIN").await.map_err(map_error)?;
-            self.in_tx = true;
-            self.implicit_tx = true;
+        let send = self.tx.before_statement();
+        let sent = self.send(send).await;
+        if sent.is_err() {
+            self.tx.forget();
         }
-        Ok(())
+        sent
+    }
+
+    async fn send(&mut self, send: tx::Send) -> Result<(), ExecError> {
+        match send.sql() {
+            Some(sql) => self.simple(sql).await,
+            None => Ok(()),
+        }
     }
 
     async fn simple(&mut self, sql: &'static str) -> Result<(), ExecError> {
@@ -326,33 +330,18 @@ impl Session for SqliteSession {
     }
 
     async fn begin(&mut self) -> Result<(), ExecError> {
-        if self.in_tx && self.implicit_tx {
-            // Already inside the implicit transaction: it becomes the explicit one.
-            self.implicit_tx = false;
-            return Ok(());
-        }
-        self.simple("BEGIN").await?;
-        self.in_tx = true;
-        self.implicit_tx = false;
-        Ok(())
+        let send = self.tx.begin();
+        self.send(send).await
     }
 
     async fn commit(&mut self) -> Result<(), ExecError> {
-        if !self.in_tx {
-            return Ok(());
-        }
-        self.simple("COMMIT").await?;
-        self.in_tx = false;
-        Ok(())
+        let send = self.tx.commit();
+        self.send(send).await
     }
 
     async fn rollback(&mut self) -> Result<(), ExecError> {
-        if !self.in_tx {
-            return Ok(());
-        }
-        let result = self.simple("ROLLBACK").await;
-        self.in_tx = false;
-        result
+        let send = self.tx.rollback();
+        self.send(send).await
     }
 
     async fn copy_in(
@@ -362,7 +351,7 @@ impl Session for SqliteSession {
         rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
     ) -> Result<u64, ExecError> {
         self.before_statement().await?;
-        let own_tx = !self.in_tx;
+        let own_tx = !self.tx.is_open();
         if own_tx {
             self.simple("BEGIN").await?;
         }
@@ -382,11 +371,11 @@ impl Session for SqliteSession {
     }
 
     fn in_transaction(&self) -> bool {
-        self.in_tx
+        self.tx.is_open()
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
-        if self.in_tx {
+        if self.tx.is_open() {
             let _ = self.rollback().await;
         }
         match self.conn.take() {
@@ -403,36 +392,17 @@ async fn copy_rows(
     columns: &[String],
     rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
 ) -> Result<u64, ExecError> {
-    let width = columns.len().max(1);
-    let per_statement = (MAX_COPY_VARIABLES / width).clamp(1, 500);
-    let head = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-    let tuple = format!("({})", vec!["?"; width].join(", "));
     let mut loaded = 0u64;
-    let mut chunk: Vec<Param> = Vec::with_capacity(per_statement * width);
-    let mut in_chunk = 0usize;
-    let mut rows = rows.peekable();
-    while let Some(row) = rows.next() {
-        let row = row.map_err(ExecError::Client)?;
-        if row.len() != columns.len() {
-            return Err(ExecError::Client(format!(
-                "copy row has {} values for {} columns",
-                row.len(),
-                columns.len()
-            )));
-        }
-        chunk.extend(row.into_iter().map(|value| Param { name: None, value }));
-        in_chunk += 1;
-        if in_chunk == per_statement || rows.peek().is_none() {
-            let sql = format!("{head}{}", vec![tuple.as_str(); in_chunk].join(", "));
-            let args = arguments(&chunk)?;
-            let done = sqlx::query_with(AssertSqlSafe(sql), args)
-                .execute(&mut *conn)
-                .await
-                .map_err(map_error)?;
-            loaded += done.rows_affected();
-            chunk.clear();
-            in_chunk = 0;
-        }
+    for batch in bulk::insert_batches(table, columns, rows, 500, MAX_COPY_VARIABLES, |n| {
+        format!("?{n}")
+    }) {
+        let batch = batch.map_err(ExecError::Client)?;
+        let args = arguments(&batch.params)?;
+        let done = sqlx::query_with(AssertSqlSafe(batch.sql), args)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_error)?;
+        loaded += done.rows_affected();
     }
     Ok(loaded)
 }

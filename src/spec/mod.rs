@@ -268,7 +268,22 @@ fn decode_suite(
     })
 }
 
+/// Names that become file names or script words: no spaces, no path separators.
+pub fn is_file_safe(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+}
+
 fn decode_fixture(name: &str, span: Span, node: &Node, d: &mut Diagnostics) -> Option<Fixture> {
+    if !is_file_safe(name) {
+        d.error(
+            span,
+            format!("fixture name `{name}` must be letters, digits, `_`, `-` or `.`"),
+        );
+    }
     let mut f = Fields::of(node, "a fixture", d)?;
     let mut steps = |key: &'static str, f: &mut Fields<'_>| -> Vec<Node> {
         f.get(key)
@@ -312,12 +327,18 @@ fn decode_case_header(
             return None;
         }
     };
-    if node.get("name").is_none() {
+    if id.is_empty() || id.chars().any(char::is_whitespace) {
+        let span = node.get("id").map_or(node.span, |n| n.span);
+        d.error(span, format!("case id `{id}` must be one word (no spaces)"));
+    }
+    if node.get("name").is_none_or(Node::is_null) {
         d.error(node.span, format!("case `{id}` has no `name`"));
     }
-    if let Some(list) = node.get("fixtures")
-        && let Some(items) = list.items()
-    {
+    if let Some(list) = node.get("fixtures") {
+        let items: Vec<&Node> = match &list.kind {
+            NodeKind::Seq(items) => items.iter().collect(),
+            _ => vec![list],
+        };
         for item in items {
             if let Some(fname) = item.as_str()
                 && !fixtures.contains_key(fname)

@@ -274,6 +274,23 @@ fn query(kind_value: &Node, f: &mut Fields<'_>, d: &mut Diagnostics) -> Option<A
         .get("tolerance")
         .and_then(|n| decode::float(n, "tolerance", d));
     let batches_beside = f.get("batches");
+    if let Some(fetch_node) = f.key_node("fetch") {
+        let clashing: Vec<&str> = ["rows", "columns", "row_count", "sort", "cancel_after"]
+            .into_iter()
+            .filter(|k| f.key_node(k).is_some())
+            .collect();
+        if !clashing.is_empty() {
+            d.error(
+                fetch_node.span,
+                format!(
+                    "`fetch` checks batches; it cannot be combined with {}",
+                    clashing.join(", ")
+                ),
+            )
+            .help("check the batches with `batches:`, or drop `fetch` to check the whole result");
+            return None;
+        }
+    }
     let fetch = match f.get("fetch") {
         Some(n) => Some(fetch(n, batches_beside, d)?),
         None => {
