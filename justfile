@@ -8,8 +8,9 @@ bin := "target/release/helios-matrix"
 default:
     @just --list
 
-# Every check CI runs: format, lints, tests, generated/ up to date, the SQLite run with JUnit.
-ci: fmt-check clippy test compile-check run-sqlite
+# Every check CI runs: format, lints, tests (with the reference servers), generated/ up to
+# date, and the runs CI gates on, with JUnit under target/junit/.
+ci: fmt-check clippy services test test-live compile-check run-sqlite run-gold
 
 # Fail when code is not `cargo fmt`-formatted.
 fmt-check:
@@ -35,7 +36,24 @@ compile: build
 compile-check: build
     {{bin}} compile specs/ -o generated/ --check
 
+# Tests against the real PostgreSQL and MariaDB (started by `just services`).
+test-live: services
+    cargo test --test live -- --ignored
+
 # Run every case on the embedded SQLite target, JUnit under target/junit/.
 run-sqlite: build
     mkdir -p target/junit
     {{bin}} run --protocol sqlite --junit target/junit/sqlite.xml --no-progress
+
+# The P0 gate on SQLite and the Gold tier (PostgreSQL, MariaDB), JUnit under target/junit/.
+run-gold: build services
+    mkdir -p target/junit
+    {{bin}} run --protocol sqlite,postgresql,mysql --priority p0 --junit target/junit/p0.xml --no-progress
+
+# Start (installing if missing) the PostgreSQL and MariaDB reference servers, state in .services/.
+services:
+    bash scripts/services.sh up
+
+# Stop the reference servers started by `just services`.
+services-down:
+    bash scripts/services.sh down

@@ -37,6 +37,19 @@ impl Target {
         (!host.is_empty()).then_some(host)
     }
 
+    /// `host:port` of a network target, or the masked URL for anything else (a file).
+    pub fn address(&self) -> String {
+        let authority = self
+            .url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+            .map(|a| a.rsplit_once('@').map_or(a, |(_, h)| h));
+        match authority {
+            Some(a) if !a.is_empty() => a.to_string(),
+            _ => self.to_string(),
+        }
+    }
+
     /// helios-matrix only ever contacts loopback addresses.
     pub fn ensure_loopback(&self) -> Result<(), String> {
         match self.host() {
@@ -131,6 +144,16 @@ mod tests {
             Target::new("postgres://u:p@127.0.0.1/x").to_string(),
             "postgres://u:****@127.0.0.1/x"
         );
+    }
+
+    #[test]
+    fn addresses_drop_credentials() {
+        assert_eq!(
+            Target::new("postgres://u:p@127.0.0.1:5432/x?sslmode=require").address(),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(Target::new("http://[::1]:8443").address(), "[::1]:8443");
+        assert_eq!(Target::new("sqlite::memory:").address(), "sqlite::memory:");
     }
 
     #[test]

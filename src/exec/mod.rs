@@ -6,6 +6,8 @@
 //! both traits, and one line in [`engine_for`].
 
 pub mod bulk;
+pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 pub mod tx;
 
@@ -178,6 +180,8 @@ pub struct VectorMatch {
 pub async fn engine_for(executor: &str, target: &Target) -> Result<Arc<dyn Engine>, ExecError> {
     match executor {
         "sqlite" => Ok(Arc::new(sqlite::SqliteEngine::new(target)?)),
+        "postgres" => Ok(Arc::new(postgres::PostgresEngine::new(target)?)),
+        "mysql" => Ok(Arc::new(mysql::MySqlEngine::new(target)?)),
         other => Err(ExecError::Unsupported(format!(
             "executor `{other}` is not built into this version of helios-matrix"
         ))),

@@ -97,7 +97,7 @@ impl Engine for SqliteEngine {
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
         let mut conn = SqliteConnection::connect_with(&self.options(&options.case_key)?)
             .await
-            .map_err(|e| ExecError::Connect(format!("cannot open sqlite database: {e}")))?;
+            .map_err(|e| ExecError::Connect(format!("cannot open the database: {e}")))?;
         let cancel = Arc::new(SqliteCanceller::default());
         {
             let flag = cancel.flag.clone();

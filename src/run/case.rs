@@ -19,6 +19,7 @@ const DEFAULT_SESSION: &str = "default";
 
 pub(super) async fn run_case(
     engine: &dyn Engine,
+    protocol: &str,
     suite: &SuitePlan,
     case: &CasePlan,
     case_key: &str,
@@ -33,7 +34,11 @@ pub(super) async fn run_case(
         sessions: BTreeMap::new(),
         step_timeout: case.timeout.unwrap_or(config.step_timeout),
         expander: Expander::new(),
-        target: target.map(ToString::to_string).unwrap_or_default(),
+        target: format!(
+            "{protocol} at {} ({})",
+            target.map(Target::address).unwrap_or_default(),
+            target.map(ToString::to_string).unwrap_or_default()
+        ),
     };
     let fixtures: Vec<_> = case
         .fixtures
@@ -78,7 +83,7 @@ struct CaseRun<'a> {
     sessions: BTreeMap<String, Box<dyn Session>>,
     step_timeout: Duration,
     expander: Expander,
-    /// The target as shown (masked), for connection messages.
+    /// `postgresql at 127.0.0.1:5432 (postgres://test:****@…)`, for connection messages.
     target: String,
 }
 
@@ -345,10 +350,11 @@ impl CaseRun<'_> {
 }
 
 fn connect_message(target: &str, e: &ExecError) -> String {
-    match e {
-        ExecError::Connect(m) => mask(m),
-        other => format!("cannot connect to {target}: {}", mask(&other.to_string())),
-    }
+    let cause = match e {
+        ExecError::Connect(m) => m.clone(),
+        other => other.to_string(),
+    };
+    mask(&format!("cannot connect to {target}: {cause}"))
 }
 
 /// A failed call: fine when an error was expected and this is it.

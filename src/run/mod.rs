@@ -118,6 +118,7 @@ async fn run_protocol(
                     let key = format!("{}-{n}", sanitize(&case.id));
                     case::run_case(
                         engine.as_ref(),
+                        &protocol.name,
                         suite,
                         case,
                         &key,

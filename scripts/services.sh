@@ -1,0 +1,532 @@
+#!/usr/bin/env bash
+# Reference servers for the gold protocols: PostgreSQL and MariaDB (MySQL protocol), on
+# 127.0.0.1 only, with TLS, as `test`/`test` on database `helios`.
+#
+#   scripts/services.sh [up|down|status]      (default: up; `just services`)
+#
+# - Runs as root on a bare Debian 12 machine: no systemd, no docker. Missing packages are
+#   installed with apt-get (postgresql, mariadb-server, openssl).
+# - Every bit of state (data directories, sockets, logs, the TLS certificate) lives under
+#   the git-ignored .services/ of the repository (or $HELIOS_SERVICES_DIR). The Debian
+#   default cluster/instance in /etc and /var/lib is neither used nor needed.
+# - Idempotent: `up` with both servers already running only checks their configuration
+#   and that they answer over TCP with TLS as test/test.
+# - `down` stops both servers cleanly. `status` prints whether each one answers (exit 0
+#   when both do, 1 otherwise).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+STATE="${HELIOS_SERVICES_DIR:-$ROOT/.services}"
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+HOST=127.0.0.1
+DB=helios
+USER_NAME="test"
+USER_PASS="test"
+PG_PORT=5432
+MY_PORT=3306
+WAIT_SECS=30
+
+TLS="$STATE/tls"
+PG_DIR="$STATE/postgres"
+PG_DATA="$PG_DIR/data"
+PG_RUN="$PG_DIR/run"
+PG_LOG="$PG_DIR/server.log"
+MY_DIR="$STATE/mariadb"
+MY_DATA="$MY_DIR/data"
+MY_RUN="$MY_DIR/run"
+MY_SOCK="$MY_RUN/mysqld.sock"
+MY_PID="$MY_RUN/mariadbd.pid"
+MY_LOG="$MY_DIR/server.log"
+
+PG_TARGET="postgres://$USER_NAME:****@$HOST:$PG_PORT/$DB?sslmode=require"
+MY_TARGET="mysql://$USER_NAME:****@$HOST:$MY_PORT/$DB?ssl-mode=required"
+
+log() { printf 'services: %s\n' "$*"; }
+die() {
+  printf 'services: error: %s\n' "$*" >&2
+  exit 1
+}
+# Print the last 30 lines of a log file to stderr.
+log_tail() {
+  if [ -s "$1" ]; then
+    printf -- '---- last 30 lines of %s\n' "$1" >&2
+    tail -n 30 "$1" >&2
+    printf -- '----\n' >&2
+  else
+    printf 'services: (%s is empty or missing)\n' "$1" >&2
+  fi
+}
+
+# shellcheck disable=SC2012 # the newest of /usr/lib/postgresql/<major>/bin
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true; }
+PGBIN="$(pg_bindir)"
+
+# ---------------------------------------------------------------------------- packages
+
+missing_tools() {
+  local missing=()
+  local t
+  if [ -z "$PGBIN" ]; then
+    missing+=(postgresql)
+  else
+    for t in initdb pg_ctl pg_isready postgres psql; do
+      [ -x "$PGBIN/$t" ] || missing+=("$PGBIN/$t")
+    done
+  fi
+  for t in mariadbd mariadb-install-db mariadb mariadb-admin; do
+    command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+  done
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  getent passwd postgres >/dev/null || missing+=("user postgres")
+  getent passwd mysql >/dev/null || missing+=("user mysql")
+  printf '%s\n' "${missing[@]}"
+}
+
+# The packages' maintainer scripts may start Debian's default PostgreSQL cluster and
+# MariaDB instance on 5432/3306; stop them so that ours can have the ports.
+stop_distro_defaults() {
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    local ver name _port status _rest
+    while read -r ver name _port status _rest; do
+      if [[ "$status" == online* ]]; then
+        log "stopping Debian's default PostgreSQL cluster $ver/$name"
+        pg_ctlcluster "$ver" "$name" stop || true
+      fi
+    done < <(pg_lsclusters -h 2>/dev/null || true)
+  fi
+  local pid=""
+  [ -r /run/mysqld/mysqld.pid ] && pid="$(cat /run/mysqld/mysqld.pid 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    log "stopping Debian's default MariaDB instance (pid $pid)"
+    mariadb-admin --no-defaults --socket=/run/mysqld/mysqld.sock -uroot shutdown 2>/dev/null ||
+      kill -TERM "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < WAIT_SECS * 5; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+  fi
+}
+
+ensure_packages() {
+  local missing
+  missing="$(missing_tools)"
+  [ -z "$missing" ] && return 0
+  log "missing: $(echo "$missing" | paste -sd, -); installing postgresql mariadb-server openssl"
+  [ "$(id -u)" -eq 0 ] || die "installing packages needs root"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql mariadb-server openssl
+  stop_distro_defaults
+  PGBIN="$(pg_bindir)"
+  missing="$(missing_tools)"
+  [ -z "$missing" ] || die "still missing after apt-get install: $(echo "$missing" | paste -sd, -)"
+}
+
+# ------------------------------------------------------------------------------ common
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null; }
+
+# The servers run as their own OS users, which must be able to reach the state
+# directory. A checkout under a directory closed to others (e.g. /root, mode 0700) gets
+# search-only permission (o+x) on the blocking ancestors.
+ensure_reachable() {
+  local user="$1" d
+  runuser -u "$user" -- test -x "$STATE" && return 0
+  d="$STATE"
+  local ancestors=()
+  while [ "$d" != "/" ] && [ -n "$d" ]; do
+    ancestors=("$d" "${ancestors[@]}")
+    d="$(dirname "$d")"
+  done
+  for d in "${ancestors[@]}"; do
+    if ! runuser -u "$user" -- test -x "$d"; then
+      log "granting search permission (o+x) on $d so that the $user user can reach $STATE"
+      chmod o+x "$d"
+    fi
+  done
+  runuser -u "$user" -- test -x "$STATE" || die "the $user user cannot reach $STATE"
+}
+
+ensure_state() {
+  [ "$(id -u)" -eq 0 ] || die "must run as root (the servers run as the postgres and mysql users via runuser)"
+  install -d -m 755 "$STATE"
+  # Unix socket paths are limited to 107 bytes.
+  local pg_sock="$PG_RUN/.s.PGSQL.$PG_PORT"
+  [ "${#pg_sock}" -le 107 ] || die "socket path too long ($pg_sock); set HELIOS_SERVICES_DIR to a shorter directory"
+  [ "${#MY_SOCK}" -le 107 ] || die "socket path too long ($MY_SOCK); set HELIOS_SERVICES_DIR to a shorter directory"
+  ensure_reachable postgres
+  ensure_reachable mysql
+}
+
+# A self-signed certificate for 127.0.0.1/localhost (10 years), generated once, plus one
+# copy per server owned by its OS user (PostgreSQL refuses a key that is not 0600 and
+# owned by the server's user, or group-readable by root).
+ensure_tls() {
+  install -d -m 755 "$TLS"
+  if [ ! -s "$TLS/server.crt" ] || [ ! -s "$TLS/server.key" ]; then
+    log "generating a self-signed TLS certificate in $TLS"
+    local cfg="$TLS/openssl.cnf"
+    cat >"$cfg" <<'EOF'
+[req]
+distinguished_name = dn
+x509_extensions = leaf
+prompt = no
+[dn]
+CN = 127.0.0.1
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+EOF
+    (
+      umask 077
+      openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -config "$cfg" \
+        -keyout "$TLS/server.key.tmp" -out "$TLS/server.crt.tmp" 2>"$TLS/openssl.log"
+    ) || {
+      cat "$TLS/openssl.log" >&2
+      die "openssl could not generate the certificate"
+    }
+    chmod 600 "$TLS/server.key.tmp"
+    chmod 644 "$TLS/server.crt.tmp"
+    mv -f "$TLS/server.key.tmp" "$TLS/server.key"
+    mv -f "$TLS/server.crt.tmp" "$TLS/server.crt"
+  fi
+  local user dir
+  for user in postgres mysql; do
+    dir="$TLS/$user"
+    install -d -m 700 -o "$user" -g "$(id -gn "$user")" "$dir"
+    install -m 644 -o "$user" -g "$(id -gn "$user")" "$TLS/server.crt" "$dir/server.crt"
+    install -m 600 -o "$user" -g "$(id -gn "$user")" "$TLS/server.key" "$dir/server.key"
+  done
+}
+
+# ---------------------------------------------------------------------------- postgres
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+pg_running() { as_postgres "$PGBIN/pg_ctl" status -D "$PG_DATA" >/dev/null 2>&1; }
+
+# psql as the superuser over the unix socket, SQL on stdin.
+pg_admin_psql() {
+  as_postgres "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$PG_PORT" -U postgres -d postgres
+}
+
+# One TCP+TLS login as test/test; prints `t` when the session is encrypted.
+pg_probe() {
+  PGPASSWORD="$USER_PASS" PGCONNECT_TIMEOUT=3 "$PGBIN/psql" -X -A -t -q \
+    "host=$HOST port=$PG_PORT dbname=$DB user=$USER_NAME sslmode=require" \
+    -c "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()" 2>&1
+}
+
+# Writes $2 to $1 (owned by postgres, 0600) when it differs, and then sets
+# PG_CONF_CHANGED=1.
+PG_CONF_CHANGED=0
+pg_write_conf() {
+  local file="$1" content="$2"
+  if [ -f "$file" ] && [ "$(cat "$file")" == "$content" ]; then
+    return 0
+  fi
+  printf '%s\n' "$content" >"$file.tmp"
+  chown postgres:postgres "$file.tmp"
+  chmod 600 "$file.tmp"
+  mv -f "$file.tmp" "$file"
+  PG_CONF_CHANGED=1
+}
+
+# Quote a value for postgresql.conf.
+pg_quote() { printf "'%s'" "${1//\'/\'\'}"; }
+
+pg_prepare() {
+  install -d -m 755 -o postgres -g postgres "$PG_DIR"
+  # The socket directory is closed to everyone but postgres (and root): local
+  # connections as the superuser are trusted.
+  install -d -m 700 -o postgres -g postgres "$PG_RUN"
+  [ -e "$PG_LOG" ] || install -m 640 -o postgres -g postgres /dev/null "$PG_LOG"
+  if [ ! -f "$PG_DIR/.initialized" ]; then
+    log "initdb $PG_DATA"
+    rm -rf "$PG_DATA"
+    install -d -m 700 -o postgres -g postgres "$PG_DATA"
+    if ! as_postgres "$PGBIN/initdb" -D "$PG_DATA" -U postgres --encoding=UTF8 --locale=C.UTF-8 \
+      --auth-local=trust --auth-host=scram-sha-256 >"$PG_DIR/initdb.log" 2>&1; then
+      log_tail "$PG_DIR/initdb.log"
+      die "initdb failed"
+    fi
+    printf "\n# helios-matrix settings (scripts/services.sh rewrites helios.conf)\ninclude = 'helios.conf'\n" \
+      >>"$PG_DATA/postgresql.conf"
+    touch "$PG_DIR/.initialized"
+  fi
+  local data_ver bin_ver
+  data_ver="$(cat "$PG_DATA/PG_VERSION")"
+  bin_ver="$(basename "$(dirname "$PGBIN")")"
+  [ "$data_ver" == "$bin_ver" ] ||
+    die "$PG_DATA is a PostgreSQL $data_ver cluster but the binaries are $bin_ver; remove $PG_DIR to re-create it"
+
+  pg_write_conf "$PG_DATA/helios.conf" "# Written by scripts/services.sh; edits are overwritten.
+listen_addresses = '$HOST'
+port = $PG_PORT
+unix_socket_directories = $(pg_quote "$PG_RUN")
+ssl = on
+ssl_cert_file = $(pg_quote "$TLS/postgres/server.crt")
+ssl_key_file = $(pg_quote "$TLS/postgres/server.key")
+password_encryption = 'scram-sha-256'"
+  pg_write_conf "$PG_DATA/pg_hba.conf" "# Written by scripts/services.sh; edits are overwritten.
+# TYPE  DATABASE  USER      ADDRESS        METHOD
+local   all       postgres                 trust
+host    all       all       127.0.0.1/32   scram-sha-256
+host    all       all       ::1/128        scram-sha-256"
+}
+
+pg_ready() { as_postgres "$PGBIN/pg_isready" -q -h "$PG_RUN" -p "$PG_PORT" -d postgres -U postgres; }
+
+pg_up() {
+  pg_prepare
+  # A server that runs but does not answer yet (starting up, shutting down, or a killed
+  # postmaster whose children are still exiting) is waited for.
+  local deadline=$((SECONDS + WAIT_SECS))
+  while pg_running && ! pg_ready; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log_tail "$PG_LOG"
+      die "postgresql runs but does not answer on $PG_RUN after ${WAIT_SECS}s"
+    fi
+    sleep 0.2
+  done
+  if pg_running; then
+    if [ "$PG_CONF_CHANGED" -eq 1 ]; then
+      log "postgresql: configuration changed, reloading"
+      as_postgres "$PGBIN/pg_ctl" reload -D "$PG_DATA" -s
+    fi
+  else
+    if port_open "$PG_PORT"; then
+      die "port $PG_PORT on $HOST is taken by another server (Debian's cluster? try: pg_ctlcluster 15 main stop)"
+    fi
+    log "postgresql: starting ($PG_DATA)"
+    # setsid: the postmaster gets a session of its own and outlives the calling shell.
+    if ! setsid -w runuser -u postgres -- "$PGBIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" \
+      -w -t "$WAIT_SECS" -s; then
+      log_tail "$PG_LOG"
+      die "postgresql did not start"
+    fi
+  fi
+  if ! pg_admin_psql <<SQL; then
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$USER_NAME') THEN
+    CREATE ROLE $USER_NAME LOGIN CREATEDB PASSWORD '$USER_PASS';
+  ELSE
+    ALTER ROLE $USER_NAME LOGIN CREATEDB PASSWORD '$USER_PASS';
+  END IF;
+END
+\$\$;
+SELECT 'CREATE DATABASE $DB OWNER $USER_NAME ENCODING ''UTF8'' TEMPLATE template0'
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$DB') \gexec
+ALTER DATABASE $DB OWNER TO $USER_NAME;
+SQL
+    log_tail "$PG_LOG"
+    die "could not create the $USER_NAME role / $DB database"
+  fi
+  pg_wait_tcp
+}
+
+pg_wait_tcp() {
+  local deadline=$((SECONDS + WAIT_SECS)) out
+  while :; do
+    out="$(pg_probe || true)"
+    [ "$out" == "t" ] && return 0
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      printf 'services: last answer: %s\n' "$out" >&2
+      log_tail "$PG_LOG"
+      die "postgresql does not accept TLS logins as $USER_NAME on $HOST:$PG_PORT after ${WAIT_SECS}s"
+    fi
+    sleep 0.5
+  done
+}
+
+pg_down() {
+  if [ -n "$PGBIN" ] && [ -f "$PG_DATA/PG_VERSION" ] && pg_running; then
+    log "postgresql: stopping"
+    as_postgres "$PGBIN/pg_ctl" stop -D "$PG_DATA" -m fast -w -t "$WAIT_SECS" -s ||
+      die "postgresql did not stop"
+  else
+    log "postgresql: not running"
+  fi
+}
+
+# ----------------------------------------------------------------------------- mariadb
+
+my_admin() { mariadb-admin --no-defaults --socket="$MY_SOCK" -uroot --connect-timeout=3 "$@"; }
+my_sql() { mariadb --no-defaults --socket="$MY_SOCK" -uroot --batch --skip-column-names "$@"; }
+
+# The pid of our mariadbd when it is running.
+my_pid() {
+  local pid
+  [ -r "$MY_PID" ] || return 1
+  pid="$(cat "$MY_PID" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" == mariadbd* ]] || return 1
+  # not a zombie waiting to be reaped
+  grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && return 1
+  printf '%s\n' "$pid"
+}
+
+# One TCP+TLS login as test/test; prints the session's TLS cipher.
+my_probe() {
+  MYSQL_PWD="$USER_PASS" mariadb --no-defaults -h "$HOST" -P "$MY_PORT" -u "$USER_NAME" --ssl \
+    --connect-timeout=3 --batch --skip-column-names "$DB" \
+    -e "SHOW SESSION STATUS LIKE 'Ssl_cipher'" 2>&1 | awk -F'\t' 'NF == 2 { print $2; next } { print }'
+}
+
+my_prepare() {
+  install -d -m 755 -o mysql -g mysql "$MY_DIR" "$MY_RUN"
+  [ -e "$MY_LOG" ] || install -m 640 -o mysql -g mysql /dev/null "$MY_LOG"
+  if [ ! -f "$MY_DIR/.initialized" ]; then
+    log "mariadb-install-db $MY_DATA"
+    rm -rf "$MY_DATA"
+    install -d -m 750 -o mysql -g mysql "$MY_DATA"
+    if ! mariadb-install-db --no-defaults --user=mysql --datadir="$MY_DATA" --skip-test-db \
+      --auth-root-authentication-method=socket --skip-name-resolve \
+      >"$MY_DIR/install-db.log" 2>&1; then
+      log_tail "$MY_DIR/install-db.log"
+      die "mariadb-install-db failed"
+    fi
+    touch "$MY_DIR/.initialized"
+  fi
+}
+
+my_up() {
+  my_prepare
+  # A server that runs but does not answer (starting up or shutting down) is waited for.
+  local deadline=$((SECONDS + WAIT_SECS))
+  while my_pid >/dev/null && ! my_admin ping >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log_tail "$MY_LOG"
+      die "mariadbd runs but does not answer on $MY_SOCK after ${WAIT_SECS}s"
+    fi
+    sleep 0.2
+  done
+  if ! my_pid >/dev/null; then
+    if port_open "$MY_PORT"; then
+      die "port $MY_PORT on $HOST is taken by another server (Debian's mariadb? stop it first)"
+    fi
+    log "mariadb: starting ($MY_DATA)"
+    setsid nohup mariadbd --no-defaults \
+      --user=mysql \
+      --datadir="$MY_DATA" \
+      --socket="$MY_SOCK" \
+      --pid-file="$MY_PID" \
+      --log-error="$MY_LOG" \
+      --port="$MY_PORT" \
+      --bind-address="$HOST" \
+      --ssl-cert="$TLS/mysql/server.crt" \
+      --ssl-key="$TLS/mysql/server.key" \
+      --character-set-server=utf8mb4 \
+      --collation-server=utf8mb4_general_ci \
+      --skip-name-resolve \
+      </dev/null >>"$MY_DIR/stdout.log" 2>&1 &
+    local pid=$!
+    deadline=$((SECONDS + WAIT_SECS))
+    until my_admin ping >/dev/null 2>&1; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        log_tail "$MY_LOG"
+        die "mariadbd exited during startup"
+      fi
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        log_tail "$MY_LOG"
+        die "mariadbd does not answer on $MY_SOCK after ${WAIT_SECS}s"
+      fi
+      sleep 0.2
+    done
+  fi
+  local sql="CREATE DATABASE IF NOT EXISTS $DB CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;" h
+  for h in 127.0.0.1 localhost ::1; do
+    sql+="
+CREATE USER IF NOT EXISTS '$USER_NAME'@'$h' IDENTIFIED BY '$USER_PASS';
+ALTER USER '$USER_NAME'@'$h' IDENTIFIED BY '$USER_PASS';
+GRANT ALL PRIVILEGES ON $DB.* TO '$USER_NAME'@'$h';"
+  done
+  my_sql -e "$sql" || {
+    log_tail "$MY_LOG"
+    die "could not create the $DB database / $USER_NAME users"
+  }
+  my_wait_tcp
+}
+
+my_wait_tcp() {
+  local deadline=$((SECONDS + WAIT_SECS)) out
+  while :; do
+    out="$(my_probe || true)"
+    [[ "$out" =~ ^[A-Za-z0-9_-]+$ ]] && return 0
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      printf 'services: last answer: %s\n' "$out" >&2
+      log_tail "$MY_LOG"
+      die "mariadb does not accept TLS logins as $USER_NAME on $HOST:$MY_PORT after ${WAIT_SECS}s"
+    fi
+    sleep 0.5
+  done
+}
+
+my_down() {
+  local pid i
+  if ! pid="$(my_pid)"; then
+    log "mariadb: not running"
+    return 0
+  fi
+  log "mariadb: stopping (pid $pid)"
+  my_admin shutdown 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < WAIT_SECS * 5; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  log_tail "$MY_LOG"
+  die "mariadbd (pid $pid) did not stop"
+}
+
+# ------------------------------------------------------------------------------- main
+
+print_targets() {
+  printf 'postgresql: %s\n' "$PG_TARGET"
+  printf 'mysql:      %s\n' "$MY_TARGET"
+}
+
+cmd_up() {
+  ensure_packages
+  ensure_state
+  ensure_tls
+  pg_up
+  my_up
+  log "both servers answer over TLS (state in $STATE)"
+  print_targets
+}
+
+cmd_down() {
+  pg_down
+  if command -v mariadb-admin >/dev/null 2>&1; then my_down; else log "mariadb: not installed"; fi
+}
+
+cmd_status() {
+  local rc=0 out
+  if [ -n "$PGBIN" ] && out="$(pg_probe)" && [ "$out" == "t" ]; then
+    printf 'postgresql: up    %s\n' "$PG_TARGET"
+  else
+    printf 'postgresql: down  %s\n' "$PG_TARGET"
+    rc=1
+  fi
+  if command -v mariadb >/dev/null 2>&1 && out="$(my_probe)" && [[ "$out" =~ ^[A-Za-z0-9_-]+$ ]]; then
+    printf 'mysql:      up    %s (%s)\n' "$MY_TARGET" "$out"
+  else
+    printf 'mysql:      down  %s\n' "$MY_TARGET"
+    rc=1
+  fi
+  return $rc
+}
+
+case "${1:-up}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  -h | --help | help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  *) die "usage: $0 [up|down|status]" ;;
+esac

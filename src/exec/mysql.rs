@@ -1,0 +1,476 @@
+//! MySQL and MariaDB over the MySQL wire protocol, through sqlx.
+//!
+//! Statements without parameters go over the text protocol (COM_QUERY); statements with
+//! parameters are server-side prepared statements (binary protocol). Autocommit is the
+//! server's own switch (`SET autocommit = 0`, as a DB-API client starts), every named
+//! session is its own connection, `fetch` reads the result incrementally off the wire,
+//! `copy` is multi-row INSERT batches, and `cancel_after` is `KILL QUERY` from a second
+//! connection. TLS follows the target URL (`?ssl-mode=required`).
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use sqlx::mysql::{
+    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
+};
+use sqlx::{
+    Arguments, AssertSqlSafe, Column, Connection, Row as _, SqlSafeStr, TypeInfo, ValueRef,
+};
+
+use super::bulk;
+use super::tx::{self, TxState};
+use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
+use crate::plan::Param;
+use crate::target::{Target, mask};
+use crate::value::{Scalar, Value};
+
+/// MySQL's limit on placeholders per prepared statement is 65,535.
+const MAX_COPY_PARAMS: usize = 60_000;
+const MAX_COPY_ROWS: usize = 1_000;
+
+pub struct MySqlEngine {
+    options: MySqlConnectOptions,
+}
+
+impl MySqlEngine {
+    pub fn new(target: &Target) -> Result<Self, ExecError> {
+        let options = MySqlConnectOptions::from_str(target.expose_url())
+            .map_err(|e| ExecError::Connect(format!("invalid target: {}", mask(&e.to_string()))))?;
+        Ok(Self { options })
+    }
+}
+
+async fn connect(options: &MySqlConnectOptions) -> Result<MySqlConnection, ExecError> {
+    MySqlConnection::connect_with(options)
+        .await
+        .map_err(|e| ExecError::Connect(mask(&e.to_string())))
+}
+
+#[async_trait]
+impl Engine for MySqlEngine {
+    async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
+        let mut conn = connect(&self.options).await?;
+        let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(map_error)?;
+        if !options.autocommit {
+            sqlx::raw_sql("SET autocommit = 0")
+                .execute(&mut conn)
+                .await
+                .map_err(map_error)?;
+        }
+        Ok(Box::new(MySqlSession {
+            conn: Some(conn),
+            autocommit: options.autocommit,
+            tx: TxState::new(true),
+            canceller: Arc::new(MySqlCanceller {
+                options: self.options.clone(),
+                id,
+            }),
+        }))
+    }
+}
+
+struct MySqlCanceller {
+    options: MySqlConnectOptions,
+    id: u64,
+}
+
+#[async_trait]
+impl Canceller for MySqlCanceller {
+    async fn cancel(&self) -> Result<(), ExecError> {
+        let mut conn = connect(&self.options).await?;
+        sqlx::raw_sql(sql_str(&format!("KILL QUERY {}", self.id)))
+            .execute(&mut conn)
+            .await
+            .map_err(map_error)?;
+        conn.close().await.map_err(map_error)
+    }
+}
+
+struct MySqlSession {
+    conn: Option<MySqlConnection>,
+    /// `false`: the server's autocommit is off and it keeps a transaction open.
+    autocommit: bool,
+    /// Explicit transactions of an autocommit session.
+    tx: TxState,
+    canceller: Arc<MySqlCanceller>,
+}
+
+fn sql_str(sql: &str) -> sqlx::SqlStr {
+    AssertSqlSafe(sql.to_string()).into_sql_str()
+}
+
+fn map_error(e: sqlx::Error) -> ExecError {
+    match e {
+        sqlx::Error::Database(db) => {
+            let number = db
+                .try_downcast_ref::<MySqlDatabaseError>()
+                .map(|m| m.number().to_string());
+            ExecError::Db(DbError {
+                sqlstate: db.code().map(|c| c.into_owned()),
+                code: number,
+                message: db.message().to_string(),
+            })
+        }
+        sqlx::Error::Io(io) => ExecError::Lost(io.to_string()),
+        sqlx::Error::Protocol(p) => ExecError::Lost(p),
+        sqlx::Error::Tls(t) => ExecError::Lost(t.to_string()),
+        other => ExecError::Client(other.to_string()),
+    }
+}
+
+fn arguments(params: &[Param]) -> Result<MySqlArguments, ExecError> {
+    let mut args = MySqlArguments::default();
+    for p in params {
+        let added = match &p.value {
+            Scalar::Null => args.add(Option::<String>::None),
+            Scalar::Bool(b) => args.add(*b),
+            Scalar::Int(i) => args.add(*i),
+            Scalar::Float(f) => args.add(*f),
+            Scalar::Text(s) => args.add(s.clone()),
+        };
+        added.map_err(|e| ExecError::Client(format!("cannot bind parameter: {e}")))?;
+    }
+    Ok(args)
+}
+
+/// Which protocol a row came back in: the text protocol sends every value as text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Text,
+    Binary,
+}
+
+fn decode_row(row: &MySqlRow, wire: Wire) -> Row {
+    (0..row.len())
+        .map(|i| {
+            let Ok(raw) = row.try_get_raw(i) else {
+                return Value::Null;
+            };
+            if raw.is_null() {
+                return Value::Null;
+            }
+            let ty = raw.type_info().name().to_string();
+            match wire {
+                Wire::Text => match row.try_get_unchecked::<Vec<u8>, _>(i) {
+                    Ok(bytes) => from_text(&ty, bytes),
+                    Err(e) => undecodable(&ty, &e),
+                },
+                Wire::Binary => from_binary(&ty, row, i),
+            }
+        })
+        .collect()
+}
+
+fn undecodable(ty: &str, e: &dyn std::fmt::Display) -> Value {
+    Value::Other {
+        type_name: ty.to_lowercase(),
+        text: format!("undecodable: {e}"),
+    }
+}
+
+fn is_binary_string(ty: &str) -> bool {
+    matches!(
+        ty,
+        "BINARY"
+            | "VARBINARY"
+            | "TINYBLOB"
+            | "BLOB"
+            | "MEDIUMBLOB"
+            | "LONGBLOB"
+            | "BIT"
+            | "GEOMETRY"
+    )
+}
+
+fn is_integer(ty: &str) -> bool {
+    matches!(
+        ty.split(' ').next(),
+        Some("BOOLEAN" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR")
+    )
+}
+
+/// A text-protocol value. MySQL has no boolean: TINYINT(1) stays an integer, as DB-API
+/// drivers return it.
+fn from_text(ty: &str, bytes: Vec<u8>) -> Value {
+    if is_binary_string(ty) {
+        return Value::Bytes(bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let other = |text: String| Value::Other {
+        type_name: ty.to_lowercase(),
+        text,
+    };
+    match ty {
+        t if is_integer(t) => text
+            .parse::<i64>()
+            .map_or_else(|_| other(text.clone()), Value::Int),
+        "FLOAT" | "DOUBLE" => text
+            .parse()
+            .map_or_else(|_| other(text.clone()), Value::Float),
+        "DECIMAL" => Value::Decimal(text),
+        "VARCHAR" | "CHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET"
+        | "NULL" => Value::Text(text),
+        _ => other(text),
+    }
+}
+
+fn from_binary(ty: &str, row: &MySqlRow, i: usize) -> Value {
+    use sqlx::types::chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+    let other = |text: String| Value::Other {
+        type_name: ty.to_lowercase(),
+        text,
+    };
+    let decoded: Result<Value, sqlx::Error> = (|| {
+        Ok(match ty {
+            t if is_integer(t) && t.ends_with("UNSIGNED") => {
+                let v = row.try_get_unchecked::<u64, _>(i)?;
+                i64::try_from(v).map_or_else(|_| Value::Decimal(v.to_string()), Value::Int)
+            }
+            t if is_integer(t) => Value::Int(row.try_get_unchecked::<i64, _>(i)?),
+            "FLOAT" => Value::Float(
+                row.try_get_unchecked::<f32, _>(i)?
+                    .to_string()
+                    .parse()
+                    .unwrap_or(f64::NAN),
+            ),
+            "DOUBLE" => Value::Float(row.try_get_unchecked::<f64, _>(i)?),
+            "DATE" => other(
+                row.try_get_unchecked::<NaiveDate, _>(i)?
+                    .format("%Y-%m-%d")
+                    .to_string(),
+            ),
+            "DATETIME" | "TIMESTAMP" => {
+                let t = row.try_get_unchecked::<NaiveDateTime, _>(i)?;
+                other(t.format("%Y-%m-%d %H:%M:%S%.f").to_string())
+            }
+            "TIME" => other(
+                row.try_get_unchecked::<NaiveTime, _>(i)?
+                    .format("%H:%M:%S%.f")
+                    .to_string(),
+            ),
+            // DECIMAL, strings and JSON travel as text even in the binary protocol.
+            t => from_text(t, row.try_get_unchecked::<Vec<u8>, _>(i)?),
+        })
+    })();
+    decoded.unwrap_or_else(|e| undecodable(ty, &e))
+}
+
+fn columns(row: Option<&MySqlRow>) -> Vec<String> {
+    row.map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
+        .unwrap_or_default()
+}
+
+impl MySqlSession {
+    fn conn(&mut self) -> Result<&mut MySqlConnection, ExecError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| ExecError::Lost("the session is closed".to_string()))
+    }
+
+    async fn simple(&mut self, sql: &str) -> Result<u64, ExecError> {
+        let conn = self.conn()?;
+        let done = sqlx::raw_sql(sql_str(sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn send(&mut self, send: tx::Send) -> Result<(), ExecError> {
+        match send.sql() {
+            Some(sql) => self.simple(sql).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Session for MySqlSession {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
+        if params.is_empty() {
+            return self.simple(sql).await;
+        }
+        let args = arguments(params)?;
+        let conn = self.conn()?;
+        let done = sqlx::query_with(sql_str(sql), args)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
+        let (rows, wire) = if params.is_empty() {
+            let conn = self.conn()?;
+            (
+                sqlx::raw_sql(sql_str(sql))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(map_error)?,
+                Wire::Text,
+            )
+        } else {
+            let args = arguments(params)?;
+            let conn = self.conn()?;
+            (
+                sqlx::query_with(sql_str(sql), args)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(map_error)?,
+                Wire::Binary,
+            )
+        };
+        let mut result = ResultSet {
+            columns: columns(rows.first()),
+            rows: rows.iter().map(|r| decode_row(r, wire)).collect(),
+        };
+        if rows.is_empty() {
+            let conn = self.conn()?;
+            if let Ok(statement) = sqlx::Executor::prepare(&mut *conn, sql_str(sql)).await {
+                result.columns = sqlx::Statement::columns(&statement)
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect();
+            }
+        }
+        Ok(result)
+    }
+
+    async fn fetch_batches(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        batch: usize,
+        max_batches: usize,
+    ) -> Result<Vec<Vec<Row>>, ExecError> {
+        let args = if params.is_empty() {
+            None
+        } else {
+            Some(arguments(params)?)
+        };
+        let conn = self.conn()?;
+        // Rows are read off the socket as the stream is polled: fetchmany on the wire.
+        let (mut stream, wire) = match args {
+            None => (sqlx::raw_sql(sql_str(sql)).fetch(&mut *conn), Wire::Text),
+            Some(args) => (
+                sqlx::query_with(sql_str(sql), args).fetch(&mut *conn),
+                Wire::Binary,
+            ),
+        };
+        let mut batches = Vec::new();
+        let mut current = Vec::with_capacity(batch);
+        while batches.len() < max_batches {
+            match stream.try_next().await.map_err(map_error)? {
+                Some(row) => {
+                    current.push(decode_row(&row, wire));
+                    if current.len() == batch {
+                        batches.push(std::mem::take(&mut current));
+                    }
+                }
+                None => {
+                    if !current.is_empty() {
+                        batches.push(std::mem::take(&mut current));
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(batches)
+    }
+
+    async fn begin(&mut self) -> Result<(), ExecError> {
+        if !self.autocommit {
+            // The server already holds a transaction open; BEGIN would commit it.
+            return Ok(());
+        }
+        let send = self.tx.begin();
+        self.send(send).await
+    }
+
+    async fn commit(&mut self) -> Result<(), ExecError> {
+        let send = if self.autocommit {
+            self.tx.commit()
+        } else {
+            tx::Send::Commit
+        };
+        self.send(send).await
+    }
+
+    async fn rollback(&mut self) -> Result<(), ExecError> {
+        let send = if self.autocommit {
+            self.tx.rollback()
+        } else {
+            tx::Send::Rollback
+        };
+        self.send(send).await
+    }
+
+    async fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
+    ) -> Result<u64, ExecError> {
+        let own_tx = self.autocommit && !self.tx.is_open();
+        if own_tx {
+            self.simple("BEGIN").await?;
+        }
+        let mut loaded = 0u64;
+        let mut result = Ok(());
+        for batch in
+            bulk::insert_batches(table, columns, rows, MAX_COPY_ROWS, MAX_COPY_PARAMS, |_| {
+                "?".to_string()
+            })
+        {
+            let step = match batch {
+                Err(e) => Err(ExecError::Client(e)),
+                Ok(batch) => match arguments(&batch.params) {
+                    Err(e) => Err(e),
+                    Ok(args) => {
+                        let conn = self.conn()?;
+                        sqlx::query_with(sql_str(&batch.sql), args)
+                            .execute(&mut *conn)
+                            .await
+                            .map(|done| loaded += done.rows_affected())
+                            .map_err(map_error)
+                    }
+                },
+            };
+            if let Err(e) = step {
+                result = Err(e);
+                break;
+            }
+        }
+        if own_tx {
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let ended = self.simple(end).await;
+            if result.is_ok() {
+                ended?;
+            }
+        }
+        result.map(|()| loaded)
+    }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        Some(self.canceller.clone())
+    }
+
+    fn in_transaction(&self) -> bool {
+        !self.autocommit || self.tx.is_open()
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
+        if self.in_transaction() {
+            let _ = self.simple("ROLLBACK").await;
+        }
+        match self.conn.take() {
+            Some(conn) => conn.close().await.map_err(map_error),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,792 @@
+//! PostgreSQL over its own wire protocol, through sqlx.
+//!
+//! Statements without parameters go over the simple query protocol (one round trip, text
+//! results); statements with parameters over the extended protocol, with the parameters
+//! typed the way the server inferred them (as asyncpg does), so `NULL` or a string bind to
+//! whatever column they meet. `fetch` reads through a real server-side cursor (`DECLARE` /
+//! `FETCH n`), `copy` through `COPY … FROM STDIN`, and `cancel_after` through
+//! `pg_cancel_backend` from a second connection: sqlx keeps the backend's secret key to
+//! itself, so the protocol-level CancelRequest is out of reach, and this is the same server
+//! cancel under another door. Sessions run with `TimeZone = 'UTC'` so timestamps read the
+//! same whichever protocol path returned them.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::postgres::types::{Oid, PgInterval};
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgValueFormat, PgValueRef,
+};
+use sqlx::types::BigDecimal;
+use sqlx::{
+    Arguments, AssertSqlSafe, Column, Connection, Either, Executor, Row as _, SqlSafeStr,
+    Statement, TypeInfo, ValueRef,
+};
+
+use super::tx::{self, TxState};
+use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
+use crate::plan::Param;
+use crate::target::Target;
+use crate::value::{Scalar, Value, format_float};
+
+/// The cursor `fetch` steps read through.
+const CURSOR: &str = "helios_matrix_cursor";
+
+/// COPY data is sent in chunks of about this many bytes.
+const COPY_CHUNK: usize = 64 * 1024;
+
+pub struct PostgresEngine {
+    options: PgConnectOptions,
+}
+
+impl PostgresEngine {
+    pub fn new(target: &Target) -> Result<Self, ExecError> {
+        let options = PgConnectOptions::from_str(target.expose_url()).map_err(|e| {
+            ExecError::Connect(format!(
+                "invalid target: {}",
+                crate::target::mask(&e.to_string())
+            ))
+        })?;
+        Ok(Self { options })
+    }
+}
+
+async fn connect(options: &PgConnectOptions) -> Result<PgConnection, ExecError> {
+    PgConnection::connect_with(options)
+        .await
+        .map_err(|e| ExecError::Connect(crate::target::mask(&e.to_string())))
+}
+
+#[async_trait]
+impl Engine for PostgresEngine {
+    async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
+        let mut conn = connect(&self.options).await?;
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(map_error)?;
+        conn.execute("SET TimeZone = 'UTC'")
+            .await
+            .map_err(map_error)?;
+        Ok(Box::new(PgSession {
+            conn: Some(conn),
+            tx: TxState::new(options.autocommit),
+            canceller: Arc::new(PgCanceller {
+                options: self.options.clone(),
+                pid,
+            }),
+        }))
+    }
+}
+
+struct PgCanceller {
+    options: PgConnectOptions,
+    pid: i32,
+}
+
+#[async_trait]
+impl Canceller for PgCanceller {
+    async fn cancel(&self) -> Result<(), ExecError> {
+        let mut conn = connect(&self.options).await?;
+        sqlx::query("SELECT pg_cancel_backend($1)")
+            .bind(self.pid)
+            .execute(&mut conn)
+            .await
+            .map_err(map_error)?;
+        conn.close().await.map_err(map_error)
+    }
+}
+
+struct PgSession {
+    conn: Option<PgConnection>,
+    tx: TxState,
+    canceller: Arc<PgCanceller>,
+}
+
+fn map_error(e: sqlx::Error) -> ExecError {
+    match e {
+        sqlx::Error::Database(db) => ExecError::Db(DbError {
+            sqlstate: db.code().map(|c| c.into_owned()),
+            code: None,
+            message: db.message().to_string(),
+        }),
+        sqlx::Error::Io(io) => ExecError::Lost(io.to_string()),
+        sqlx::Error::Protocol(p) => ExecError::Lost(p),
+        sqlx::Error::Tls(t) => ExecError::Lost(t.to_string()),
+        other => ExecError::Client(other.to_string()),
+    }
+}
+
+fn sql_str(sql: &str) -> sqlx::SqlStr {
+    AssertSqlSafe(sql.to_string()).into_sql_str()
+}
+
+impl PgSession {
+    fn conn(&mut self) -> Result<&mut PgConnection, ExecError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| ExecError::Lost("the session is closed".to_string()))
+    }
+
+    async fn simple(&mut self, sql: &str) -> Result<u64, ExecError> {
+        let conn = self.conn()?;
+        let done = sqlx::raw_sql(sql_str(sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn send(&mut self, send: tx::Send) -> Result<(), ExecError> {
+        match send.sql() {
+            Some(sql) => self.simple(sql).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    async fn before_statement(&mut self) -> Result<(), ExecError> {
+        let send = self.tx.before_statement();
+        let sent = self.send(send).await;
+        if sent.is_err() {
+            self.tx.forget();
+        }
+        sent
+    }
+
+    /// Binds `params` as the types the server inferred for the statement's placeholders.
+    async fn arguments(&mut self, sql: &str, params: &[Param]) -> Result<PgArguments, ExecError> {
+        let conn = self.conn()?;
+        let statement = conn.prepare(sql_str(sql)).await.map_err(map_error)?;
+        let types: Vec<PgTypeInfo> = match statement.parameters() {
+            Some(Either::Left(types)) => types.to_vec(),
+            _ => Vec::new(),
+        };
+        let mut args = PgArguments::default();
+        for (index, param) in params.iter().enumerate() {
+            let ty = types.get(index).map_or("UNKNOWN", |t| t.name());
+            encode(&mut args, &param.value, ty).map_err(|e| {
+                ExecError::Client(format!(
+                    "parameter ${} ({}): {e}",
+                    index + 1,
+                    ty.to_lowercase()
+                ))
+            })?;
+        }
+        Ok(args)
+    }
+
+    async fn rows(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<(Vec<PgRow>, Option<Vec<String>>), ExecError> {
+        if params.is_empty() {
+            let conn = self.conn()?;
+            let rows = sqlx::raw_sql(sql_str(sql))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map_error)?;
+            return Ok((rows, None));
+        }
+        let args = self.arguments(sql, params).await?;
+        let conn = self.conn()?;
+        let rows = sqlx::query_with(sql_str(sql), args)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_error)?;
+        Ok((rows, None))
+    }
+}
+
+/// Encodes one parameter as the PostgreSQL type the server expects.
+fn encode(args: &mut PgArguments, value: &Scalar, ty: &str) -> Result<(), String> {
+    let added = match (value, ty) {
+        // A NULL carries no bytes, so any declared type binds.
+        (Scalar::Null, _) => args.add(Option::<String>::None),
+        (Scalar::Bool(b), "BOOL") => args.add(*b),
+        (Scalar::Int(i), "INT2") => {
+            args.add(i16::try_from(*i).map_err(|_| format!("{i} does not fit int2"))?)
+        }
+        (Scalar::Int(i), "INT4") => {
+            args.add(i32::try_from(*i).map_err(|_| format!("{i} does not fit int4"))?)
+        }
+        (Scalar::Int(i), "INT8" | "UNKNOWN") => args.add(*i),
+        (Scalar::Int(i), "OID") => args.add(Oid(
+            u32::try_from(*i).map_err(|_| format!("{i} is not an oid"))?
+        )),
+        (Scalar::Int(i), "FLOAT4") => args.add(*i as f32),
+        (Scalar::Int(i), "FLOAT8") => args.add(*i as f64),
+        (Scalar::Int(i), "NUMERIC") => args.add(BigDecimal::from(*i)),
+        (Scalar::Int(i), "BOOL") => args.add(*i != 0),
+        (Scalar::Float(f), "FLOAT4") => args.add(*f as f32),
+        (Scalar::Float(f), "FLOAT8" | "UNKNOWN") => args.add(*f),
+        (Scalar::Float(f), "NUMERIC") => {
+            args.add(BigDecimal::from_str(&format_float(*f)).map_err(|e| e.to_string())?)
+        }
+        (Scalar::Float(f), "INT2" | "INT4" | "INT8") if f.fract() == 0.0 => {
+            return encode(args, &Scalar::Int(*f as i64), ty);
+        }
+        (Scalar::Text(s), _) => return encode_text(args, s, ty),
+        (other, text) if is_text_type(text) => args.add(other.display_text()),
+        (other, _) => return Err(format!("cannot bind {} here", other.type_name())),
+    };
+    added.map_err(|e| e.to_string())
+}
+
+fn is_text_type(ty: &str) -> bool {
+    matches!(
+        ty,
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN"
+    )
+}
+
+/// A string parameter read as the type the server expects, as a literal would be.
+fn encode_text(args: &mut PgArguments, s: &str, ty: &str) -> Result<(), String> {
+    use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+    let bad =
+        |e: &dyn std::fmt::Display| format!("`{s}` is not a valid {}: {e}", ty.to_lowercase());
+    let added = match ty {
+        t if is_text_type(t) => args.add(s.to_string()),
+        "INT2" => args.add(s.trim().parse::<i16>().map_err(|e| bad(&e))?),
+        "INT4" => args.add(s.trim().parse::<i32>().map_err(|e| bad(&e))?),
+        "INT8" => args.add(s.trim().parse::<i64>().map_err(|e| bad(&e))?),
+        "FLOAT4" => args.add(s.trim().parse::<f32>().map_err(|e| bad(&e))?),
+        "FLOAT8" => args.add(s.trim().parse::<f64>().map_err(|e| bad(&e))?),
+        "NUMERIC" => args.add(BigDecimal::from_str(s.trim()).map_err(|e| bad(&e))?),
+        "BOOL" => args.add(match s.trim().to_ascii_lowercase().as_str() {
+            "t" | "true" | "yes" | "on" | "1" => true,
+            "f" | "false" | "no" | "off" | "0" => false,
+            _ => return Err(bad(&"expected true or false")),
+        }),
+        "DATE" => args.add(NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|e| bad(&e))?),
+        "TIME" => {
+            args.add(NaiveTime::parse_from_str(s.trim(), "%H:%M:%S%.f").map_err(|e| bad(&e))?)
+        }
+        "TIMESTAMP" => args.add(
+            NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S%.f"))
+                .map_err(|e| bad(&e))?,
+        ),
+        "TIMESTAMPTZ" => args.add(
+            DateTime::parse_from_rfc3339(s.trim())
+                .or_else(|_| DateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f%#z"))
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|e| bad(&e))?,
+        ),
+        "UUID" => args.add(sqlx::types::Uuid::parse_str(s.trim()).map_err(|e| bad(&e))?),
+        "JSON" | "JSONB" => args.add(sqlx::types::Json(
+            serde_json::from_str::<serde_json::Value>(s).map_err(|e| bad(&e))?,
+        )),
+        "BYTEA" => args.add(match s.strip_prefix("\\x") {
+            Some(hex) => decode_hex(hex).ok_or_else(|| bad(&"bad hex"))?,
+            None => s.as_bytes().to_vec(),
+        }),
+        other => {
+            return Err(format!(
+                "cannot bind a string to a parameter of type {}",
+                other.to_lowercase()
+            ));
+        }
+    };
+    added.map_err(|e| e.to_string())
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn decode_row(row: &PgRow) -> Row {
+    (0..row.len())
+        .map(|i| match row.try_get_raw(i) {
+            Ok(raw) if raw.is_null() => Value::Null,
+            Ok(raw) => {
+                let ty = raw.type_info().name().to_string();
+                match raw.format() {
+                    PgValueFormat::Text => from_text(&ty, raw.as_str().unwrap_or_default()),
+                    PgValueFormat::Binary => from_binary(&ty, row, i, &raw),
+                }
+            }
+            Err(e) => Value::Other {
+                type_name: "undecodable".to_string(),
+                text: e.to_string(),
+            },
+        })
+        .collect()
+}
+
+/// A value in PostgreSQL's text format (simple-protocol results, FETCH).
+fn from_text(ty: &str, s: &str) -> Value {
+    let other = || Value::Other {
+        type_name: ty.to_lowercase(),
+        text: s.to_string(),
+    };
+    match ty {
+        "INT2" | "INT4" | "INT8" | "OID" => s.parse().map_or_else(|_| other(), Value::Int),
+        "FLOAT4" | "FLOAT8" => s.parse().map_or_else(|_| other(), Value::Float),
+        "NUMERIC" => Value::Decimal(s.to_string()),
+        "BOOL" => match s {
+            "t" => Value::Bool(true),
+            "f" => Value::Bool(false),
+            _ => other(),
+        },
+        "BYTEA" => s
+            .strip_prefix("\\x")
+            .and_then(decode_hex)
+            .map_or_else(other, Value::Bytes),
+        t if is_text_type(t) => Value::Text(s.to_string()),
+        _ => other(),
+    }
+}
+
+fn fmt_time(t: sqlx::types::chrono::NaiveTime) -> String {
+    use chrono::Timelike;
+    let base = t.format("%H:%M:%S").to_string();
+    let micros = t.nanosecond() / 1000;
+    if micros == 0 {
+        base
+    } else {
+        format!("{base}.{}", format!("{micros:06}").trim_end_matches('0'))
+    }
+}
+
+/// PostgreSQL's default (`postgres`) interval style: `1 year 2 mons 3 days 04:05:06`.
+fn fmt_interval(i: &PgInterval) -> String {
+    let mut parts = Vec::new();
+    let unit = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let (years, months) = (i64::from(i.months / 12), i64::from(i.months % 12));
+    if years != 0 {
+        parts.push(unit(years, "year", "years"));
+    }
+    if months != 0 {
+        parts.push(unit(months, "mon", "mons"));
+    }
+    if i.days != 0 {
+        parts.push(unit(i64::from(i.days), "day", "days"));
+    }
+    if i.microseconds != 0 || parts.is_empty() {
+        let negative_before = i.months < 0 || i.days < 0;
+        let sign = if i.microseconds < 0 {
+            "-"
+        } else if negative_before {
+            "+"
+        } else {
+            ""
+        };
+        let total = i.microseconds.unsigned_abs();
+        let (secs, micros) = (total / 1_000_000, total % 1_000_000);
+        let mut time = format!(
+            "{sign}{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
+        if micros != 0 {
+            time.push_str(&format!(
+                ".{}",
+                format!("{micros:06}").trim_end_matches('0')
+            ));
+        }
+        parts.push(time);
+    }
+    parts.join(" ")
+}
+
+/// PostgreSQL's array text form: `{1,2,NULL}`, `{"a b",c}`.
+fn fmt_array<T>(items: Vec<Option<T>>, text: impl Fn(T) -> String, quote: bool) -> String {
+    let cells: Vec<String> = items
+        .into_iter()
+        .map(|item| match item {
+            None => "NULL".to_string(),
+            Some(v) => {
+                let s = text(v);
+                let needs = quote
+                    && (s.is_empty()
+                        || s.eq_ignore_ascii_case("null")
+                        || s.chars()
+                            .any(|c| c.is_whitespace() || "{},\"\\".contains(c)));
+                if needs {
+                    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+                } else {
+                    s
+                }
+            }
+        })
+        .collect();
+    format!("{{{}}}", cells.join(","))
+}
+
+/// A value in PostgreSQL's binary format (extended-protocol results), rendered the way
+/// the server's text output would show it.
+fn from_binary(ty: &str, row: &PgRow, i: usize, raw: &PgValueRef<'_>) -> Value {
+    use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+    let other = |text: String| Value::Other {
+        type_name: ty.to_lowercase(),
+        text,
+    };
+    let decoded: Result<Value, sqlx::Error> = (|| {
+        Ok(match ty {
+            "INT2" => Value::Int(row.try_get_unchecked::<i16, _>(i)?.into()),
+            "INT4" => Value::Int(row.try_get_unchecked::<i32, _>(i)?.into()),
+            "INT8" => Value::Int(row.try_get_unchecked::<i64, _>(i)?),
+            "OID" => Value::Int(row.try_get_unchecked::<Oid, _>(i)?.0.into()),
+            // Through its shortest text, so a real's 0.1 stays 0.1 and not 0.10000000149.
+            "FLOAT4" => Value::Float(
+                row.try_get_unchecked::<f32, _>(i)?
+                    .to_string()
+                    .parse()
+                    .unwrap_or(f64::NAN),
+            ),
+            "FLOAT8" => Value::Float(row.try_get_unchecked::<f64, _>(i)?),
+            "NUMERIC" => {
+                Value::Decimal(row.try_get_unchecked::<BigDecimal, _>(i)?.to_plain_string())
+            }
+            "BOOL" => Value::Bool(row.try_get_unchecked::<bool, _>(i)?),
+            "BYTEA" => Value::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),
+            "DATE" => other(
+                row.try_get_unchecked::<NaiveDate, _>(i)?
+                    .format("%Y-%m-%d")
+                    .to_string(),
+            ),
+            "TIME" => other(fmt_time(row.try_get_unchecked::<NaiveTime, _>(i)?)),
+            "TIMESTAMP" => {
+                let t = row.try_get_unchecked::<NaiveDateTime, _>(i)?;
+                other(format!("{} {}", t.format("%Y-%m-%d"), fmt_time(t.time())))
+            }
+            "TIMESTAMPTZ" => {
+                let t = row.try_get_unchecked::<DateTime<Utc>, _>(i)?;
+                other(format!(
+                    "{} {}+00",
+                    t.format("%Y-%m-%d"),
+                    fmt_time(t.time())
+                ))
+            }
+            "INTERVAL" => other(fmt_interval(&row.try_get_unchecked::<PgInterval, _>(i)?)),
+            "UUID" => other(
+                row.try_get_unchecked::<sqlx::types::Uuid, _>(i)?
+                    .to_string(),
+            ),
+            // json's binary form is its text; jsonb's is a version byte then the text.
+            "JSON" => {
+                other(String::from_utf8_lossy(raw.as_bytes().unwrap_or_default()).into_owned())
+            }
+            "JSONB" => other(
+                String::from_utf8_lossy(
+                    raw.as_bytes()
+                        .unwrap_or_default()
+                        .get(1..)
+                        .unwrap_or_default(),
+                )
+                .into_owned(),
+            ),
+            "INT2[]" => other(fmt_array(
+                row.try_get_unchecked::<Vec<Option<i16>>, _>(i)?,
+                |v| v.to_string(),
+                false,
+            )),
+            "INT4[]" => other(fmt_array(
+                row.try_get_unchecked::<Vec<Option<i32>>, _>(i)?,
+                |v| v.to_string(),
+                false,
+            )),
+            "INT8[]" => other(fmt_array(
+                row.try_get_unchecked::<Vec<Option<i64>>, _>(i)?,
+                |v| v.to_string(),
+                false,
+            )),
+            "FLOAT8[]" => other(fmt_array(
+                row.try_get_unchecked::<Vec<Option<f64>>, _>(i)?,
+                format_float,
+                false,
+            )),
+            "BOOL[]" => other(fmt_array(
+                row.try_get_unchecked::<Vec<Option<bool>>, _>(i)?,
+                |b| if b { "t" } else { "f" }.to_string(),
+                false,
+            )),
+            "TEXT[]" | "VARCHAR[]" | "BPCHAR[]" | "NAME[]" => other(fmt_array(
+                row.try_get_unchecked::<Vec<Option<String>>, _>(i)?,
+                |s| s,
+                true,
+            )),
+            t if is_text_type(t) => Value::Text(row.try_get_unchecked::<String, _>(i)?),
+            // No decoder: the raw bytes, marked as such, rather than a guess.
+            _ => {
+                let bytes = raw.as_bytes().unwrap_or_default();
+                other(format!(
+                    "binary:{}",
+                    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                ))
+            }
+        })
+    })();
+    decoded.unwrap_or_else(|e| other(format!("undecodable: {e}")))
+}
+
+fn result_set(rows: &[PgRow]) -> ResultSet {
+    ResultSet {
+        columns: rows
+            .first()
+            .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
+            .unwrap_or_default(),
+        rows: rows.iter().map(decode_row).collect(),
+    }
+}
+
+/// One COPY text-format field.
+fn copy_field(out: &mut Vec<u8>, value: &Scalar) {
+    match value {
+        Scalar::Null => out.extend_from_slice(b"\\N"),
+        Scalar::Bool(b) => out.extend_from_slice(if *b { b"t" } else { b"f" }),
+        Scalar::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Scalar::Float(f) => out.extend_from_slice(format_float(*f).as_bytes()),
+        Scalar::Text(s) => {
+            for c in s.bytes() {
+                match c {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    other => out.push(other),
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Session for PgSession {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
+        self.before_statement().await?;
+        if params.is_empty() {
+            return self.simple(sql).await;
+        }
+        let args = self.arguments(sql, params).await?;
+        let conn = self.conn()?;
+        let done = sqlx::query_with(sql_str(sql), args)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
+        self.before_statement().await?;
+        let (rows, _) = self.rows(sql, params).await?;
+        let mut result = result_set(&rows);
+        if rows.is_empty() {
+            // No rows to read column names from: ask the server to describe the statement.
+            let conn = self.conn()?;
+            if let Ok(statement) = conn.prepare(sql_str(sql)).await {
+                result.columns = statement
+                    .columns()
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect();
+            }
+        }
+        Ok(result)
+    }
+
+    async fn fetch_batches(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        batch: usize,
+        max_batches: usize,
+    ) -> Result<Vec<Vec<Row>>, ExecError> {
+        self.before_statement().await?;
+        // A cursor lives in a transaction: borrow the open one, or open one for it.
+        let own_tx = !self.tx.is_open();
+        if own_tx {
+            self.simple("BEGIN").await?;
+        }
+        let result = self.read_cursor(sql, params, batch, max_batches).await;
+        if own_tx {
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let ended = self.simple(end).await;
+            if result.is_ok() {
+                ended?;
+            }
+        }
+        result
+    }
+
+    async fn begin(&mut self) -> Result<(), ExecError> {
+        let send = self.tx.begin();
+        self.send(send).await
+    }
+
+    async fn commit(&mut self) -> Result<(), ExecError> {
+        let send = self.tx.commit();
+        self.send(send).await
+    }
+
+    async fn rollback(&mut self) -> Result<(), ExecError> {
+        let send = self.tx.rollback();
+        self.send(send).await
+    }
+
+    async fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
+    ) -> Result<u64, ExecError> {
+        self.before_statement().await?;
+        let statement = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
+        let conn = self.conn()?;
+        let mut copy = conn.copy_in_raw(&statement).await.map_err(map_error)?;
+        let mut buf = Vec::with_capacity(COPY_CHUNK + 1024);
+        for row in rows {
+            let row = match row {
+                Ok(r) if r.len() == columns.len() => r,
+                Ok(r) => {
+                    let message = format!(
+                        "a copy row has {} values for {} columns",
+                        r.len(),
+                        columns.len()
+                    );
+                    let _ = copy.abort(message.clone()).await;
+                    return Err(ExecError::Client(message));
+                }
+                Err(e) => {
+                    let _ = copy.abort(e.clone()).await;
+                    return Err(ExecError::Client(e));
+                }
+            };
+            for (i, value) in row.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'\t');
+                }
+                copy_field(&mut buf, value);
+            }
+            buf.push(b'\n');
+            if buf.len() >= COPY_CHUNK {
+                copy.send(std::mem::take(&mut buf))
+                    .await
+                    .map_err(map_error)?;
+                buf.reserve(COPY_CHUNK + 1024);
+            }
+        }
+        if !buf.is_empty() {
+            copy.send(buf).await.map_err(map_error)?;
+        }
+        copy.finish().await.map_err(map_error)
+    }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        Some(self.canceller.clone())
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.tx.is_open()
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
+        if self.tx.is_open() {
+            let _ = self.rollback().await;
+        }
+        match self.conn.take() {
+            Some(conn) => conn.close().await.map_err(map_error),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PgSession {
+    async fn read_cursor(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        batch: usize,
+        max_batches: usize,
+    ) -> Result<Vec<Vec<Row>>, ExecError> {
+        let declare = format!("DECLARE {CURSOR} NO SCROLL CURSOR FOR {sql}");
+        if params.is_empty() {
+            self.simple(&declare).await?;
+        } else {
+            let args = self.arguments(&declare, params).await?;
+            let conn = self.conn()?;
+            sqlx::query_with(sql_str(&declare), args)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_error)?;
+        }
+        let fetch = format!("FETCH FORWARD {batch} FROM {CURSOR}");
+        let mut batches = Vec::new();
+        while batches.len() < max_batches {
+            let conn = self.conn()?;
+            let rows = sqlx::raw_sql(sql_str(&fetch))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map_error)?;
+            if rows.is_empty() {
+                break;
+            }
+            let full = rows.len() == batch;
+            batches.push(rows.iter().map(decode_row).collect());
+            if !full {
+                break;
+            }
+        }
+        self.simple(&format!("CLOSE {CURSOR}")).await?;
+        Ok(batches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_read_like_postgres() {
+        let i = |months, days, microseconds| PgInterval {
+            months,
+            days,
+            microseconds,
+        };
+        assert_eq!(
+            fmt_interval(&i(14, 3, 4 * 3_600_000_000 + 5 * 60_000_000 + 6_500_000)),
+            "1 year 2 mons 3 days 04:05:06.5"
+        );
+        assert_eq!(fmt_interval(&i(0, 1, 0)), "1 day");
+        assert_eq!(fmt_interval(&i(0, 0, 0)), "00:00:00");
+        assert_eq!(fmt_interval(&i(0, -1, 7_200_000_000)), "-1 days +02:00:00");
+    }
+
+    #[test]
+    fn arrays_and_copy_fields_escape() {
+        assert_eq!(
+            fmt_array(vec![Some(1), None, Some(3)], |v: i32| v.to_string(), false),
+            "{1,NULL,3}"
+        );
+        assert_eq!(
+            fmt_array(vec![Some("a b".to_string()), Some("c".into())], |s| s, true),
+            "{\"a b\",c}"
+        );
+        let mut out = Vec::new();
+        copy_field(&mut out, &Scalar::Text("a\tb\\c\nd".into()));
+        assert_eq!(out, b"a\\tb\\\\c\\nd");
+    }
+
+    #[test]
+    fn text_results_decode_by_type() {
+        assert_eq!(from_text("INT4", "42"), Value::Int(42));
+        assert_eq!(from_text("BOOL", "t"), Value::Bool(true));
+        assert_eq!(
+            from_text("NUMERIC", "10.50"),
+            Value::Decimal("10.50".into())
+        );
+        assert_eq!(from_text("BYTEA", "\\x0aff"), Value::Bytes(vec![10, 255]));
+        assert!(
+            matches!(from_text("DATE", "2024-01-02"), Value::Other { ref text, .. } if text == "2024-01-02")
+        );
+    }
+}
