@@ -57,3 +57,7 @@ services:
 # Stop the reference servers started by `just services`.
 services-down:
     bash scripts/services.sh down
+
+# Median wall time of helios-matrix vs psql / mariadb on the same workload (needs the servers).
+bench: build services
+    cargo bench --bench gold

@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use regex::Regex;
 
 use crate::diag::{Diagnostics, did_you_mean};
-use crate::plan::{Plan, ProtocolPlan, compile::compile};
-use crate::registry::Priority;
+use crate::plan::compile::{compile, compile_protocols};
+use crate::plan::{Plan, ProtocolPlan};
+use crate::registry::{Priority, Protocol};
 use crate::render;
 use crate::report::junit::JunitReporter;
 use crate::report::terminal::TerminalReporter;
@@ -147,11 +148,8 @@ pub fn main() -> ExitCode {
     })
 }
 
-/// Loads and compiles the specs, printing diagnostics. `None` when there were errors.
-fn load_plan(specs_dir: &Path, labels: &[String]) -> Option<(SpecSet, Plan)> {
-    let mut diags = Diagnostics::default();
-    let specs = spec::load(specs_dir, labels, &mut diags);
-    let plan = compile(&specs, labels, &mut diags);
+/// Prints the diagnostics; `false` when any is an error.
+fn report_diagnostics(mut diags: Diagnostics, specs: &SpecSet) -> bool {
     diags.sort();
     if !diags.items().is_empty() {
         eprint!("{}", diags.render(&specs.sources));
@@ -161,9 +159,17 @@ fn load_plan(specs_dir: &Path, labels: &[String]) -> Option<(SpecSet, Plan)> {
             "error: {} problem(s) in the specs; nothing was done",
             diags.error_count()
         );
-        return None;
+        return false;
     }
-    Some((specs, plan))
+    true
+}
+
+/// Loads and compiles the specs for every protocol, printing diagnostics.
+fn load_plan(specs_dir: &Path, labels: &[String]) -> Option<(SpecSet, Plan)> {
+    let mut diags = Diagnostics::default();
+    let specs = spec::load(specs_dir, labels, &mut diags);
+    let plan = compile(&specs, labels, &mut diags);
+    report_diagnostics(diags, &specs).then_some((specs, plan))
 }
 
 fn compile_command(args: &CompileArgs) -> u8 {
@@ -228,7 +234,11 @@ fn compile_command(args: &CompileArgs) -> u8 {
 }
 
 /// Replaces the compiled suites with the ones read from scripts.
-fn plan_from_scripts(dir: &Path, compiled: Plan) -> Result<Plan, String> {
+fn plan_from_scripts(
+    dir: &Path,
+    compiled: Plan,
+    registry: &crate::registry::Registry,
+) -> Result<Plan, String> {
     let manifest_path = dir.join(render::MANIFEST);
     let manifest: serde_json::Value = std::fs::read_to_string(&manifest_path)
         .map_err(|e| {
@@ -267,19 +277,33 @@ fn plan_from_scripts(dir: &Path, compiled: Plan) -> Result<Plan, String> {
         .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(render::SCRIPT_EXTENSION))
         .collect();
     paths.sort();
+    let names: Vec<String> = protocols.iter().map(|p| p.protocol.name.clone()).collect();
+    let selected = |path: &Path| {
+        let dir = path
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|d| d.to_str());
+        names.iter().any(|n| Some(n.as_str()) == dir)
+    };
     for path in paths {
+        if !selected(&path) && dir_is_protocol(&path, registry) {
+            continue;
+        }
         let script = script::parse_file(&path)?;
-        let Some(protocol) = protocols
-            .iter_mut()
-            .find(|p| p.protocol.name == script.protocol)
-        else {
+        if registry.protocol(&script.protocol).is_none() {
             return Err(format!(
                 "{}: protocol `{}` is not in the registry",
                 path.display(),
                 script.protocol
             ));
-        };
-        protocol.suites.push(script.suite);
+        }
+        // Scripts of protocols this run does not select are not needed.
+        if let Some(protocol) = protocols
+            .iter_mut()
+            .find(|p| p.protocol.name == script.protocol)
+        {
+            protocol.suites.push(script.suite);
+        }
     }
     Ok(Plan {
         labels: compiled.labels,
@@ -287,18 +311,20 @@ fn plan_from_scripts(dir: &Path, compiled: Plan) -> Result<Plan, String> {
     })
 }
 
+/// Whether a script sits in a directory named after a registry protocol.
+fn dir_is_protocol(path: &Path, registry: &crate::registry::Registry) -> bool {
+    path.parent()
+        .and_then(Path::file_name)
+        .and_then(|d| d.to_str())
+        .is_some_and(|d| registry.protocol(d).is_some())
+}
+
 fn run_command(args: &RunArgs) -> u8 {
-    let Some((specs, mut plan)) = load_plan(&args.specs, &args.labels) else {
+    let mut diags = Diagnostics::default();
+    let specs = spec::load(&args.specs, &args.labels, &mut diags);
+    if diags.has_errors() {
+        report_diagnostics(diags, &specs);
         return exit::USAGE;
-    };
-    if let Some(dir) = &args.scripts {
-        plan = match plan_from_scripts(dir, plan) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::USAGE;
-            }
-        };
     }
     // --target P=URL, checked against the registry.
     let mut overrides = BTreeMap::new();
@@ -329,6 +355,27 @@ fn run_command(args: &RunArgs) -> u8 {
             return exit::USAGE;
         }
     }
+    // Only the protocols that run are compiled; `compile` checks them all.
+    let runs = |p: &Protocol| {
+        if args.protocols.is_empty() {
+            targets.contains_key(&p.name)
+        } else {
+            args.protocols.contains(&p.name)
+        }
+    };
+    let mut plan = compile_protocols(&specs, &args.labels, runs, &mut diags);
+    if !report_diagnostics(diags, &specs) {
+        return exit::USAGE;
+    }
+    if let Some(dir) = &args.scripts {
+        plan = match plan_from_scripts(dir, plan, &specs.registry) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        };
+    }
     let case_filter = match args.case.as_deref().map(Regex::new).transpose() {
         Ok(r) => r,
         Err(e) => {
@@ -340,13 +387,6 @@ fn run_command(args: &RunArgs) -> u8 {
     let selection: Vec<Selected<'_>> = plan
         .protocols
         .iter()
-        .filter(|p| {
-            if args.protocols.is_empty() {
-                targets.contains_key(&p.protocol.name)
-            } else {
-                args.protocols.contains(&p.protocol.name)
-            }
-        })
         .map(|p| Selected {
             protocol: p,
             target: targets.get(&p.protocol.name).cloned(),
@@ -383,7 +423,7 @@ fn run_command(args: &RunArgs) -> u8 {
         !args.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut terminal = TerminalReporter::new(std::io::stdout(), progress);
     let mut junit = args.junit.clone().map(JunitReporter::new);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

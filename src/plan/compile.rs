@@ -18,10 +18,21 @@ use crate::yaml::{Node, NodeKind};
 
 /// Compiles every suite for every protocol of the registry.
 pub fn compile(specs: &SpecSet, cli_labels: &[String], d: &mut Diagnostics) -> Plan {
+    compile_protocols(specs, cli_labels, |_| true, d)
+}
+
+/// Compiles every suite for the protocols `keep` selects (a run needs only its own).
+pub fn compile_protocols(
+    specs: &SpecSet,
+    cli_labels: &[String],
+    keep: impl Fn(&Protocol) -> bool,
+    d: &mut Diagnostics,
+) -> Plan {
     let protocols = specs
         .registry
         .protocols
         .iter()
+        .filter(|p| keep(p))
         .map(|protocol| {
             let labels = Labels {
                 protocol,
