@@ -157,10 +157,15 @@ impl PgSession {
     /// Binds `params` as the types the server inferred for the statement's placeholders.
     async fn arguments(&mut self, sql: &str, params: &[Param]) -> Result<PgArguments, ExecError> {
         let conn = self.conn()?;
-        let statement = conn.prepare(sql_str(sql)).await.map_err(map_error)?;
-        let types: Vec<PgTypeInfo> = match statement.parameters() {
-            Some(Either::Left(types)) => types.to_vec(),
-            _ => Vec::new(),
+        let types: Vec<PgTypeInfo> = match conn.prepare(sql_str(sql)).await {
+            Ok(statement) => match statement.parameters() {
+                Some(Either::Left(types)) => types.to_vec(),
+                _ => Vec::new(),
+            },
+            // 42P18: the server cannot infer a parameter's type (`$1 IS NULL`); bind each
+            // value as its own type instead, as a client with typed parameters would.
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P18") => Vec::new(),
+            Err(e) => return Err(map_error(e)),
         };
         let mut args = PgArguments::default();
         for (index, param) in params.iter().enumerate() {
@@ -204,7 +209,7 @@ fn encode(args: &mut PgArguments, value: &Scalar, ty: &str) -> Result<(), String
     let added = match (value, ty) {
         // A NULL carries no bytes, so any declared type binds.
         (Scalar::Null, _) => args.add(Option::<String>::None),
-        (Scalar::Bool(b), "BOOL") => args.add(*b),
+        (Scalar::Bool(b), "BOOL" | "UNKNOWN") => args.add(*b),
         (Scalar::Int(i), "INT2") => {
             args.add(i16::try_from(*i).map_err(|_| format!("{i} does not fit int2"))?)
         }
@@ -444,9 +449,10 @@ fn from_binary(ty: &str, row: &PgRow, i: usize, raw: &PgValueRef<'_>) -> Value {
                     .unwrap_or(f64::NAN),
             ),
             "FLOAT8" => Value::Float(row.try_get_unchecked::<f64, _>(i)?),
-            "NUMERIC" => {
-                Value::Decimal(row.try_get_unchecked::<BigDecimal, _>(i)?.to_plain_string())
-            }
+            "NUMERIC" => match numeric_text(raw.as_bytes().unwrap_or_default()) {
+                Some(text) => Value::Decimal(text),
+                None => other("undecodable numeric".to_string()),
+            },
             "BOOL" => Value::Bool(row.try_get_unchecked::<bool, _>(i)?),
             "BYTEA" => Value::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),
             "DATE" => other(
@@ -527,6 +533,66 @@ fn from_binary(ty: &str, row: &PgRow, i: usize, raw: &PgValueRef<'_>) -> Value {
         })
     })();
     decoded.unwrap_or_else(|e| other(format!("undecodable: {e}")))
+}
+
+/// NUMERIC's binary form as the server prints it, keeping its display scale (`1.50`, not
+/// the `1.5000` a decimal type would give back).
+fn numeric_text(bytes: &[u8]) -> Option<String> {
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let (ndigits, weight, sign, dscale) = (
+        word(0)? as usize,
+        word(2)? as i16,
+        word(4)?,
+        word(6)? as usize,
+    );
+    match sign {
+        0xC000 => return Some("NaN".to_string()),
+        0xD000 => return Some("Infinity".to_string()),
+        0xF000 => return Some("-Infinity".to_string()),
+        _ => {}
+    }
+    let digits: Vec<u16> = (0..ndigits)
+        .map(|k| word(8 + 2 * k))
+        .collect::<Option<_>>()?;
+    // digits[k] is the base-10000 group of weight `weight - k`.
+    let group = |k: i32| {
+        usize::try_from(k)
+            .ok()
+            .and_then(|k| digits.get(k).copied())
+            .unwrap_or(0)
+    };
+    let weight = i32::from(weight);
+    let mut text = String::new();
+    if sign == 0x4000 {
+        text.push('-');
+    }
+    if weight < 0 {
+        text.push('0');
+    } else {
+        for k in 0..=weight {
+            if k == 0 {
+                text.push_str(&group(k).to_string());
+            } else {
+                text.push_str(&format!("{:04}", group(k)));
+            }
+        }
+    }
+    if dscale > 0 {
+        let mut fraction = String::new();
+        let mut k = weight + 1;
+        while fraction.len() < dscale {
+            fraction.push_str(&format!("{:04}", group(k)));
+            k += 1;
+        }
+        fraction.truncate(dscale);
+        text.push('.');
+        text.push_str(&fraction);
+    }
+    Some(text)
 }
 
 fn result_set(rows: &[PgRow]) -> ResultSet {
@@ -774,6 +840,28 @@ mod tests {
         let mut out = Vec::new();
         copy_field(&mut out, &Scalar::Text("a\tb\\c\nd".into()));
         assert_eq!(out, b"a\\tb\\\\c\\nd");
+    }
+
+    #[test]
+    fn numerics_keep_their_display_scale() {
+        let numeric = |ndigits: u16, weight: i16, sign: u16, dscale: u16, digits: &[u16]| {
+            let mut b = Vec::new();
+            for w in [ndigits, weight as u16, sign, dscale] {
+                b.extend_from_slice(&w.to_be_bytes());
+            }
+            for d in digits {
+                b.extend_from_slice(&d.to_be_bytes());
+            }
+            numeric_text(&b)
+        };
+        assert_eq!(numeric(2, 0, 0, 2, &[1, 5000]).as_deref(), Some("1.50"));
+        assert_eq!(
+            numeric(2, 1, 0x4000, 0, &[12, 3456]).as_deref(),
+            Some("-123456")
+        );
+        assert_eq!(numeric(1, -1, 0, 5, &[123]).as_deref(), Some("0.01230"));
+        assert_eq!(numeric(0, 0, 0, 3, &[]).as_deref(), Some("0.000"));
+        assert_eq!(numeric(0, 0, 0xC000, 0, &[]).as_deref(), Some("NaN"));
     }
 
     #[test]
