@@ -14,9 +14,9 @@ use crate::plan::compile::{compile, compile_protocols};
 use crate::plan::{Plan, ProtocolPlan};
 use crate::registry::{Priority, Protocol};
 use crate::render;
+use crate::report::Reporter;
 use crate::report::junit::JunitReporter;
 use crate::report::terminal::TerminalReporter;
-use crate::report::{Reporter, Tally};
 use crate::run::{RunConfig, Selected, run};
 use crate::script;
 use crate::spec::{self, SpecSet};
@@ -26,7 +26,7 @@ use crate::target;
 pub mod exit {
     /// Every selected case passed (or was skipped / failed as expected); generated files are current.
     pub const OK: u8 = 0;
-    /// At least one selected case failed; or `compile --check` found stale files.
+    /// A case within the gate (`--gate`, default p0) failed; or `compile --check` found stale files.
     pub const FAILED: u8 = 1;
     /// Usage error or invalid specs: nothing was run.
     pub const USAGE: u8 = 2;
@@ -36,8 +36,8 @@ pub mod exit {
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  every selected case passed (skips and expected failures included); --check: up to date
-  1  at least one selected case failed or passed unexpectedly; --check: generated files are stale
+  0  no case within the gate (--gate, default p0) failed; --check: up to date
+  1  a case within the gate failed or passed unexpectedly; --check: generated files are stale
   2  usage error or invalid specs (every problem is reported with file:line:column)
   3  a file could not be read or written (JUnit report, generated scripts)";
 
@@ -117,6 +117,10 @@ pub struct RunArgs {
     /// Longest one step may take before its case fails and its session is cancelled.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub step_timeout: Duration,
+    /// The quality gate: failures of cases with these priorities fail the run (exit 1);
+    /// failures of other priorities are reported only. The seed's CI policy is the default.
+    #[arg(long, value_delimiter = ',', value_parser = parse_priority, default_value = "p0", value_name = "PRIORITIES")]
+    pub gate: Vec<Priority>,
     /// Stop at the first failing case; the remaining cases are reported as not run.
     #[arg(long)]
     pub fail_fast: bool,
@@ -421,7 +425,7 @@ fn run_command(args: &RunArgs) -> u8 {
     };
     let progress =
         !args.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-    let mut terminal = TerminalReporter::new(std::io::stdout(), progress);
+    let mut terminal = TerminalReporter::new(std::io::stdout(), progress, args.gate.clone());
     let mut junit = args.junit.clone().map(JunitReporter::new);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -439,7 +443,11 @@ fn run_command(args: &RunArgs) -> u8 {
             j.event(&event);
         }
     }));
-    let mut code = exit_code(terminal.tally());
+    let mut code = if terminal.tally().gate_failures(&args.gate) > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
     if let Err(e) = terminal.finish() {
         eprintln!("error: cannot write the report: {e}");
         code = exit::IO;
@@ -453,14 +461,6 @@ fn run_command(args: &RunArgs) -> u8 {
         }
     }
     code
-}
-
-fn exit_code(tally: &Tally) -> u8 {
-    if tally.total().failures() > 0 {
-        exit::FAILED
-    } else {
-        exit::OK
-    }
 }
 
 fn suggestion(name: &str, specs: &SpecSet) -> String {

@@ -200,7 +200,14 @@ fn a_failing_case_still_tears_its_fixtures_down() {
 
 #[test]
 fn an_xfail_that_passes_is_a_failure() {
-    let ran = run_with_junit(&["--specs", &fixture_arg("xpass"), "-p", "sqlite"]);
+    let ran = run_with_junit(&[
+        "--specs",
+        &fixture_arg("xpass"),
+        "-p",
+        "sqlite",
+        "--gate",
+        "p0,p1,p2",
+    ]);
     assert_eq!(ran.code, Some(1), "{}", ran.stdout);
     let cases = ran.statuses();
     let by_id = |id: &str| {
@@ -515,6 +522,35 @@ fn help_documents_every_flag_and_the_exit_codes() {
 }
 
 #[test]
+fn the_gate_decides_the_exit_code_and_prints_its_verdict() {
+    // XP-001 is a p1 case that passes unexpectedly: a failure, but outside the default gate.
+    let ran = run_with_junit(&["--specs", &fixture_arg("xpass"), "-p", "sqlite"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains(
+            "gate p0: PASSED (0 failing case(s) within the gate, 1 outside it, reported only)"
+        ),
+        "{}",
+        ran.stdout
+    );
+    let ran = run_with_junit(&[
+        "--specs",
+        &fixture_arg("xpass"),
+        "-p",
+        "sqlite",
+        "--gate",
+        "p0,p1",
+    ]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stdout
+            .contains("gate p0,p1: FAILED (1 failing case(s) within the gate)"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
 fn credentials_never_reach_the_output_and_only_loopback_is_contacted() {
     let ran = run_with_junit(&[
         "-p",
@@ -605,6 +641,8 @@ cases:
         "sqlite",
         "--step-timeout",
         "300ms",
+        "--gate",
+        "p1",
         "--no-progress",
     ]);
     let stdout = text(&out.stdout);

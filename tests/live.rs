@@ -312,6 +312,8 @@ fn a_server_dying_mid_run_fails_the_rest_and_the_junit_file_is_whole() {
         &target,
         "--step-timeout",
         "5s",
+        "--gate",
+        "p1",
     ]);
     killer.join().expect("killer");
     assert_eq!(ran.out.status.code(), Some(1));

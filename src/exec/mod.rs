@@ -6,8 +6,12 @@
 //! both traits, and one line in [`engine_for`].
 
 pub mod bulk;
+pub mod databricks;
+pub mod http;
 pub mod mysql;
+pub mod pinecone;
 pub mod postgres;
+pub mod snowflake;
 pub mod sqlite;
 pub mod tx;
 
@@ -182,6 +186,9 @@ pub async fn engine_for(executor: &str, target: &Target) -> Result<Arc<dyn Engin
         "sqlite" => Ok(Arc::new(sqlite::SqliteEngine::new(target)?)),
         "postgres" => Ok(Arc::new(postgres::PostgresEngine::new(target)?)),
         "mysql" => Ok(Arc::new(mysql::MySqlEngine::new(target)?)),
+        "pinecone" => Ok(Arc::new(pinecone::PineconeEngine::new(target)?)),
+        "databricks" => Ok(Arc::new(databricks::DatabricksEngine::new(target)?)),
+        "snowflake" => Ok(Arc::new(snowflake::SnowflakeEngine::new(target)?)),
         other => Err(ExecError::Unsupported(format!(
             "executor `{other}` is not built into this version of helios-matrix"
         ))),

@@ -5,6 +5,7 @@ pub mod terminal;
 
 use std::collections::BTreeMap;
 
+use crate::registry::Priority;
 use crate::run::{Event, Outcome};
 
 /// Something that turns events into output.
@@ -69,6 +70,8 @@ impl Counts {
 pub struct Tally {
     pub order: Vec<String>,
     pub per_protocol: BTreeMap<String, Counts>,
+    /// Failing cases (failed or unexpectedly passed) by priority, for the gate.
+    pub failures_by_priority: BTreeMap<Priority, usize>,
 }
 
 impl Tally {
@@ -80,13 +83,41 @@ impl Tally {
                     self.per_protocol.entry(name.clone()).or_default();
                 }
             }
-            Event::CaseFinished { case, outcome, .. } => self
-                .per_protocol
-                .entry(case.protocol.clone())
-                .or_default()
-                .add(outcome),
+            Event::CaseFinished { case, outcome, .. } => {
+                self.per_protocol
+                    .entry(case.protocol.clone())
+                    .or_default()
+                    .add(outcome);
+                if outcome.is_failure() {
+                    *self.failures_by_priority.entry(case.priority).or_default() += 1;
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Failing cases whose priority the gate covers.
+    pub fn gate_failures(&self, gate: &[Priority]) -> usize {
+        gate.iter()
+            .map(|p| self.failures_by_priority.get(p).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// `gate p0: PASSED (…)`, the line CI reads the verdict from.
+    pub fn gate_verdict(&self, gate: &[Priority]) -> String {
+        let names: Vec<&str> = gate.iter().map(|p| p.as_str()).collect();
+        let inside = self.gate_failures(gate);
+        let outside = self.total().failures() - inside;
+        let verdict = if inside == 0 { "PASSED" } else { "FAILED" };
+        let mut line = format!(
+            "gate {}: {verdict} ({inside} failing case(s) within the gate",
+            names.join(",")
+        );
+        if outside > 0 {
+            line.push_str(&format!(", {outside} outside it, reported only"));
+        }
+        line.push(')');
+        line
     }
 
     pub fn total(&self) -> Counts {

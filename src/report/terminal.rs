@@ -8,10 +8,13 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Reporter, Tally};
+use crate::registry::Priority;
 use crate::run::{CaseInfo, Event, Outcome};
 
 pub struct TerminalReporter<W: Write> {
     out: W,
+    /// The priorities whose failures fail the run.
+    gate: Vec<Priority>,
     bars: Option<Bars>,
     tally: Tally,
     /// Failures, printed again together at the end.
@@ -25,13 +28,14 @@ struct Bars {
 
 impl<W: Write> TerminalReporter<W> {
     /// `progress`: draw bars (only sensible on a TTY).
-    pub fn new(out: W, progress: bool) -> Self {
+    pub fn new(out: W, progress: bool, gate: Vec<Priority>) -> Self {
         let bars = progress.then(|| Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             per_protocol: BTreeMap::new(),
         });
         Self {
             out,
+            gate,
             bars,
             tally: Tally::default(),
             failures: Vec::new(),
@@ -178,6 +182,8 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                     };
                     summary.push_str(&format!("{name:>11}: {}{extra}\n", c.line()));
                 }
+                summary.push_str(&self.tally.gate_verdict(&self.gate));
+                summary.push('\n');
                 summary.push_str(&self.tally.total().line());
                 let _ = writeln!(self.out, "{summary}");
             }

@@ -1,0 +1,755 @@
+//! Snowflake through the REST protocol its connectors speak.
+//!
+//! `POST /session/v1/login-request` (account, user, password, database, schema, warehouse
+//! from the target URL) gives a token sent as `Authorization: Snowflake Token="…"`;
+//! `POST /queries/v1/query-request` runs one statement with a `sequenceId` and typed
+//! positional `bindings`; results come back as JSON (`rowset`) or as a base64 Arrow IPC
+//! stream (`rowsetBase64`), decoded with the arrow crates, plus any further `chunks`;
+//! errors are `success: false` with `code` and `data.sqlState`. `cancel_after` goes through
+//! `POST /queries/v1/abort-request`, `copy` through array bindings (one statement, a list
+//! of values per column), and sessions end with `POST /session?delete=true`.
+//!
+//! Target: `http://USER:PASSWORD@127.0.0.1:8443/DATABASE/SCHEMA?account=A&warehouse=W`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Int8Type, Int16Type, Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
+use arrow_schema::{DataType, Field};
+use async_trait::async_trait;
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{Value as Json, json};
+use tokio::sync::Mutex;
+
+use super::http::{self, HttpClient};
+use super::tx::{self, TxState};
+use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
+use crate::plan::Param;
+use crate::target::Target;
+use crate::value::{Scalar, Value, format_float};
+
+/// Rows per array-bound INSERT of a `copy`.
+const COPY_ROWS: usize = 1_000;
+
+pub struct SnowflakeEngine {
+    http: HttpClient,
+    account: String,
+    user: String,
+    password: String,
+    database: Option<String>,
+    schema: Option<String>,
+    warehouse: Option<String>,
+}
+
+impl SnowflakeEngine {
+    pub fn new(target: &Target) -> Result<Self, ExecError> {
+        let (user, password) = http::credentials(target);
+        let mut path = http::path_segments(target).into_iter();
+        Ok(Self {
+            http: HttpClient::new(target)?,
+            account: http::query_param(target, "account").unwrap_or_else(|| "local".to_string()),
+            user: user.unwrap_or_else(|| "test".to_string()),
+            password: password.unwrap_or_default(),
+            database: path
+                .next()
+                .or_else(|| http::query_param(target, "database")),
+            schema: path.next().or_else(|| http::query_param(target, "schema")),
+            warehouse: http::query_param(target, "warehouse"),
+        })
+    }
+}
+
+fn request_id() -> String {
+    // Unique per process and call; the protocol only needs it to be unique per query.
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:08x}-0000-4000-8000-{:012x}", std::process::id(), n)
+}
+
+/// `success: false` answers (and non-2xx ones) as server errors.
+fn api_error(status: u16, body: &Json) -> ExecError {
+    let code = body.get("code").and_then(|c| {
+        c.as_str()
+            .map(str::to_string)
+            .or_else(|| c.as_u64().map(|n| format!("{n:06}")))
+    });
+    let sqlstate = body
+        .pointer("/data/sqlState")
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    let message = body
+        .get("message")
+        .and_then(Json::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| body.to_string());
+    ExecError::Db(DbError {
+        sqlstate,
+        code,
+        message: if (200..300).contains(&status) {
+            message
+        } else {
+            format!("HTTP {status}: {message}")
+        },
+    })
+}
+
+#[async_trait]
+impl Engine for SnowflakeEngine {
+    async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
+        let mut query: Vec<(&str, String)> = vec![("request_id", request_id())];
+        if let Some(d) = &self.database {
+            query.push(("databaseName", d.clone()));
+        }
+        if let Some(s) = &self.schema {
+            query.push(("schemaName", s.clone()));
+        }
+        if let Some(w) = &self.warehouse {
+            query.push(("warehouse", w.clone()));
+        }
+        let url =
+            reqwest::Url::parse_with_params(&self.http.url("/session/v1/login-request")?, &query)
+                .map_err(|e| ExecError::Connect(e.to_string()))?;
+        let body = json!({"data": {
+            "CLIENT_APP_ID": "helios-matrix",
+            "CLIENT_APP_VERSION": env!("CARGO_PKG_VERSION"),
+            "ACCOUNT_NAME": self.account,
+            "LOGIN_NAME": self.user,
+            "PASSWORD": self.password,
+            "SESSION_PARAMETERS": {"AUTOCOMMIT": options.autocommit},
+        }});
+        let (status, answer) = self
+            .http
+            .send(
+                self.http
+                    .request(Method::POST, url.as_str())
+                    .header("Accept", "application/json")
+                    .json(&body),
+            )
+            .await
+            .map_err(|e| match e {
+                ExecError::Lost(m) => ExecError::Connect(m),
+                other => other,
+            })?;
+        if answer.get("success").and_then(Json::as_bool) != Some(true) {
+            let reason = match api_error(status, &answer) {
+                ExecError::Db(db) => db.to_string(),
+                other => other.to_string(),
+            };
+            return Err(ExecError::Connect(format!("login refused: {reason}")));
+        }
+        let token = answer
+            .pointer("/data/token")
+            .and_then(Json::as_str)
+            .ok_or_else(|| ExecError::Connect(format!("the login answer has no token: {answer}")))?
+            .to_string();
+        let api = Arc::new(Api {
+            http: self.http.clone(),
+            token,
+            sequence: AtomicU64::new(0),
+            running: Mutex::new(None),
+        });
+        Ok(Box::new(SnowflakeSession {
+            api: api.clone(),
+            autocommit: options.autocommit,
+            tx: TxState::new(true),
+            canceller: Arc::new(SnowflakeCanceller { api }),
+        }))
+    }
+}
+
+/// One logged-in session's protocol state.
+struct Api {
+    http: HttpClient,
+    token: String,
+    sequence: AtomicU64,
+    /// The request id and SQL of the query in flight, for abort-request.
+    running: Mutex<Option<(String, String)>>,
+}
+
+impl Api {
+    fn post(&self, url: &str, body: &Json) -> reqwest::RequestBuilder {
+        self.http
+            .request(Method::POST, url)
+            .header(
+                "Authorization",
+                format!("Snowflake Token=\"{}\"", self.token),
+            )
+            .header("Accept", "application/snowflake")
+            .json(body)
+    }
+
+    /// Runs one statement; the `data` of a successful answer.
+    async fn query(&self, sql: &str, bindings: Option<Json>) -> Result<Json, ExecError> {
+        let id = request_id();
+        let url = reqwest::Url::parse_with_params(
+            &self.http.url("/queries/v1/query-request")?,
+            &[("requestId", id.as_str())],
+        )
+        .map_err(|e| ExecError::Client(e.to_string()))?;
+        let mut body = json!({
+            "sqlText": sql,
+            "asyncExec": false,
+            "sequenceId": self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+            "querySubmissionTime": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0),
+        });
+        if let Some(b) = bindings {
+            body["bindings"] = b;
+        }
+        *self.running.lock().await = Some((id, sql.to_string()));
+        let result = self.http.send(self.post(url.as_str(), &body)).await;
+        *self.running.lock().await = None;
+        let (status, answer) = result?;
+        if answer.get("success").and_then(Json::as_bool) == Some(true) {
+            Ok(answer.get("data").cloned().unwrap_or(Json::Null))
+        } else {
+            Err(api_error(status, &answer))
+        }
+    }
+
+    async fn close(&self) -> Result<(), ExecError> {
+        let url = self.http.url("/session?delete=true")?;
+        self.http
+            .send(self.post(&url, &json!({})))
+            .await
+            .map(|_| ())
+    }
+}
+
+struct SnowflakeCanceller {
+    api: Arc<Api>,
+}
+
+#[async_trait]
+impl Canceller for SnowflakeCanceller {
+    async fn cancel(&self) -> Result<(), ExecError> {
+        let Some((id, sql)) = self.api.running.lock().await.clone() else {
+            return Ok(());
+        };
+        let url = self.api.http.url("/queries/v1/abort-request")?;
+        let (status, answer) = self
+            .api
+            .http
+            .send(
+                self.api
+                    .post(&url, &json!({"sqlText": sql, "requestId": id})),
+            )
+            .await?;
+        if answer.get("success").and_then(Json::as_bool) == Some(false) {
+            return Err(api_error(status, &answer));
+        }
+        Ok(())
+    }
+}
+
+struct SnowflakeSession {
+    api: Arc<Api>,
+    /// `false`: the server keeps a transaction open (AUTOCOMMIT session parameter).
+    autocommit: bool,
+    tx: TxState,
+    canceller: Arc<SnowflakeCanceller>,
+}
+
+/// The binding type and text of a value, as the connectors send them.
+fn binding(value: &Scalar) -> (&'static str, Json) {
+    match value {
+        Scalar::Null => ("ANY", Json::Null),
+        Scalar::Bool(b) => ("BOOLEAN", json!(b.to_string())),
+        Scalar::Int(i) => ("FIXED", json!(i.to_string())),
+        Scalar::Float(f) => ("REAL", json!(format_float(*f))),
+        Scalar::Text(s) => ("TEXT", json!(s)),
+    }
+}
+
+fn bindings(params: &[Param]) -> Option<Json> {
+    if params.is_empty() {
+        return None;
+    }
+    let map: serde_json::Map<String, Json> = params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (ty, value) = binding(&p.value);
+            ((i + 1).to_string(), json!({"type": ty, "value": value}))
+        })
+        .collect();
+    Some(Json::Object(map))
+}
+
+/// Column names and (logical type, scale) from `rowtype`.
+fn rowtype(data: &Json) -> Vec<(String, String, i64)> {
+    data.get("rowtype")
+        .and_then(Json::as_array)
+        .map(|cols| {
+            cols.iter()
+                .map(|c| {
+                    (
+                        c.get("name")
+                            .and_then(Json::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        c.get("type")
+                            .and_then(Json::as_str)
+                            .unwrap_or("text")
+                            .to_ascii_uppercase(),
+                        c.get("scale").and_then(Json::as_i64).unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A scaled integer (`FIXED` with a scale) as exact decimal text.
+fn scaled(n: i128, scale: i64) -> Value {
+    if scale <= 0 {
+        return i64::try_from(n).map_or_else(|_| Value::Decimal(n.to_string()), Value::Int);
+    }
+    let digits = n.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    Value::Decimal(format!("{}{int}.{frac}", if n < 0 { "-" } else { "" }))
+}
+
+/// A JSON-format cell (`rowset`): always text, typed by the rowtype.
+fn json_cell(value: &Json, ty: &str, scale: i64) -> Value {
+    let Some(text) = value
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| (!value.is_null()).then(|| value.to_string()))
+    else {
+        return Value::Null;
+    };
+    match ty {
+        "FIXED" if scale == 0 => text
+            .parse()
+            .map_or_else(|_| Value::Decimal(text.clone()), Value::Int),
+        "FIXED" => Value::Decimal(text),
+        "REAL" => text.parse().map_or(Value::Text(text.clone()), Value::Float),
+        "BOOLEAN" => Value::Bool(matches!(text.as_str(), "1" | "true" | "TRUE")),
+        "TEXT" => Value::Text(text),
+        other => Value::Other {
+            type_name: other.to_lowercase(),
+            text,
+        },
+    }
+}
+
+fn metadata_scale(field: &Field) -> i64 {
+    field
+        .metadata()
+        .get("scale")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fraction]` from seconds and nanoseconds since the epoch.
+fn timestamp_text(epoch: i64, nanos: i64) -> Option<String> {
+    let t = chrono::DateTime::from_timestamp(epoch, u32::try_from(nanos).ok()?)?.naive_utc();
+    let base = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    Some(if nanos == 0 {
+        base
+    } else {
+        format!("{base}.{}", format!("{nanos:09}").trim_end_matches('0'))
+    })
+}
+
+/// An Arrow cell, read by the column's Snowflake logical type.
+fn arrow_cell(column: &ArrayRef, field: &Field, row: usize) -> Value {
+    if column.is_null(row) {
+        return Value::Null;
+    }
+    let logical = field
+        .metadata()
+        .get("logicalType")
+        .map(|s| s.to_ascii_uppercase())
+        .unwrap_or_default();
+    let scale = metadata_scale(field);
+    let int = |c: &ArrayRef| -> Option<i128> {
+        Some(match c.data_type() {
+            DataType::Int8 => c.as_primitive::<Int8Type>().value(row).into(),
+            DataType::Int16 => c.as_primitive::<Int16Type>().value(row).into(),
+            DataType::Int32 => c.as_primitive::<Int32Type>().value(row).into(),
+            DataType::Int64 => c.as_primitive::<Int64Type>().value(row).into(),
+            _ => return None,
+        })
+    };
+    let display = || {
+        arrow_cast::display::ArrayFormatter::try_new(
+            column.as_ref(),
+            &arrow_cast::display::FormatOptions::default(),
+        )
+        .map(|f| f.value(row).to_string())
+        .unwrap_or_default()
+    };
+    let other = |text: String| Value::Other {
+        type_name: logical.to_lowercase(),
+        text,
+    };
+    match (logical.as_str(), column.data_type()) {
+        ("FIXED", DataType::Decimal128(_, s)) => {
+            let v = column
+                .as_primitive::<arrow_array::types::Decimal128Type>()
+                .value(row);
+            scaled(v, i64::from(*s))
+        }
+        ("FIXED", _) => int(column).map_or_else(|| Value::Decimal(display()), |n| scaled(n, scale)),
+        (_, DataType::Boolean) => Value::Bool(column.as_boolean().value(row)),
+        (_, DataType::Float32 | DataType::Float64) => display()
+            .parse()
+            .map_or_else(|_| other(display()), Value::Float),
+        (_, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            if logical == "TEXT" || logical.is_empty() =>
+        {
+            Value::Text(display())
+        }
+        (_, DataType::Binary | DataType::LargeBinary) => {
+            Value::Bytes(column.as_binary::<i32>().value(row).to_vec())
+        }
+        ("DATE", DataType::Date32) => {
+            let days = column.as_primitive::<Date32Type>().value(row);
+            chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0).map_or_else(
+                || other(display()),
+                |d| other(d.format("%Y-%m-%d").to_string()),
+            )
+        }
+        (l, DataType::Struct(_)) if l.starts_with("TIMESTAMP") => {
+            let s: &StructArray = column.as_struct();
+            let epoch = s
+                .column_by_name("epoch")
+                .and_then(|c| c.as_primitive_opt::<Int64Type>())
+                .map(|c| c.value(row));
+            let fraction = s
+                .column_by_name("fraction")
+                .and_then(|c| c.as_primitive_opt::<Int32Type>())
+                .map(|c| c.value(row));
+            match (epoch, fraction) {
+                (Some(e), Some(f)) => {
+                    timestamp_text(e, i64::from(f)).map_or_else(|| other(display()), other)
+                }
+                _ => other(display()),
+            }
+        }
+        (l, _) if l.starts_with("TIMESTAMP") => match int(column) {
+            // Scaled: seconds * 10^scale.
+            Some(v) => {
+                let unit = 10i128.pow(u32::try_from(scale.clamp(0, 9)).unwrap_or(0));
+                let (secs, frac) = (v.div_euclid(unit), v.rem_euclid(unit));
+                let nanos = frac * 10i128.pow(9 - u32::try_from(scale.clamp(0, 9)).unwrap_or(0));
+                timestamp_text(secs as i64, nanos as i64).map_or_else(|| other(display()), other)
+            }
+            None => other(display()),
+        },
+        ("TIME", _) => match int(column) {
+            Some(v) => {
+                let nanos_per = 10i128.pow(9 - u32::try_from(scale.clamp(0, 9)).unwrap_or(0));
+                let total = v * nanos_per;
+                let secs = (total / 1_000_000_000) as i64;
+                let nanos = (total % 1_000_000_000) as i64;
+                let base = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+                other(if nanos == 0 {
+                    base
+                } else {
+                    format!("{base}.{}", format!("{nanos:09}").trim_end_matches('0'))
+                })
+            }
+            None => other(display()),
+        },
+        _ => other(display()),
+    }
+}
+
+fn arrow_rows(bytes: &[u8]) -> Result<Vec<Row>, ExecError> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+        .map_err(|e| ExecError::Client(format!("bad Arrow result: {e}")))?;
+    let schema = reader.schema();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch: RecordBatch =
+            batch.map_err(|e| ExecError::Client(format!("bad Arrow batch: {e}")))?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(column, field)| arrow_cell(column, field, row))
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+impl SnowflakeSession {
+    /// All rows of an answer: the inline rowset and any further chunks, read in order until
+    /// `limit` rows are in.
+    async fn rows(&self, data: &Json, limit: usize) -> Result<(Vec<String>, Vec<Row>), ExecError> {
+        let types = rowtype(data);
+        let columns = types.iter().map(|t| t.0.clone()).collect();
+        let format = data
+            .get("queryResultFormat")
+            .and_then(Json::as_str)
+            .unwrap_or("json");
+        let mut rows = if format.eq_ignore_ascii_case("arrow") {
+            let b64 = data
+                .get("rowsetBase64")
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| ExecError::Client(format!("bad rowsetBase64: {e}")))?;
+            arrow_rows(&bytes)?
+        } else {
+            json_rows(data.get("rowset"), &types)
+        };
+        if let Some(chunks) = data.get("chunks").and_then(Json::as_array) {
+            let headers = data
+                .get("chunkHeaders")
+                .and_then(Json::as_object)
+                .cloned()
+                .unwrap_or_default();
+            for chunk in chunks {
+                if rows.len() >= limit {
+                    break;
+                }
+                let url = chunk
+                    .get("url")
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| ExecError::Client(format!("a chunk without url: {chunk}")))?;
+                let mut request = self.api.http.request(Method::GET, &self.api.http.url(url)?);
+                for (k, v) in &headers {
+                    if let Some(v) = v.as_str() {
+                        request = request.header(k.as_str(), v);
+                    }
+                }
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| ExecError::Lost(e.to_string()))?;
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| ExecError::Lost(e.to_string()))?;
+                if format.eq_ignore_ascii_case("arrow") {
+                    rows.extend(arrow_rows(&bytes)?);
+                } else {
+                    // JSON chunks are rows without the enclosing brackets.
+                    let text = format!("[{}]", String::from_utf8_lossy(&bytes));
+                    let parsed: Json = serde_json::from_str(&text)
+                        .map_err(|e| ExecError::Client(format!("bad JSON chunk: {e}")))?;
+                    rows.extend(json_rows(Some(&parsed), &types));
+                }
+            }
+        }
+        rows.truncate(limit);
+        Ok((columns, rows))
+    }
+
+    async fn send(&mut self, send: tx::Send) -> Result<(), ExecError> {
+        match send.sql() {
+            Some(sql) => self.api.query(sql, None).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn json_rows(rowset: Option<&Json>, types: &[(String, String, i64)]) -> Vec<Row> {
+    rowset
+        .and_then(Json::as_array)
+        .map(|rows| {
+            rows.iter()
+                .map(|row| {
+                    row.as_array()
+                        .map(|cells| {
+                            cells
+                                .iter()
+                                .enumerate()
+                                .map(|(i, v)| {
+                                    let (ty, scale) =
+                                        types.get(i).map_or(("TEXT", 0), |t| (t.1.as_str(), t.2));
+                                    json_cell(v, ty, scale)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl Session for SnowflakeSession {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
+        let data = self.api.query(sql, bindings(params)).await?;
+        // DML answers carry their counts as the first row ("number of rows inserted", …).
+        let (_, rows) = self.rows(&data, 1).await?;
+        let counted = rows.first().map(|r| {
+            r.iter()
+                .filter_map(|v| match v {
+                    Value::Int(n) => u64::try_from(*n).ok(),
+                    _ => None,
+                })
+                .next()
+                .unwrap_or(0)
+        });
+        let is_dml = data
+            .get("statementTypeId")
+            .and_then(Json::as_u64)
+            .is_some_and(|t| (0x3000..0x4000).contains(&t));
+        Ok(if is_dml { counted.unwrap_or(0) } else { 0 })
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
+        let data = self.api.query(sql, bindings(params)).await?;
+        let (columns, rows) = self.rows(&data, usize::MAX).await?;
+        Ok(ResultSet { columns, rows })
+    }
+
+    async fn fetch_batches(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        batch: usize,
+        max_batches: usize,
+    ) -> Result<Vec<Vec<Row>>, ExecError> {
+        // The first rows arrive with the answer; further chunks are read only as needed.
+        let data = self.api.query(sql, bindings(params)).await?;
+        let (_, rows) = self.rows(&data, batch.saturating_mul(max_batches)).await?;
+        Ok(rows.chunks(batch.max(1)).map(<[Row]>::to_vec).collect())
+    }
+
+    async fn begin(&mut self) -> Result<(), ExecError> {
+        if !self.autocommit {
+            return Ok(());
+        }
+        let send = self.tx.begin();
+        self.send(send).await
+    }
+
+    async fn commit(&mut self) -> Result<(), ExecError> {
+        let send = if self.autocommit {
+            self.tx.commit()
+        } else {
+            tx::Send::Commit
+        };
+        self.send(send).await
+    }
+
+    async fn rollback(&mut self) -> Result<(), ExecError> {
+        let send = if self.autocommit {
+            self.tx.rollback()
+        } else {
+            tx::Send::Rollback
+        };
+        self.send(send).await
+    }
+
+    async fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
+    ) -> Result<u64, ExecError> {
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            columns.join(", "),
+            vec!["?"; columns.len()].join(", ")
+        );
+        let mut loaded = 0u64;
+        let mut batch: Vec<Vec<Scalar>> = Vec::with_capacity(COPY_ROWS);
+        let mut rows = rows.peekable();
+        while let Some(row) = rows.next() {
+            let row = row.map_err(ExecError::Client)?;
+            if row.len() != columns.len() {
+                return Err(ExecError::Client(format!(
+                    "a copy row has {} values for {} columns",
+                    row.len(),
+                    columns.len()
+                )));
+            }
+            batch.push(row);
+            if batch.len() == COPY_ROWS || rows.peek().is_none() {
+                // Array binding: one list of values per placeholder, typed by the column.
+                let mut map = serde_json::Map::new();
+                for col in 0..columns.len() {
+                    let ty = batch
+                        .iter()
+                        .map(|r| binding(&r[col]).0)
+                        .find(|t| *t != "ANY")
+                        .unwrap_or("TEXT");
+                    let values: Vec<Json> = batch.iter().map(|r| binding(&r[col]).1).collect();
+                    map.insert((col + 1).to_string(), json!({"type": ty, "value": values}));
+                }
+                self.api.query(&sql, Some(Json::Object(map))).await?;
+                loaded += batch.len() as u64;
+                batch.clear();
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        Some(self.canceller.clone())
+    }
+
+    fn in_transaction(&self) -> bool {
+        !self.autocommit || self.tx.is_open()
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
+        if self.in_transaction() {
+            let _ = self.api.query("ROLLBACK", None).await;
+        }
+        self.api.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_integers_are_exact_decimals() {
+        assert_eq!(scaled(250, 2), Value::Decimal("2.50".into()));
+        assert_eq!(scaled(-5, 3), Value::Decimal("-0.005".into()));
+        assert_eq!(scaled(42, 0), Value::Int(42));
+    }
+
+    #[test]
+    fn json_cells_follow_the_rowtype() {
+        assert_eq!(json_cell(&json!("1"), "FIXED", 0), Value::Int(1));
+        assert_eq!(
+            json_cell(&json!("1.50"), "FIXED", 2),
+            Value::Decimal("1.50".into())
+        );
+        assert_eq!(json_cell(&json!("1"), "BOOLEAN", 0), Value::Bool(true));
+        assert_eq!(json_cell(&Json::Null, "TEXT", 0), Value::Null);
+    }
+
+    #[test]
+    fn errors_keep_code_and_sqlstate() {
+        let e = api_error(
+            200,
+            &json!({"success": false, "code": "001003", "message": "SQL compilation error", "data": {"sqlState": "42000"}}),
+        );
+        assert!(
+            matches!(e, ExecError::Db(DbError { ref code, ref sqlstate, .. }) if code.as_deref() == Some("001003") && sqlstate.as_deref() == Some("42000"))
+        );
+    }
+
+    #[test]
+    fn timestamps_read_like_snowflake() {
+        assert_eq!(
+            timestamp_text(1_704_164_645, 500_000_000).as_deref(),
+            Some("2024-01-02 03:04:05.5")
+        );
+    }
+}
