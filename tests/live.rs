@@ -345,3 +345,96 @@ fn a_server_dying_mid_run_fails_the_rest_and_the_junit_file_is_whole() {
         ran.stdout()
     );
 }
+
+#[test]
+#[ignore = "needs the reference servers and emulators: just services"]
+fn the_silver_seed_cases_pass_or_fail_as_their_named_emulator_gap() {
+    let ran = run(&["-p", "snowflake,databricks,pinecone", "--gate", "p0,p1"]);
+    assert_eq!(ran.out.status.code(), Some(0), "{}", ran.stdout());
+    let cases: Vec<_> = ran
+        .report
+        .test_suites
+        .iter()
+        .flat_map(|s| s.test_cases.iter())
+        .collect();
+    for id in [
+        "SF-001", "SF-002", "SF-003", "SF-004", "DB-001", "DB-002", "DB-003", "PC-001", "PC-002",
+        "PC-003",
+    ] {
+        let case = cases
+            .iter()
+            .find(|c| c.name.as_str().starts_with(id))
+            .unwrap_or_else(|| panic!("{id} missing"));
+        match &case.status {
+            TestCaseStatus::Success { .. } => {}
+            // An expected failure must name the emulator whose gap it is.
+            TestCaseStatus::Skipped { ty, .. }
+                if ty.as_ref().map(|t| t.as_str()) == Some("xfail") =>
+            {
+                let reason = case
+                    .properties
+                    .iter()
+                    .find(|p| p.name.as_str() == "xfail")
+                    .map(|p| p.value.as_str().to_string())
+                    .unwrap_or_default();
+                assert!(!reason.is_empty(), "{id} is xfail without a reason");
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    // The portable core suite runs on both SQL emulators too.
+    assert!(
+        ran.passed()
+            .iter()
+            .filter(|c| c.contains("CORE-TYP-001"))
+            .count()
+            == 2
+    );
+}
+
+#[test]
+#[ignore = "needs the reference servers and emulators: just services"]
+fn http_executors_report_server_errors_with_their_codes() {
+    let dir = spec_dir(&[(
+        "errors.yaml",
+        r#"
+suite: http_errors
+protocols: [snowflake, pinecone]
+cases:
+  - id: HTTP-1
+    name: A Snowflake syntax error carries code and SQLSTATE
+    only: [snowflake]
+    steps:
+      - statement: SELCT 1
+        error: {code: "001003", sqlstate: "42000"}
+  - id: HTTP-2
+    name: Describing a missing index is a server error
+    only: [pinecone]
+    steps:
+      - describe_index: {name: helios-matrix-no-such-index}
+        expect: {dimension: 4}
+"#,
+    )]);
+    let ran = run(&[
+        "--specs",
+        arg(dir.path()),
+        "-p",
+        "snowflake,pinecone",
+        "--gate",
+        "p0,p1",
+    ]);
+    let stdout = ran.stdout();
+    assert!(
+        ran.passed().iter().any(|c| c.contains("HTTP-1")),
+        "{stdout}"
+    );
+    // The missing index fails with the server's own error, not a decoding problem.
+    assert!(
+        ran.failed().iter().any(|c| c.contains("HTTP-2")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("describe_index failed: server error: [code"),
+        "{stdout}"
+    );
+}
