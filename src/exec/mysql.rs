@@ -64,8 +64,7 @@ impl Engine for MySqlEngine {
         }
         Ok(Box::new(MySqlSession {
             conn: Some(conn),
-            autocommit: options.autocommit,
-            tx: TxState::new(true),
+            tx: TxState::server_side(options.autocommit),
             canceller: Arc::new(MySqlCanceller {
                 options: self.options.clone(),
                 id,
@@ -93,9 +92,6 @@ impl Canceller for MySqlCanceller {
 
 struct MySqlSession {
     conn: Option<MySqlConnection>,
-    /// `false`: the server's autocommit is off and it keeps a transaction open.
-    autocommit: bool,
-    /// Explicit transactions of an autocommit session.
     tx: TxState,
     canceller: Arc<MySqlCanceller>,
 }
@@ -384,29 +380,17 @@ impl Session for MySqlSession {
     }
 
     async fn begin(&mut self) -> Result<(), ExecError> {
-        if !self.autocommit {
-            // The server already holds a transaction open; BEGIN would commit it.
-            return Ok(());
-        }
         let send = self.tx.begin();
         self.send(send).await
     }
 
     async fn commit(&mut self) -> Result<(), ExecError> {
-        let send = if self.autocommit {
-            self.tx.commit()
-        } else {
-            tx::Send::Commit
-        };
+        let send = self.tx.commit();
         self.send(send).await
     }
 
     async fn rollback(&mut self) -> Result<(), ExecError> {
-        let send = if self.autocommit {
-            self.tx.rollback()
-        } else {
-            tx::Send::Rollback
-        };
+        let send = self.tx.rollback();
         self.send(send).await
     }
 
@@ -416,7 +400,7 @@ impl Session for MySqlSession {
         columns: &[String],
         rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
     ) -> Result<u64, ExecError> {
-        let own_tx = self.autocommit && !self.tx.is_open();
+        let own_tx = !self.tx.is_open();
         if own_tx {
             self.simple("BEGIN").await?;
         }
@@ -461,12 +445,12 @@ impl Session for MySqlSession {
     }
 
     fn in_transaction(&self) -> bool {
-        !self.autocommit || self.tx.is_open()
+        self.tx.is_open()
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
-        if self.in_transaction() {
-            let _ = self.simple("ROLLBACK").await;
+        if self.tx.is_open() {
+            let _ = self.rollback().await;
         }
         match self.conn.take() {
             Some(conn) => conn.close().await.map_err(map_error),

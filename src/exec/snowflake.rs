@@ -153,8 +153,7 @@ impl Engine for SnowflakeEngine {
         });
         Ok(Box::new(SnowflakeSession {
             api: api.clone(),
-            autocommit: options.autocommit,
-            tx: TxState::new(true),
+            tx: TxState::server_side(options.autocommit),
             canceller: Arc::new(SnowflakeCanceller { api }),
         }))
     }
@@ -246,8 +245,6 @@ impl Canceller for SnowflakeCanceller {
 
 struct SnowflakeSession {
     api: Arc<Api>,
-    /// `false`: the server keeps a transaction open (AUTOCOMMIT session parameter).
-    autocommit: bool,
     tx: TxState,
     canceller: Arc<SnowflakeCanceller>,
 }
@@ -627,28 +624,17 @@ impl Session for SnowflakeSession {
     }
 
     async fn begin(&mut self) -> Result<(), ExecError> {
-        if !self.autocommit {
-            return Ok(());
-        }
         let send = self.tx.begin();
         self.send(send).await
     }
 
     async fn commit(&mut self) -> Result<(), ExecError> {
-        let send = if self.autocommit {
-            self.tx.commit()
-        } else {
-            tx::Send::Commit
-        };
+        let send = self.tx.commit();
         self.send(send).await
     }
 
     async fn rollback(&mut self) -> Result<(), ExecError> {
-        let send = if self.autocommit {
-            self.tx.rollback()
-        } else {
-            tx::Send::Rollback
-        };
+        let send = self.tx.rollback();
         self.send(send).await
     }
 
@@ -701,12 +687,12 @@ impl Session for SnowflakeSession {
     }
 
     fn in_transaction(&self) -> bool {
-        !self.autocommit || self.tx.is_open()
+        self.tx.is_open()
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
-        if self.in_transaction() {
-            let _ = self.api.query("ROLLBACK", None).await;
+        if self.tx.is_open() {
+            let _ = self.rollback().await;
         }
         self.api.close().await
     }

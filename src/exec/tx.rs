@@ -1,6 +1,7 @@
-//! Transaction bookkeeping shared by executors whose servers have no native autocommit
-//! switch: with autocommit off, a transaction starts implicitly before the first
-//! statement (DB-API style) and again after every commit or rollback.
+//! Transaction bookkeeping shared by the SQL executors. With autocommit off, either the
+//! executor starts a transaction implicitly before the first statement and again after
+//! every commit or rollback (DB-API style: SQLite, PostgreSQL), or the server does it
+//! itself once told (MySQL's `autocommit = 0`, Snowflake's AUTOCOMMIT parameter).
 
 /// What the executor must send for a transaction-control step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,27 +16,43 @@ pub enum Send {
 #[derive(Debug, Clone, Copy)]
 pub struct TxState {
     autocommit: bool,
+    /// With autocommit off, the server keeps a transaction open by itself.
+    server_side: bool,
     open: bool,
     /// The open transaction was started implicitly (autocommit off).
     implicit: bool,
 }
 
 impl TxState {
+    /// The executor opens transactions itself when autocommit is off.
     pub fn new(autocommit: bool) -> Self {
         Self {
             autocommit,
+            server_side: false,
             open: false,
             implicit: false,
         }
     }
 
+    /// The server opens transactions itself when autocommit is off.
+    pub fn server_side(autocommit: bool) -> Self {
+        Self {
+            server_side: true,
+            ..Self::new(autocommit)
+        }
+    }
+
+    fn server_holds_one(&self) -> bool {
+        self.server_side && !self.autocommit
+    }
+
     pub fn is_open(&self) -> bool {
-        self.open
+        self.open || self.server_holds_one()
     }
 
     /// Before a statement: `Begin` when autocommit is off and no transaction is open.
     pub fn before_statement(&mut self) -> Send {
-        if !self.autocommit && !self.open {
+        if !self.autocommit && !self.open && !self.server_side {
             self.open = true;
             self.implicit = true;
             Send::Begin
@@ -46,6 +63,10 @@ impl TxState {
 
     /// An explicit `begin` step. Inside the implicit transaction it adopts it.
     pub fn begin(&mut self) -> Send {
+        if self.server_holds_one() {
+            // The server already holds a transaction open; BEGIN would commit it.
+            return Send::Nothing;
+        }
         if self.open && self.implicit {
             self.implicit = false;
             return Send::Nothing;
@@ -65,6 +86,9 @@ impl TxState {
     }
 
     fn end(&mut self, send: Send) -> Send {
+        if self.server_holds_one() {
+            return send;
+        }
         if !self.open {
             return Send::Nothing;
         }
@@ -108,6 +132,20 @@ mod tests {
             Send::Nothing,
             "an explicit begin adopts the implicit transaction"
         );
+    }
+
+    #[test]
+    fn a_server_side_transaction_is_always_open_and_always_ended() {
+        let mut t = TxState::server_side(false);
+        assert!(t.is_open());
+        assert_eq!(t.before_statement(), Send::Nothing);
+        assert_eq!(t.begin(), Send::Nothing);
+        assert_eq!(t.commit(), Send::Commit);
+        assert_eq!(t.commit(), Send::Commit);
+        assert_eq!(t.rollback(), Send::Rollback);
+        let mut on = TxState::server_side(true);
+        assert_eq!(on.commit(), Send::Nothing);
+        assert_eq!(on.begin(), Send::Begin);
     }
 
     #[test]
