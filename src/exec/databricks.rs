@@ -461,12 +461,6 @@ impl DatabricksSession {
     }
 }
 
-fn no_transactions<T>() -> Result<T, ExecError> {
-    Err(ExecError::Unsupported(
-        "transactions (the Statement Execution API runs each statement on its own)".to_string(),
-    ))
-}
-
 #[async_trait]
 impl Session for DatabricksSession {
     async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
@@ -512,18 +506,6 @@ impl Session for DatabricksSession {
         Ok(rows.chunks(batch.max(1)).map(<[Row]>::to_vec).collect())
     }
 
-    async fn begin(&mut self) -> Result<(), ExecError> {
-        no_transactions()
-    }
-
-    async fn commit(&mut self) -> Result<(), ExecError> {
-        no_transactions()
-    }
-
-    async fn rollback(&mut self) -> Result<(), ExecError> {
-        no_transactions()
-    }
-
     async fn copy_in(
         &mut self,
         table: &str,
@@ -559,10 +541,6 @@ impl Session for DatabricksSession {
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {
         Some(self.canceller.clone())
-    }
-
-    fn in_transaction(&self) -> bool {
-        false
     }
 
     async fn close(self: Box<Self>) -> Result<(), ExecError> {

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use crate::plan::{Param, VectorOp};
 use crate::target::Target;
 use crate::value::{Scalar, Value};
+use tx::TxState;
 
 /// Rows as a server returned them.
 pub type Row = Vec<Value>;
@@ -128,9 +129,27 @@ pub trait Session: Send {
         max_batches: usize,
     ) -> Result<Vec<Vec<Row>>, ExecError>;
 
-    async fn begin(&mut self) -> Result<(), ExecError>;
-    async fn commit(&mut self) -> Result<(), ExecError>;
-    async fn rollback(&mut self) -> Result<(), ExecError>;
+    /// The session's transaction bookkeeping; `None` when the protocol has no transactions.
+    fn transactions(&mut self) -> Option<&mut TxState> {
+        None
+    }
+
+    /// Sends `BEGIN`, `COMMIT` or `ROLLBACK` the way the protocol does.
+    async fn send_control(&mut self, sql: &'static str) -> Result<(), ExecError> {
+        Err(ExecError::Unsupported(format!("transactions ({sql})")))
+    }
+
+    async fn begin(&mut self) -> Result<(), ExecError> {
+        control(self, TxState::begin).await
+    }
+
+    async fn commit(&mut self) -> Result<(), ExecError> {
+        control(self, TxState::commit).await
+    }
+
+    async fn rollback(&mut self) -> Result<(), ExecError> {
+        control(self, TxState::rollback).await
+    }
 
     /// Bulk-loads rows through the protocol's fastest path; returns rows loaded.
     async fn copy_in(
@@ -151,11 +170,22 @@ pub trait Session: Send {
         )))
     }
 
-    /// Whether a transaction is open (explicit, or implicit with autocommit off).
-    fn in_transaction(&self) -> bool;
-
     /// Closes the session, rolling back anything still open.
     async fn close(self: Box<Self>) -> Result<(), ExecError>;
+}
+
+/// A transaction-control step through the session's bookkeeping.
+async fn control<S: Session + ?Sized>(
+    session: &mut S,
+    step: fn(&mut TxState) -> tx::Send,
+) -> Result<(), ExecError> {
+    let Some(state) = session.transactions() else {
+        return Err(ExecError::Unsupported("transactions".to_string()));
+    };
+    match step(state).sql() {
+        Some(sql) => session.send_control(sql).await,
+        None => Ok(()),
+    }
 }
 
 /// The answer to a vector operation, in the shape the checks need.

@@ -20,7 +20,7 @@ use sqlx::{
 };
 
 use super::bulk;
-use super::tx::{self, TxState};
+use super::tx::TxState;
 use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
 use crate::plan::Param;
 use crate::target::{Target, mask};
@@ -276,13 +276,6 @@ impl MySqlSession {
             .map_err(map_error)?;
         Ok(done.rows_affected())
     }
-
-    async fn send(&mut self, send: tx::Send) -> Result<(), ExecError> {
-        match send.sql() {
-            Some(sql) => self.simple(sql).await.map(|_| ()),
-            None => Ok(()),
-        }
-    }
 }
 
 #[async_trait]
@@ -379,19 +372,12 @@ impl Session for MySqlSession {
         Ok(batches)
     }
 
-    async fn begin(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.begin();
-        self.send(send).await
+    fn transactions(&mut self) -> Option<&mut TxState> {
+        Some(&mut self.tx)
     }
 
-    async fn commit(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.commit();
-        self.send(send).await
-    }
-
-    async fn rollback(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.rollback();
-        self.send(send).await
+    async fn send_control(&mut self, sql: &'static str) -> Result<(), ExecError> {
+        self.simple(sql).await.map(|_| ())
     }
 
     async fn copy_in(
@@ -442,10 +428,6 @@ impl Session for MySqlSession {
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {
         Some(self.canceller.clone())
-    }
-
-    fn in_transaction(&self) -> bool {
-        self.tx.is_open()
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {

@@ -214,18 +214,6 @@ impl Session for PineconeSession {
         unsupported("SQL")
     }
 
-    async fn begin(&mut self) -> Result<(), ExecError> {
-        unsupported("transactions")
-    }
-
-    async fn commit(&mut self) -> Result<(), ExecError> {
-        unsupported("transactions")
-    }
-
-    async fn rollback(&mut self) -> Result<(), ExecError> {
-        unsupported("transactions")
-    }
-
     async fn copy_in(
         &mut self,
         _: &str,
@@ -237,10 +225,6 @@ impl Session for PineconeSession {
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {
         None
-    }
-
-    fn in_transaction(&self) -> bool {
-        false
     }
 
     async fn close(self: Box<Self>) -> Result<(), ExecError> {

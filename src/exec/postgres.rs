@@ -24,7 +24,7 @@ use sqlx::{
     Statement, TypeInfo, ValueRef,
 };
 
-use super::tx::{self, TxState};
+use super::tx::TxState;
 use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
 use crate::plan::Param;
 use crate::target::Target;
@@ -138,16 +138,11 @@ impl PgSession {
         Ok(done.rows_affected())
     }
 
-    async fn send(&mut self, send: tx::Send) -> Result<(), ExecError> {
-        match send.sql() {
-            Some(sql) => self.simple(sql).await.map(|_| ()),
-            None => Ok(()),
-        }
-    }
-
     async fn before_statement(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.before_statement();
-        let sent = self.send(send).await;
+        let sent = match self.tx.before_statement().sql() {
+            Some(sql) => self.send_control(sql).await,
+            None => Ok(()),
+        };
         if sent.is_err() {
             self.tx.forget();
         }
@@ -684,19 +679,12 @@ impl Session for PgSession {
         result
     }
 
-    async fn begin(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.begin();
-        self.send(send).await
+    fn transactions(&mut self) -> Option<&mut TxState> {
+        Some(&mut self.tx)
     }
 
-    async fn commit(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.commit();
-        self.send(send).await
-    }
-
-    async fn rollback(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.rollback();
-        self.send(send).await
+    async fn send_control(&mut self, sql: &'static str) -> Result<(), ExecError> {
+        self.simple(sql).await.map(|_| ())
     }
 
     async fn copy_in(
@@ -749,10 +737,6 @@ impl Session for PgSession {
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {
         Some(self.canceller.clone())
-    }
-
-    fn in_transaction(&self) -> bool {
-        self.tx.is_open()
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {

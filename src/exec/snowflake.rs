@@ -25,7 +25,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::Mutex;
 
 use super::http::{self, HttpClient};
-use super::tx::{self, TxState};
+use super::tx::TxState;
 use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
 use crate::plan::Param;
 use crate::target::Target;
@@ -548,13 +548,6 @@ impl SnowflakeSession {
         rows.truncate(limit);
         Ok((columns, rows))
     }
-
-    async fn send(&mut self, send: tx::Send) -> Result<(), ExecError> {
-        match send.sql() {
-            Some(sql) => self.api.query(sql, None).await.map(|_| ()),
-            None => Ok(()),
-        }
-    }
 }
 
 fn json_rows(rowset: Option<&Json>, types: &[(String, String, i64)]) -> Vec<Row> {
@@ -623,19 +616,12 @@ impl Session for SnowflakeSession {
         Ok(rows.chunks(batch.max(1)).map(<[Row]>::to_vec).collect())
     }
 
-    async fn begin(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.begin();
-        self.send(send).await
+    fn transactions(&mut self) -> Option<&mut TxState> {
+        Some(&mut self.tx)
     }
 
-    async fn commit(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.commit();
-        self.send(send).await
-    }
-
-    async fn rollback(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.rollback();
-        self.send(send).await
+    async fn send_control(&mut self, sql: &'static str) -> Result<(), ExecError> {
+        self.api.query(sql, None).await.map(|_| ())
     }
 
     async fn copy_in(
@@ -684,10 +670,6 @@ impl Session for SnowflakeSession {
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {
         Some(self.canceller.clone())
-    }
-
-    fn in_transaction(&self) -> bool {
-        self.tx.is_open()
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {

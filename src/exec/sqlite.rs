@@ -21,7 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{Arguments, AssertSqlSafe, Column, Connection, Executor, Row as _, TypeInfo, ValueRef};
 
 use super::bulk;
-use super::tx::{self, TxState};
+use super::tx::TxState;
 use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
 use crate::plan::Param;
 use crate::target::Target;
@@ -228,19 +228,14 @@ impl SqliteSession {
     /// Starts the implicit transaction of an autocommit-off session, DB-API style.
     async fn before_statement(&mut self) -> Result<(), ExecError> {
         self.cancel.flag.store(false, Ordering::Relaxed);
-        let send = self.tx.before_statement();
-        let sent = self.send(send).await;
+        let sent = match self.tx.before_statement().sql() {
+            Some(sql) => self.send_control(sql).await,
+            None => Ok(()),
+        };
         if sent.is_err() {
             self.tx.forget();
         }
         sent
-    }
-
-    async fn send(&mut self, send: tx::Send) -> Result<(), ExecError> {
-        match send.sql() {
-            Some(sql) => self.simple(sql).await,
-            None => Ok(()),
-        }
     }
 
     async fn simple(&mut self, sql: &'static str) -> Result<(), ExecError> {
@@ -329,19 +324,12 @@ impl Session for SqliteSession {
         Ok(batches)
     }
 
-    async fn begin(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.begin();
-        self.send(send).await
+    fn transactions(&mut self) -> Option<&mut TxState> {
+        Some(&mut self.tx)
     }
 
-    async fn commit(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.commit();
-        self.send(send).await
-    }
-
-    async fn rollback(&mut self) -> Result<(), ExecError> {
-        let send = self.tx.rollback();
-        self.send(send).await
+    async fn send_control(&mut self, sql: &'static str) -> Result<(), ExecError> {
+        self.simple(sql).await
     }
 
     async fn copy_in(
@@ -368,10 +356,6 @@ impl Session for SqliteSession {
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {
         Some(self.cancel.clone())
-    }
-
-    fn in_transaction(&self) -> bool {
-        self.tx.is_open()
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
