@@ -174,6 +174,41 @@ pub trait Session: Send {
     async fn close(self: Box<Self>) -> Result<(), ExecError>;
 }
 
+/// Reads a row stream into batches of `batch` rows, stopping after `max_batches`: the rows
+/// after that are never pulled, which is what makes a lazily read stream a cursor.
+pub async fn read_batches<S, R, E>(
+    mut stream: S,
+    batch: usize,
+    max_batches: usize,
+    decode: impl Fn(&R) -> Row,
+    map_error: impl Fn(E) -> ExecError,
+) -> Result<Vec<Vec<Row>>, ExecError>
+where
+    S: futures_util::Stream<Item = Result<R, E>> + Unpin,
+{
+    use futures_util::TryStreamExt;
+    let batch = batch.max(1);
+    let mut batches = Vec::new();
+    let mut current = Vec::with_capacity(batch);
+    while batches.len() < max_batches {
+        match stream.try_next().await.map_err(&map_error)? {
+            Some(row) => {
+                current.push(decode(&row));
+                if current.len() == batch {
+                    batches.push(std::mem::take(&mut current));
+                }
+            }
+            None => {
+                if !current.is_empty() {
+                    batches.push(current);
+                }
+                break;
+            }
+        }
+    }
+    Ok(batches)
+}
+
 /// A transaction-control step through the session's bookkeeping.
 async fn control<S: Session + ?Sized>(
     session: &mut S,

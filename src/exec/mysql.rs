@@ -11,7 +11,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use sqlx::mysql::{
     MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
 };
@@ -344,32 +343,30 @@ impl Session for MySqlSession {
         };
         let conn = self.conn()?;
         // Rows are read off the socket as the stream is polled: fetchmany on the wire.
-        let (mut stream, wire) = match args {
-            None => (sqlx::raw_sql(sql_str(sql)).fetch(&mut *conn), Wire::Text),
-            Some(args) => (
-                sqlx::query_with(sql_str(sql), args).fetch(&mut *conn),
-                Wire::Binary,
-            ),
-        };
-        let mut batches = Vec::new();
-        let mut current = Vec::with_capacity(batch);
-        while batches.len() < max_batches {
-            match stream.try_next().await.map_err(map_error)? {
-                Some(row) => {
-                    current.push(decode_row(&row, wire));
-                    if current.len() == batch {
-                        batches.push(std::mem::take(&mut current));
-                    }
-                }
-                None => {
-                    if !current.is_empty() {
-                        batches.push(std::mem::take(&mut current));
-                    }
-                    break;
-                }
+        match args {
+            None => {
+                let stream = sqlx::raw_sql(sql_str(sql)).fetch(&mut *conn);
+                super::read_batches(
+                    stream,
+                    batch,
+                    max_batches,
+                    |r| decode_row(r, Wire::Text),
+                    map_error,
+                )
+                .await
+            }
+            Some(args) => {
+                let stream = sqlx::query_with(sql_str(sql), args).fetch(&mut *conn);
+                super::read_batches(
+                    stream,
+                    batch,
+                    max_batches,
+                    |r| decode_row(r, Wire::Binary),
+                    map_error,
+                )
+                .await
             }
         }
-        Ok(batches)
     }
 
     fn transactions(&mut self) -> Option<&mut TxState> {

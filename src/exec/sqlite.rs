@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
     SqliteSynchronous,
@@ -302,26 +301,8 @@ impl Session for SqliteSession {
         let args = arguments(params)?;
         let conn = self.conn()?;
         // SQLite steps a statement row by row: reading the stream lazily is its cursor.
-        let mut stream = sqlx::query_with(AssertSqlSafe(sql.to_string()), args).fetch(&mut *conn);
-        let mut batches = Vec::new();
-        let mut current = Vec::with_capacity(batch);
-        while batches.len() < max_batches {
-            match stream.try_next().await.map_err(map_error)? {
-                Some(row) => {
-                    current.push(decode_row(&row));
-                    if current.len() == batch {
-                        batches.push(std::mem::take(&mut current));
-                    }
-                }
-                None => {
-                    if !current.is_empty() {
-                        batches.push(std::mem::take(&mut current));
-                    }
-                    break;
-                }
-            }
-        }
-        Ok(batches)
+        let stream = sqlx::query_with(AssertSqlSafe(sql.to_string()), args).fetch(&mut *conn);
+        super::read_batches(stream, batch, max_batches, decode_row, map_error).await
     }
 
     fn transactions(&mut self) -> Option<&mut TxState> {
