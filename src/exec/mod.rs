@@ -209,6 +209,34 @@ where
     Ok(batches)
 }
 
+/// Binds parameters as the types they were written with (integer, float, boolean, text;
+/// NULL as untyped text), for sqlx drivers whose servers convert on their side.
+pub fn bind_as_written<DB: sqlx::Database>(
+    params: &[Param],
+) -> Result<<DB as sqlx::Database>::Arguments, ExecError>
+where
+    <DB as sqlx::Database>::Arguments: Default,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    use sqlx::Arguments as _;
+    let mut args = <DB as sqlx::Database>::Arguments::default();
+    for p in params {
+        let added = match &p.value {
+            Scalar::Null => args.add(Option::<String>::None),
+            Scalar::Bool(b) => args.add(*b),
+            Scalar::Int(i) => args.add(*i),
+            Scalar::Float(f) => args.add(*f),
+            Scalar::Text(s) => args.add(s.clone()),
+        };
+        added.map_err(|e| ExecError::Client(format!("cannot bind parameter: {e}")))?;
+    }
+    Ok(args)
+}
+
 /// A transaction-control step through the session's bookkeeping.
 async fn control<S: Session + ?Sized>(
     session: &mut S,

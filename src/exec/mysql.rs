@@ -14,9 +14,7 @@ use async_trait::async_trait;
 use sqlx::mysql::{
     MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
 };
-use sqlx::{
-    Arguments, AssertSqlSafe, Column, Connection, Row as _, SqlSafeStr, TypeInfo, ValueRef,
-};
+use sqlx::{AssertSqlSafe, Column, Connection, Row as _, SqlSafeStr, TypeInfo, ValueRef};
 
 use super::bulk;
 use super::tx::TxState;
@@ -119,18 +117,7 @@ fn map_error(e: sqlx::Error) -> ExecError {
 }
 
 fn arguments(params: &[Param]) -> Result<MySqlArguments, ExecError> {
-    let mut args = MySqlArguments::default();
-    for p in params {
-        let added = match &p.value {
-            Scalar::Null => args.add(Option::<String>::None),
-            Scalar::Bool(b) => args.add(*b),
-            Scalar::Int(i) => args.add(*i),
-            Scalar::Float(f) => args.add(*f),
-            Scalar::Text(s) => args.add(s.clone()),
-        };
-        added.map_err(|e| ExecError::Client(format!("cannot bind parameter: {e}")))?;
-    }
-    Ok(args)
+    super::bind_as_written::<sqlx::MySql>(params)
 }
 
 /// Which protocol a row came back in: the text protocol sends every value as text.

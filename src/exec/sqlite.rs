@@ -17,7 +17,7 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Arguments, AssertSqlSafe, Column, Connection, Executor, Row as _, TypeInfo, ValueRef};
+use sqlx::{AssertSqlSafe, Column, Connection, Executor, Row as _, TypeInfo, ValueRef};
 
 use super::bulk;
 use super::tx::TxState;
@@ -144,18 +144,7 @@ struct SqliteSession {
 }
 
 fn arguments(params: &[Param]) -> Result<SqliteArguments, ExecError> {
-    let mut args = SqliteArguments::default();
-    for p in params {
-        let added = match &p.value {
-            Scalar::Null => args.add(Option::<i64>::None),
-            Scalar::Bool(b) => args.add(*b),
-            Scalar::Int(i) => args.add(*i),
-            Scalar::Float(f) => args.add(*f),
-            Scalar::Text(s) => args.add(s.clone()),
-        };
-        added.map_err(|e| ExecError::Client(format!("cannot bind parameter: {e}")))?;
-    }
-    Ok(args)
+    super::bind_as_written::<sqlx::Sqlite>(params)
 }
 
 fn map_error(e: sqlx::Error) -> ExecError {
