@@ -18,6 +18,7 @@
 pub mod cli;
 pub mod diag;
 pub mod exec;
+pub mod files;
 pub mod plan;
 pub mod registry;
 pub mod render;

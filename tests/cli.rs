@@ -124,6 +124,19 @@ fn the_core_suite_passes_on_sqlite_with_a_complete_junit_report() {
         "{stdout}"
     );
     let report = ran.report();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&ran.xml)
+            .expect("report")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o644,
+            "the report is readable by CI uploaders"
+        );
+    }
     let cases = statuses(&report);
     let passed = cases
         .iter()

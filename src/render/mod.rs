@@ -278,16 +278,8 @@ pub fn check(out: &Path, files: &Rendered) -> io::Result<Staleness> {
 pub fn write(out: &Path, files: &Rendered) -> io::Result<Staleness> {
     let s = check(out, files)?;
     for path in s.missing.iter().chain(&s.changed) {
-        let full = out.join(path);
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
         let content = files.get(path).map(String::as_bytes).unwrap_or_default();
-        // Write beside and rename, so a reader never sees half a file.
-        let dir = full.parent().unwrap_or(out);
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        io::Write::write_all(&mut tmp, content)?;
-        tmp.persist(&full).map_err(|e| e.error)?;
+        crate::files::write_atomically(&out.join(path), content)?;
     }
     for path in &s.extra {
         std::fs::remove_file(out.join(path))?;

@@ -1,7 +1,6 @@
 //! JUnit XML: one `<testsuite>` per protocol × suite, written atomically at the end.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -109,15 +108,6 @@ impl Reporter for JunitReporter {
     /// leaves half a file.
     fn finish(&mut self) -> std::io::Result<()> {
         let xml = self.to_xml().map_err(std::io::Error::other)?;
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-        tmp.write_all(xml.as_bytes())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.path).map_err(|e| e.error)?;
-        Ok(())
+        crate::files::write_atomically(&self.path, xml.as_bytes())
     }
 }

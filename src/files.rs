@@ -1,0 +1,25 @@
+//! Writing files so that a reader never sees half of one.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Writes `bytes` to a temporary file beside `path` and renames it over `path`: a crash
+/// leaves the old file or the new one, never a torn one. The result is world-readable
+/// (0644), as a report or a generated script should be, not the temporary file's 0600.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
