@@ -291,10 +291,9 @@ fn compile_case(
         .get("name")
         .and_then(|n| decode::string(n, "name", d))
         .unwrap_or_default();
-    let description = f
-        .get("description")
+    // Free text for readers of the spec: checked to be text, not carried into the plan.
+    f.get("description")
         .and_then(|n| decode::string(n, "description", d));
-    let _ = description;
     let priority = match f.get("priority") {
         Some(n) => crate::registry::priority(n, d)?,
         None => suite.priority,

@@ -125,7 +125,7 @@ pub fn load(root: &Path, cli_labels: &[String], diags: &mut Diagnostics) -> Spec
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let Some(suite) = decode_suite(&node, stem, &set.registry, diags) else {
+        let Some(suite) = decode_suite(&node, stem, diags) else {
             continue;
         };
         if let Some(first) = suite_names.get(&suite.name) {
@@ -199,12 +199,7 @@ fn read_yaml(
     }
 }
 
-fn decode_suite(
-    node: &Node,
-    stem: String,
-    registry: &Registry,
-    d: &mut Diagnostics,
-) -> Option<Suite> {
+fn decode_suite(node: &Node, stem: String, d: &mut Diagnostics) -> Option<Suite> {
     let mut f = Fields::of(node, "a suite file", d)?;
     let name = f
         .get("suite")
@@ -242,7 +237,7 @@ fn decode_suite(
         Some(list) => {
             if let Some(items) = decode::list(list, "cases", d) {
                 for item in items {
-                    if let Some(case) = decode_case_header(item, &fixtures, registry, d) {
+                    if let Some(case) = decode_case_header(item, &fixtures, d) {
                         cases.push(case);
                     }
                 }
@@ -306,20 +301,15 @@ fn decode_fixture(name: &str, span: Span, node: &Node, d: &mut Diagnostics) -> O
 fn decode_case_header(
     node: &Node,
     fixtures: &BTreeMap<String, Fixture>,
-    _registry: &Registry,
     d: &mut Diagnostics,
 ) -> Option<Case> {
-    let entries = match node.entries() {
-        Some(e) => e,
-        None => {
-            d.error(
-                node.span,
-                format!("a case must be a mapping, found {}", node.type_name()),
-            );
-            return None;
-        }
-    };
-    let _ = entries;
+    if node.entries().is_none() {
+        d.error(
+            node.span,
+            format!("a case must be a mapping, found {}", node.type_name()),
+        );
+        return None;
+    }
     let id = match node.get("id") {
         Some(n) => decode::string(n, "id", d)?,
         None => {
