@@ -403,9 +403,8 @@ fn arrow_cell(column: &ArrayRef, field: &Field, row: usize) -> Value {
         {
             Value::Text(display())
         }
-        (_, DataType::Binary | DataType::LargeBinary) => {
-            Value::Bytes(column.as_binary::<i32>().value(row).to_vec())
-        }
+        (_, DataType::Binary) => Value::Bytes(column.as_binary::<i32>().value(row).to_vec()),
+        (_, DataType::LargeBinary) => Value::Bytes(column.as_binary::<i64>().value(row).to_vec()),
         ("DATE", DataType::Date32) => {
             let days = column.as_primitive::<Date32Type>().value(row);
             chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0).map_or_else(
@@ -415,6 +414,10 @@ fn arrow_cell(column: &ArrayRef, field: &Field, row: usize) -> Value {
         }
         (l, DataType::Struct(_)) if l.starts_with("TIMESTAMP") => {
             let s: &StructArray = column.as_struct();
+            // A NULL timestamp may come as a valid struct whose fields are null (fakesnow).
+            if s.columns().iter().any(|c| c.is_null(row)) {
+                return Value::Null;
+            }
             let epoch = s
                 .column_by_name("epoch")
                 .and_then(|c| c.as_primitive_opt::<Int64Type>())
@@ -711,6 +714,98 @@ mod tests {
         assert!(
             matches!(e, ExecError::Db(DbError { ref code, ref sqlstate, .. }) if code.as_deref() == Some("001003") && sqlstate.as_deref() == Some("42000"))
         );
+    }
+
+    #[test]
+    fn arrow_results_decode_by_logical_type() {
+        use std::collections::HashMap;
+
+        use arrow_array::{
+            BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array,
+            Int64Array, LargeBinaryArray, StringArray,
+        };
+        use arrow_schema::Schema;
+
+        let field = |name: &str, ty: DataType, logical: &str, scale: &str| {
+            Field::new(name, ty, true).with_metadata(HashMap::from([
+                ("logicalType".to_string(), logical.to_string()),
+                ("scale".to_string(), scale.to_string()),
+            ]))
+        };
+        let ts_fields = vec![
+            Field::new("epoch", DataType::Int64, true),
+            Field::new("fraction", DataType::Int32, true),
+        ];
+        let timestamps = StructArray::new(
+            ts_fields.clone().into(),
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1_704_164_645), None])),
+                Arc::new(Int32Array::from(vec![Some(500_000_000), None])),
+            ],
+            None,
+        );
+        let schema = Arc::new(Schema::new(vec![
+            field("scaled", DataType::Int64, "FIXED", "2"),
+            field("dec", DataType::Decimal128(5, 2), "FIXED", "2"),
+            field("int", DataType::Int64, "FIXED", "0"),
+            field("flag", DataType::Boolean, "BOOLEAN", "0"),
+            field("real", DataType::Float64, "REAL", "0"),
+            field("text", DataType::Utf8, "TEXT", "0"),
+            field("bin", DataType::Binary, "BINARY", "0"),
+            field("big", DataType::LargeBinary, "BINARY", "0"),
+            field("day", DataType::Date32, "DATE", "0"),
+            field(
+                "ts",
+                DataType::Struct(ts_fields.into()),
+                "TIMESTAMP_NTZ",
+                "9",
+            ),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![Some(250), None])),
+            Arc::new(
+                Decimal128Array::from(vec![Some(-5), None])
+                    .with_precision_and_scale(5, 2)
+                    .expect("decimal"),
+            ),
+            Arc::new(Int64Array::from(vec![Some(42), None])),
+            Arc::new(BooleanArray::from(vec![Some(true), None])),
+            Arc::new(Float64Array::from(vec![Some(0.5), None])),
+            Arc::new(StringArray::from(vec![Some("héllo"), None])),
+            Arc::new(BinaryArray::from(vec![Some(&[1u8, 2][..]), None])),
+            Arc::new(LargeBinaryArray::from(vec![Some(&[3u8][..]), None])),
+            Arc::new(Date32Array::from(vec![Some(19_724), None])),
+            Arc::new(timestamps),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        let mut bytes = Vec::new();
+        {
+            let mut writer =
+                arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &schema).expect("writer");
+            writer.write(&batch).expect("write");
+            writer.finish().expect("finish");
+        }
+        let rows = arrow_rows(&bytes).expect("decodes");
+        let other = |t: &str, s: &str| Value::Other {
+            type_name: t.into(),
+            text: s.into(),
+        };
+        assert_eq!(
+            rows[0],
+            vec![
+                Value::Decimal("2.50".into()),
+                Value::Decimal("-0.05".into()),
+                Value::Int(42),
+                Value::Bool(true),
+                Value::Float(0.5),
+                Value::Text("héllo".into()),
+                Value::Bytes(vec![1, 2]),
+                Value::Bytes(vec![3]),
+                other("date", "2024-01-02"),
+                other("timestamp_ntz", "2024-01-02 03:04:05.5"),
+            ]
+        );
+        assert!(rows[1].iter().all(|v| *v == Value::Null), "{:?}", rows[1]);
     }
 
     #[test]
