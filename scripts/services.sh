@@ -2,7 +2,8 @@
 # Reference servers: PostgreSQL and MariaDB (MySQL protocol) for the Gold tier, on
 # 127.0.0.1 only, with TLS, as `test`/`test` on database `helios`; and the Silver-tier
 # emulators fakesnow (Snowflake, :8443), minilake (Databricks SQL, :8444) and NeedleDB
-# (Pinecone, :8445), plain HTTP on 127.0.0.1 only.
+# (Pinecone, :8445), plain HTTP on 127.0.0.1 only. Ports come from the default targets
+# in specs/matrix.yaml.
 #
 #   scripts/services.sh [up|down|status]      (default: up; `just services`)
 #
@@ -30,9 +31,24 @@ HOST=127.0.0.1
 DB=helios
 USER_NAME="test"
 USER_PASS="test"
-PG_PORT=5432
-MY_PORT=3306
 WAIT_SECS=30
+
+# The port of a protocol's default target in specs/matrix.yaml, so the servers listen
+# where the registry says; the fallback applies only when the registry names none.
+registry_port() {
+  local port
+  port="$(awk -v head="  $1:" '
+    $0 == head { inside = 1; next }
+    inside && /^  [^ ]/ { exit }
+    inside && /target:/ {
+      if (match($0, /[0-9]:[0-9]+/)) print substr($0, RSTART + 2, RLENGTH - 2)
+      exit
+    }' "$ROOT/specs/matrix.yaml" 2>/dev/null || true)"
+  printf '%s\n' "${port:-$2}"
+}
+
+PG_PORT="$(registry_port postgresql 5432)"
+MY_PORT="$(registry_port mysql 3306)"
 
 TLS="$STATE/tls"
 PG_DIR="$STATE/postgres"
@@ -55,9 +71,9 @@ EMU_REQS="$ROOT/scripts/requirements-emulators.txt"
 EMU_STAMP="$VENV/.helios-emulators.sha256"
 EMU_WAIT_SECS=60
 EMULATORS=(fakesnow minilake needledb)
-SF_PORT=8443
-DBX_PORT=8444
-PC_PORT=8445
+SF_PORT="$(registry_port snowflake 8443)"
+DBX_PORT="$(registry_port databricks 8444)"
+PC_PORT="$(registry_port pinecone 8445)"
 
 log() { printf 'services: %s\n' "$*"; }
 die() {
