@@ -61,6 +61,10 @@ pub enum Command {
     /// Compile specs in memory (or read compiled scripts) and run them against each protocol's target.
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// List the cases `run` would run with the same selection: protocol, id, priority, tier,
+    /// whether it runs, is skipped or is expected to fail, and where it is written.
+    #[command(after_help = EXIT_CODES)]
+    List(ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,12 +85,35 @@ pub struct CompileArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The spec directory: the registry (protocols, targets) and, without --scripts, the suites.
-    #[arg(long, default_value = "specs", value_name = "DIR")]
-    pub specs: PathBuf,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Run the compiled scripts in DIR (from `compile`) instead of compiling the specs.
     #[arg(long, value_name = "DIR")]
     pub scripts: Option<PathBuf>,
+    /// Write a JUnit XML report here (written whole, atomically, even when cases fail).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Longest one step may take before its case fails and its session is cancelled.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub step_timeout: Duration,
+    /// The quality gate: failures of cases with these priorities fail the run (exit 1);
+    /// failures of other priorities are reported only. The seed's CI policy is the default.
+    #[arg(long, value_delimiter = ',', value_parser = parse_priority, default_value = "p0", value_name = "PRIORITIES")]
+    pub gate: Vec<Priority>,
+    /// Stop at the first failing case; the remaining cases are reported as not run.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Plain lines instead of progress bars, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Which cases, on which protocols and targets: shared by `run` and `list`.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// The spec directory: the registry (protocols, targets) and, without --scripts, the suites.
+    #[arg(long, default_value = "specs", value_name = "DIR")]
+    pub specs: PathBuf,
     /// Protocols to run (repeatable or comma-separated). Default: every protocol with a target.
     #[arg(
         long = "protocol",
@@ -111,22 +138,12 @@ pub struct RunArgs {
     /// Wins over HELIOS_MATRIX_TARGET_<PROTOCOL> and matrix.yaml.
     #[arg(long = "target", value_name = "PROTOCOL=URL")]
     pub targets: Vec<String>,
-    /// Write a JUnit XML report here (written whole, atomically, even when cases fail).
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Longest one step may take before its case fails and its session is cancelled.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub step_timeout: Duration,
-    /// The quality gate: failures of cases with these priorities fail the run (exit 1);
-    /// failures of other priorities are reported only. The seed's CI policy is the default.
-    #[arg(long, value_delimiter = ',', value_parser = parse_priority, default_value = "p0", value_name = "PRIORITIES")]
-    pub gate: Vec<Priority>,
-    /// Stop at the first failing case; the remaining cases are reported as not run.
-    #[arg(long)]
-    pub fail_fast: bool,
-    /// Plain lines instead of progress bars, even on a terminal.
-    #[arg(long)]
-    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 fn parse_priority(s: &str) -> Result<Priority, String> {
@@ -149,6 +166,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Compile(args) => compile_command(&args),
         Command::Run(args) => run_command(&args),
+        Command::List(args) => list_command(&args),
     })
 }
 
@@ -323,101 +341,163 @@ fn dir_is_protocol(path: &Path, registry: &crate::registry::Registry) -> bool {
         .is_some_and(|d| registry.protocol(d).is_some())
 }
 
-fn run_command(args: &RunArgs) -> u8 {
-    let mut diags = Diagnostics::default();
-    let specs = spec::load(&args.specs, &args.labels, &mut diags);
-    if diags.has_errors() {
-        report_diagnostics(diags, &specs);
-        return exit::USAGE;
-    }
-    // --target P=URL, checked against the registry.
-    let mut overrides = BTreeMap::new();
-    for t in &args.targets {
-        let Some((name, url)) = t.split_once('=') else {
-            eprintln!(
-                "error: --target takes PROTOCOL=URL, got `{}`",
-                target::mask(t)
-            );
-            return exit::USAGE;
-        };
-        if specs.registry.protocol(name).is_none() {
-            eprintln!(
-                "error: --target names unknown protocol `{name}`{}",
-                suggestion(name, &specs)
-            );
-            return exit::USAGE;
+/// The selected plan, ready to run or list.
+struct Prepared {
+    plan: Plan,
+    targets: BTreeMap<String, target::Target>,
+    case_filter: Option<Regex>,
+}
+
+impl Prepared {
+    /// Loads and compiles what `select` asks for; an exit code when it cannot.
+    fn new(select: &SelectArgs, scripts: Option<&Path>) -> Result<Prepared, u8> {
+        let mut diags = Diagnostics::default();
+        let specs = spec::load(&select.specs, &select.labels, &mut diags);
+        if diags.has_errors() {
+            report_diagnostics(diags, &specs);
+            return Err(exit::USAGE);
         }
-        overrides.insert(name.to_string(), url.to_string());
-    }
-    let targets = target::resolve(&specs.registry, &overrides, |k| std::env::var(k).ok());
-    for name in &args.protocols {
-        if specs.registry.protocol(name).is_none() {
-            eprintln!(
-                "error: unknown protocol `{name}`{}",
-                suggestion(name, &specs)
-            );
-            return exit::USAGE;
+        // --target P=URL, checked against the registry.
+        let mut overrides = BTreeMap::new();
+        for t in &select.targets {
+            let Some((name, url)) = t.split_once('=') else {
+                eprintln!(
+                    "error: --target takes PROTOCOL=URL, got `{}`",
+                    target::mask(t)
+                );
+                return Err(exit::USAGE);
+            };
+            if specs.registry.protocol(name).is_none() {
+                eprintln!(
+                    "error: --target names unknown protocol `{name}`{}",
+                    suggestion(name, &specs)
+                );
+                return Err(exit::USAGE);
+            }
+            overrides.insert(name.to_string(), url.to_string());
         }
-    }
-    // Only the protocols that run are compiled; `compile` checks them all.
-    let runs = |p: &Protocol| {
-        if args.protocols.is_empty() {
-            targets.contains_key(&p.name)
-        } else {
-            args.protocols.contains(&p.name)
+        let targets = target::resolve(&specs.registry, &overrides, |k| std::env::var(k).ok());
+        for name in &select.protocols {
+            if specs.registry.protocol(name).is_none() {
+                eprintln!(
+                    "error: unknown protocol `{name}`{}",
+                    suggestion(name, &specs)
+                );
+                return Err(exit::USAGE);
+            }
         }
-    };
-    let mut plan = compile_protocols(&specs, &args.labels, runs, &mut diags);
-    if !report_diagnostics(diags, &specs) {
-        return exit::USAGE;
-    }
-    if let Some(dir) = &args.scripts {
-        plan = match plan_from_scripts(dir, plan, &specs.registry) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::USAGE;
+        // Only the selected protocols are compiled; `compile` checks them all.
+        let selected = |p: &Protocol| {
+            if select.protocols.is_empty() {
+                targets.contains_key(&p.name)
+            } else {
+                select.protocols.contains(&p.name)
             }
         };
-    }
-    let case_filter = match args.case.as_deref().map(Regex::new).transpose() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: --case is not a valid regular expression: {e}");
-            return exit::USAGE;
+        let mut plan = compile_protocols(&specs, &select.labels, selected, &mut diags);
+        if !report_diagnostics(diags, &specs) {
+            return Err(exit::USAGE);
         }
-    };
-
-    let selection: Vec<Selected<'_>> = plan
-        .protocols
-        .iter()
-        .map(|p| Selected {
-            protocol: p,
-            target: targets.get(&p.protocol.name).cloned(),
-            cases: p
-                .suites
-                .iter()
-                .flat_map(|s| s.cases.iter().map(move |c| (s, c)))
-                .filter(|(_, c)| {
-                    args.priorities.is_empty() || args.priorities.contains(&c.priority)
-                })
-                .filter(|(_, c)| {
-                    args.tags.is_empty() || c.tags.iter().any(|t| args.tags.contains(t))
-                })
-                .filter(|(_, c)| {
-                    case_filter
-                        .as_ref()
-                        .is_none_or(|r| r.is_match(&c.id) || r.is_match(&c.name))
-                })
-                .collect(),
+        if let Some(dir) = scripts {
+            plan = plan_from_scripts(dir, plan, &specs.registry).map_err(|e| {
+                eprintln!("error: {e}");
+                exit::USAGE
+            })?;
+        }
+        let case_filter = select
+            .case
+            .as_deref()
+            .map(Regex::new)
+            .transpose()
+            .map_err(|e| {
+                eprintln!("error: --case is not a valid regular expression: {e}");
+                exit::USAGE
+            })?;
+        if plan.protocols.is_empty() {
+            eprintln!(
+                "error: no protocol selected (none named with --protocol has a target, or none exists)"
+            );
+            return Err(exit::USAGE);
+        }
+        Ok(Prepared {
+            plan,
+            targets,
+            case_filter,
         })
-        .collect();
-    if selection.is_empty() {
-        eprintln!(
-            "error: no protocol selected (none named with --protocol has a target, or none exists)"
-        );
-        return exit::USAGE;
     }
+
+    /// The cases of each selected protocol that pass the filters.
+    fn selection(&self, select: &SelectArgs) -> Vec<Selected<'_>> {
+        self.plan
+            .protocols
+            .iter()
+            .map(|p| Selected {
+                protocol: p,
+                target: self.targets.get(&p.protocol.name).cloned(),
+                cases: p
+                    .suites
+                    .iter()
+                    .flat_map(|s| s.cases.iter().map(move |c| (s, c)))
+                    .filter(|(_, c)| {
+                        select.priorities.is_empty() || select.priorities.contains(&c.priority)
+                    })
+                    .filter(|(_, c)| {
+                        select.tags.is_empty() || c.tags.iter().any(|t| select.tags.contains(t))
+                    })
+                    .filter(|(_, c)| {
+                        self.case_filter
+                            .as_ref()
+                            .is_none_or(|r| r.is_match(&c.id) || r.is_match(&c.name))
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+fn list_command(args: &ListArgs) -> u8 {
+    let prepared = match Prepared::new(&args.select, None) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let selection = prepared.selection(&args.select);
+    let mut total = 0;
+    for selected in &selection {
+        let protocol = &selected.protocol.protocol;
+        let target = selected
+            .target
+            .as_ref()
+            .map_or_else(|| "no target".to_string(), ToString::to_string);
+        println!(
+            "{} ({}, {}): {} case(s)",
+            protocol.name,
+            protocol.tier.as_str(),
+            target,
+            selected.cases.len()
+        );
+        for (suite, case) in &selected.cases {
+            let status = match (&case.skip, &case.xfail) {
+                (Some(reason), _) => format!("skip: {reason}"),
+                (None, Some(reason)) => format!("xfail: {reason}"),
+                (None, None) => "run".to_string(),
+            };
+            println!(
+                "  {:<14} {} {:<40} {}:{}  [{status}]",
+                case.id, case.priority, case.name, suite.source, case.line
+            );
+        }
+        total += selected.cases.len();
+    }
+    println!("{total} case(s) on {} protocol(s)", selection.len());
+    exit::OK
+}
+
+fn run_command(args: &RunArgs) -> u8 {
+    let prepared = match Prepared::new(&args.select, args.scripts.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let selection = prepared.selection(&args.select);
 
     let config = RunConfig {
         step_timeout: args.step_timeout,

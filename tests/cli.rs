@@ -491,6 +491,43 @@ fn filters_select_cases() {
 }
 
 #[test]
+fn list_shows_the_selection_run_would_use() {
+    let out = run(&[
+        "list",
+        "-p",
+        "sqlite",
+        "--priority",
+        "p0",
+        "--case",
+        "CORE-TYP-00[12]",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("sqlite (reference, sqlite::memory:): 2 case(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CORE-TYP-001") && stdout.contains("specs/core/types.yaml:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l == "2 case(s) on 1 protocol(s)"),
+        "{stdout}"
+    );
+    // Skips and expected failures are shown with their reasons, as run will report them.
+    let out = run(&["list", "--specs", &fixture_arg("xpass"), "-p", "sqlite"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[skip: not on the reference]") && stdout.contains("[xfail: known gap]"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     for args in [
         &["run", "--protocol", "mysqll"][..],
