@@ -209,6 +209,17 @@ where
     Ok(batches)
 }
 
+/// Column names of a prepared statement: how a query that returned no rows (so no row to
+/// read them from) still reports its columns.
+pub fn statement_columns<S: sqlx::Statement>(statement: &S) -> Vec<String> {
+    use sqlx::Column as _;
+    statement
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect()
+}
+
 /// Binds parameters as the types they were written with (integer, float, boolean, text;
 /// NULL as untyped text), for sqlx drivers whose servers convert on their side.
 pub fn bind_as_written<DB: sqlx::Database>(

@@ -306,12 +306,11 @@ impl Session for MySqlSession {
         };
         if rows.is_empty() {
             let conn = self.conn()?;
-            if let Ok(statement) = sqlx::Executor::prepare(&mut *conn, sql_str(sql)).await {
-                result.columns = sqlx::Statement::columns(&statement)
-                    .iter()
-                    .map(|c| c.name().to_string())
-                    .collect();
-            }
+            // No rows to read column names from: ask the prepared statement.
+            result.columns = sqlx::Executor::prepare(&mut *conn, sql_str(sql))
+                .await
+                .map(|s| super::statement_columns(&s))
+                .unwrap_or_default();
         }
         Ok(result)
     }

@@ -176,26 +176,20 @@ impl PgSession {
         Ok(args)
     }
 
-    async fn rows(
-        &mut self,
-        sql: &str,
-        params: &[Param],
-    ) -> Result<(Vec<PgRow>, Option<Vec<String>>), ExecError> {
+    async fn rows(&mut self, sql: &str, params: &[Param]) -> Result<Vec<PgRow>, ExecError> {
         if params.is_empty() {
             let conn = self.conn()?;
-            let rows = sqlx::raw_sql(sql_str(sql))
+            return sqlx::raw_sql(sql_str(sql))
                 .fetch_all(&mut *conn)
                 .await
-                .map_err(map_error)?;
-            return Ok((rows, None));
+                .map_err(map_error);
         }
         let args = self.arguments(sql, params).await?;
         let conn = self.conn()?;
-        let rows = sqlx::query_with(sql_str(sql), args)
+        sqlx::query_with(sql_str(sql), args)
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_error)?;
-        Ok((rows, None))
+            .map_err(map_error)
     }
 }
 
@@ -639,18 +633,16 @@ impl Session for PgSession {
 
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
         self.before_statement().await?;
-        let (rows, _) = self.rows(sql, params).await?;
+        let rows = self.rows(sql, params).await?;
         let mut result = result_set(&rows);
         if rows.is_empty() {
-            // No rows to read column names from: ask the server to describe the statement.
             let conn = self.conn()?;
-            if let Ok(statement) = conn.prepare(sql_str(sql)).await {
-                result.columns = statement
-                    .columns()
-                    .iter()
-                    .map(|c| c.name().to_string())
-                    .collect();
-            }
+            // No rows to read column names from: ask the prepared statement.
+            result.columns = conn
+                .prepare(sql_str(sql))
+                .await
+                .map(|s| super::statement_columns(&s))
+                .unwrap_or_default();
         }
         Ok(result)
     }

@@ -265,12 +265,7 @@ impl Session for SqliteSession {
                     sql.to_string(),
                 )))
                 .await
-                .map(|s| {
-                    sqlx::Statement::columns(&s)
-                        .iter()
-                        .map(|c| c.name().to_string())
-                        .collect()
-                })
+                .map(|s| super::statement_columns(&s))
                 .unwrap_or_default(),
         };
         Ok(ResultSet {
