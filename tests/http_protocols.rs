@@ -3,85 +3,235 @@
 //! inline), and Snowflake results split into downloaded chunks (fakesnow never chunks).
 //! A scripted HTTP peer on 127.0.0.1 plays the real services' side of those exchanges.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
 
-/// Answers each request from `route(method, path, body)`; counts the requests per path.
+/// One request as the peer received it.
+#[derive(Debug, Clone)]
+struct Request {
+    method: String,
+    /// The path without its query string.
+    path: String,
+    query: String,
+    /// Header names lower-cased, in the order sent.
+    headers: Vec<(String, String)>,
+    body: Json,
+    /// How many requests to this path the peer has seen, this one included.
+    n: usize,
+    /// The peer's own address, for answers that carry URLs back to it.
+    peer: SocketAddr,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn param(&self, key: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    }
+}
+
+/// What the peer answers: a status and a body sent as is.
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Reply {
+    fn json(body: Json) -> Result<Reply, String> {
+        Ok(Reply {
+            status: 200,
+            body: body.to_string(),
+        })
+    }
+
+    fn raw(status: u16, body: &str) -> Result<Reply, String> {
+        Ok(Reply {
+            status,
+            body: body.to_string(),
+        })
+    }
+}
+
+/// `Err` when `got` is not `want`: a route's check that fails the test, not the server thread.
+fn same(what: &str, got: &Json, want: Json) -> Result<(), String> {
+    if *got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got}, expected {want}"))
+    }
+}
+
+type Route = dyn Fn(&Request) -> Result<Reply, String> + Send + Sync;
+
+/// Answers each request from `route`, each connection on its own thread (so a held answer
+/// does not hold up an abort-request). Every request is recorded; a route's `Err` (or
+/// panic) is recorded as a violation and answered with HTTP 500, and the test fails on it
+/// through `assert_no_violations`, or at the latest when the peer is dropped.
 struct Peer {
     addr: SocketAddr,
-    seen: Arc<Mutex<HashMap<String, usize>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
+    violations: Arc<Mutex<Vec<String>>>,
 }
 
 impl Peer {
-    fn start(route: impl Fn(&str, &str, &Json, usize) -> Json + Send + 'static) -> Peer {
+    fn start(route: impl Fn(&Request) -> Result<Reply, String> + Send + Sync + 'static) -> Peer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let counts = seen.clone();
+        let peer = Peer {
+            addr,
+            requests: Arc::default(),
+            violations: Arc::default(),
+        };
+        let route: Arc<Route> = Arc::new(route);
+        let (requests, violations) = (peer.requests.clone(), peer.violations.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let mut parts = line.split_whitespace();
-                let (method, path) = (
-                    parts.next().unwrap_or("").to_string(),
-                    parts.next().unwrap_or("").to_string(),
-                );
-                let mut length = 0;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                let body: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-                let route_key = path.split('?').next().unwrap_or_default().to_string();
-                let n = {
-                    let mut c = counts.lock().expect("lock");
-                    let e = c.entry(route_key.clone()).or_default();
-                    *e += 1;
-                    *e
-                };
-                let answer = route(&method, &route_key, &body, n);
-                let text = match &answer {
-                    Json::String(raw) => raw.clone(),
-                    other => other.to_string(),
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                    text.len()
-                );
+                let Ok(stream) = stream else { continue };
+                let (route, requests, violations) =
+                    (route.clone(), requests.clone(), violations.clone());
+                std::thread::spawn(move || {
+                    serve(stream, addr, route.as_ref(), &requests, &violations);
+                });
             }
         });
-        Peer { addr, seen }
+        peer
+    }
+
+    fn requests(&self, method: &str, path: &str) -> Vec<Request> {
+        self.requests
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .cloned()
+            .collect()
     }
 
     fn count(&self, path: &str) -> usize {
-        self.seen
+        self.requests
             .lock()
             .expect("lock")
-            .get(path)
-            .copied()
-            .unwrap_or(0)
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
+    }
+
+    fn assert_no_violations(&self) {
+        let v = std::mem::take(&mut *self.violations.lock().expect("lock"));
+        assert!(v.is_empty(), "the peer recorded violations: {v:#?}");
     }
 }
 
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_no_violations();
+        }
+    }
+}
+
+fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    route: &Route,
+    requests: &Mutex<Vec<Request>>,
+    violations: &Mutex<Vec<String>>,
+) {
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    let request = {
+        let mut all = requests.lock().expect("lock");
+        let request = Request {
+            n: all.iter().filter(|r| r.path == path).count() + 1,
+            method,
+            path: path.to_string(),
+            query: query.to_string(),
+            headers,
+            body: serde_json::from_slice(&body).unwrap_or(Json::Null),
+            peer,
+        };
+        all.push(request.clone());
+        request
+    };
+    let reply = catch_unwind(AssertUnwindSafe(|| route(&request)))
+        .unwrap_or_else(|_| Err("the route panicked".to_string()))
+        .unwrap_or_else(|violation| {
+            violations
+                .lock()
+                .expect("lock")
+                .push(format!("{} {}: {violation}", request.method, request.path));
+            Reply {
+                status: 500,
+                body: format!("test peer: {violation}"),
+            }
+        });
+    let reason = match reply.status {
+        200 => "OK",
+        403 => "Forbidden",
+        500 => "Internal Server Error",
+        _ => "Whatever",
+    };
+    // The client may be gone (a cancelled query): nothing to do about a failed write.
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        reply.status,
+        reply.body.len(),
+        reply.body
+    );
+}
+
 fn run(specs: &std::path::Path, protocol: &str, target: &str) -> (i32, String) {
+    run_with(specs, protocol, target, &[])
+}
+
+fn run_with(
+    specs: &std::path::Path,
+    protocol: &str,
+    target: &str,
+    extra: &[&std::ffi::OsStr],
+) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
@@ -95,6 +245,7 @@ fn run(specs: &std::path::Path, protocol: &str, target: &str) -> (i32, String) {
         ])
         .arg(specs)
         .args(["--target", &format!("{protocol}={target}")])
+        .args(extra)
         .output()
         .expect("runs");
     (
@@ -117,36 +268,39 @@ fn specs(suite: &str) -> tempfile::TempDir {
 
 #[test]
 fn databricks_polls_pending_statements_and_follows_result_chunks() {
-    let peer = Peer::start(|method, path, body, n| match (method, path) {
+    let peer = Peer::start(|r| match (r.method.as_str(), r.path.as_str()) {
         ("GET", "/api/2.0/sql/warehouses") => {
-            json!({"warehouses": [{"id": "w1", "name": "helios-matrix"}]})
+            Reply::json(json!({"warehouses": [{"id": "w1", "name": "helios-matrix"}]}))
         }
-        ("POST", "/api/2.0/sql/statements") if body["statement"] == "SELCT 1" => json!({
-            "statement_id": "bad",
-            "status": {"state": "FAILED", "error": {"error_code": "PARSE_SYNTAX_ERROR", "message": "[PARSE_SYNTAX_ERROR] Syntax error at or near 'SELCT'. SQLSTATE: 42601"}}
-        }),
+        ("POST", "/api/2.0/sql/statements") if r.body["statement"] == "SELCT 1" => {
+            Reply::json(json!({
+                "statement_id": "bad",
+                "status": {"state": "FAILED", "error": {"error_code": "PARSE_SYNTAX_ERROR", "message": "[PARSE_SYNTAX_ERROR] Syntax error at or near 'SELCT'. SQLSTATE: 42601"}}
+            }))
+        }
         ("POST", "/api/2.0/sql/statements") => {
-            assert_eq!(body["warehouse_id"], "w1");
-            assert_eq!(
-                body["parameters"],
-                json!([{"name": "p1", "value": "7", "type": "BIGINT"}])
-            );
-            json!({"statement_id": "s1", "status": {"state": "PENDING"}})
+            same("warehouse_id", &r.body["warehouse_id"], json!("w1"))?;
+            same(
+                "parameters",
+                &r.body["parameters"],
+                json!([{"name": "p1", "value": "7", "type": "BIGINT"}]),
+            )?;
+            Reply::json(json!({"statement_id": "s1", "status": {"state": "PENDING"}}))
         }
         // RUNNING twice, then done: the first page inline, a second one to fetch.
-        ("GET", "/api/2.0/sql/statements/s1") if n < 3 => {
-            json!({"statement_id": "s1", "status": {"state": "RUNNING"}})
+        ("GET", "/api/2.0/sql/statements/s1") if r.n < 3 => {
+            Reply::json(json!({"statement_id": "s1", "status": {"state": "RUNNING"}}))
         }
-        ("GET", "/api/2.0/sql/statements/s1") => json!({
+        ("GET", "/api/2.0/sql/statements/s1") => Reply::json(json!({
             "statement_id": "s1",
             "status": {"state": "SUCCEEDED"},
             "manifest": {"schema": {"columns": [{"name": "n", "type_name": "INT"}, {"name": "d", "type_name": "DECIMAL"}]}, "total_chunk_count": 2},
             "result": {"chunk_index": 0, "data_array": [["1", "0.50"], ["2", null]], "next_chunk_index": 1}
-        }),
+        })),
         ("GET", "/api/2.0/sql/statements/s1/result/chunks/1") => {
-            json!({"chunk_index": 1, "data_array": [["3", "1.50"]]})
+            Reply::json(json!({"chunk_index": 1, "data_array": [["3", "1.50"]]}))
         }
-        other => panic!("unexpected request {other:?}"),
+        (method, path) => Err(format!("unexpected request {method} {path}")),
     });
     let dir = specs(
         r#"
@@ -171,6 +325,7 @@ cases:
         "databricks",
         &format!("http://token:secret@{}", peer.addr),
     );
+    peer.assert_no_violations();
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(
         peer.count("/api/2.0/sql/statements/s1"),
@@ -180,36 +335,51 @@ cases:
     assert_eq!(peer.count("/api/2.0/sql/statements/s1/result/chunks/1"), 1);
 }
 
+/// The Snowflake login every scripted session starts with, checked; `None` for other paths.
+fn snowflake_session(r: &Request) -> Option<Result<Reply, String>> {
+    match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/session/v1/login-request") => Some(
+            same("LOGIN_NAME", &r.body["data"]["LOGIN_NAME"], json!("u"))
+                .and_then(|()| same("PASSWORD", &r.body["data"]["PASSWORD"], json!("secret")))
+                .and_then(|()| Reply::json(json!({"success": true, "data": {"token": "t0k"}}))),
+        ),
+        ("POST", "/session") => Some(Reply::json(json!({"success": true}))),
+        _ => None,
+    }
+}
+
+const TOKEN: &str = "Snowflake Token=\"t0k\"";
+
+fn snowflake_target(peer: &Peer) -> String {
+    format!("http://u:secret@{}/db/sch", peer.addr)
+}
+
 #[test]
 fn snowflake_downloads_result_chunks_with_their_headers() {
-    let peer = Arc::new(Mutex::new(None::<SocketAddr>));
-    let addr_for_route = peer.clone();
-    let server = Peer::start(move |method, path, body, _| match (method, path) {
-        ("POST", "/session/v1/login-request") => {
-            assert_eq!(body["data"]["LOGIN_NAME"], "u");
-            assert_eq!(body["data"]["PASSWORD"], "secret");
-            json!({"success": true, "data": {"token": "t0k"}})
+    let peer = Peer::start(|r| {
+        if let Some(reply) = snowflake_session(r) {
+            return reply;
         }
-        ("POST", "/queries/v1/query-request") => {
-            let addr = addr_for_route.lock().expect("lock").expect("address set");
-            assert_eq!(
-                body["bindings"],
-                json!({"1": {"type": "FIXED", "value": "5"}})
-            );
-            json!({"success": true, "data": {
-                "rowtype": [{"name": "N", "type": "fixed", "scale": 0}, {"name": "X", "type": "fixed", "scale": 2}],
-                "queryResultFormat": "json",
-                "rowset": [["1", "0.50"]],
-                "chunks": [{"url": format!("http://{addr}/chunk/0"), "rowCount": 2}],
-                "chunkHeaders": {"x-amz-server-side-encryption-customer-key": "k"}
-            }})
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/queries/v1/query-request") => {
+                same(
+                    "bindings",
+                    &r.body["bindings"],
+                    json!({"1": {"type": "FIXED", "value": "5"}}),
+                )?;
+                Reply::json(json!({"success": true, "data": {
+                    "rowtype": [{"name": "N", "type": "fixed", "scale": 0}, {"name": "X", "type": "fixed", "scale": 2}],
+                    "queryResultFormat": "json",
+                    "rowset": [["1", "0.50"]],
+                    "chunks": [{"url": format!("http://{}/chunk/0", r.peer), "rowCount": 2}],
+                    "chunkHeaders": {"x-amz-server-side-encryption-customer-key": "k"}
+                }}))
+            }
+            // A JSON chunk is rows without the enclosing brackets.
+            ("GET", "/chunk/0") => Reply::raw(200, r#"["2", null], ["3", "1.25"]"#),
+            (method, path) => Err(format!("unexpected request {method} {path}")),
         }
-        // A JSON chunk is rows without the enclosing brackets.
-        ("GET", "/chunk/0") => Json::String(r#"["2", null], ["3", "1.25"]"#.to_string()),
-        ("POST", "/session") => json!({"success": true}),
-        other => panic!("unexpected request {other:?}"),
     });
-    *peer.lock().expect("lock") = Some(server.addr);
     let dir = specs(
         r#"
 suite: chunks
@@ -220,15 +390,31 @@ cases:
     steps:
       - query: SELECT n, x FROM t WHERE n < ?
         params: [5]
-        rows: [[1, "0.50"], [2, null], [3, "1.25"]]
+        rows: [[1, 0.5], [2, null], [3, 1.25]]
 "#,
     );
-    let (code, stdout) = run(
-        dir.path(),
-        "snowflake",
-        &format!("http://u:secret@{}/db/sch", server.addr),
-    );
+    let (code, stdout) = run(dir.path(), "snowflake", &snowflake_target(&peer));
+    peer.assert_no_violations();
     assert_eq!(code, 0, "{stdout}");
-    assert_eq!(server.count("/chunk/0"), 1);
+    let chunks = peer.requests("GET", "/chunk/0");
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(
+        chunks[0].header("x-amz-server-side-encryption-customer-key"),
+        Some("k"),
+        "the chunk download carries chunkHeaders: {:?}",
+        chunks[0].headers
+    );
+    let queries = peer.requests("POST", "/queries/v1/query-request");
+    assert_eq!(queries.len(), 1);
+    assert!(
+        queries
+            .iter()
+            .all(|q| q.header("authorization") == Some(TOKEN)),
+        "query-requests carry the session token: {queries:?}"
+    );
+    assert!(
+        queries.iter().all(|q| q.param("requestId").is_some()),
+        "{queries:?}"
+    );
     assert!(!stdout.contains("secret"), "{stdout}");
 }
