@@ -1,13 +1,17 @@
 //! Protocol paths the emulators cannot be made to produce: Databricks statements that
 //! stay PENDING/RUNNING and results paged in chunks (minilake answers synchronously and
-//! inline), and Snowflake results split into downloaded chunks (fakesnow never chunks).
-//! A scripted HTTP peer on 127.0.0.1 plays the real services' side of those exchanges.
+//! inline), and Snowflake results split into downloaded chunks, queries answered "in
+//! progress" and polled, failing chunk downloads and abort-requests, and out-of-range
+//! scales (fakesnow does none of these). A scripted HTTP peer on 127.0.0.1 plays the real
+//! services' side of those exchanges.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
@@ -417,4 +421,271 @@ cases:
         "{queries:?}"
     );
     assert!(!stdout.contains("secret"), "{stdout}");
+}
+
+#[test]
+fn snowflake_polls_queries_in_progress_through_their_result_url() {
+    let aborted = Arc::new(AtomicBool::new(false));
+    let abort_seen = aborted.clone();
+    let peer = Peer::start(move |r| {
+        if let Some(reply) = snowflake_session(r) {
+            return reply;
+        }
+        let in_progress = |code: &str, id: &str| {
+            Reply::json(
+                json!({"success": true, "code": code, "message": "in progress",
+                "data": {"queryId": id, "getResultUrl": format!("/queries/{id}/result")}}),
+            )
+        };
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/queries/v1/query-request") if r.body["sqlText"] == "SELECT slow" => {
+                in_progress("333333", "q-slow")
+            }
+            // Still running twice, the second time detached (333334), then done.
+            ("GET", "/queries/q-slow/result") if r.n == 1 => in_progress("333333", "q-slow"),
+            ("GET", "/queries/q-slow/result") if r.n == 2 => in_progress("333334", "q-slow"),
+            ("GET", "/queries/q-slow/result") => Reply::json(json!({"success": true, "data": {
+                "rowtype": [{"name": "N", "type": "fixed", "scale": 0}, {"name": "X", "type": "fixed", "scale": 2}],
+                "queryResultFormat": "json",
+                "rowset": [["1", "0.50"], ["2", "1.25"]]
+            }})),
+            // Running until aborted: the abort must get through while polling.
+            ("POST", "/queries/v1/query-request") if r.body["sqlText"] == "SELECT forever" => {
+                in_progress("333333", "q-forever")
+            }
+            ("POST", "/queries/v1/abort-request") => {
+                same("sqlText", &r.body["sqlText"], json!("SELECT forever"))?;
+                abort_seen.store(true, Ordering::SeqCst);
+                Reply::json(json!({"success": true}))
+            }
+            ("GET", "/queries/q-forever/result") if abort_seen.load(Ordering::SeqCst) => {
+                Reply::json(
+                    json!({"success": false, "code": "000604", "message": "SQL execution canceled", "data": {"sqlState": "57014"}}),
+                )
+            }
+            ("GET", "/queries/q-forever/result") => in_progress("333333", "q-forever"),
+            (method, path) => Err(format!("unexpected request {method} {path}")),
+        }
+    });
+    let dir = specs(
+        r#"
+suite: polling
+protocols: [snowflake]
+cases:
+  - id: SFX-POLL
+    name: An in-progress answer is polled until the result arrives
+    steps:
+      - query: SELECT slow
+        rows: [[1, 0.5], [2, 1.25]]
+  - id: SFX-POLL-CANCEL
+    name: A query being polled can still be aborted
+    steps:
+      - query: SELECT forever
+        cancel_after: 50ms
+        error: query_canceled
+"#,
+    );
+    let (code, stdout) = run(dir.path(), "snowflake", &snowflake_target(&peer));
+    peer.assert_no_violations();
+    assert_eq!(code, 0, "{stdout}");
+    let polls = peer.requests("GET", "/queries/q-slow/result");
+    assert_eq!(polls.len(), 3, "polled until no longer in progress");
+    for poll in &polls {
+        assert_eq!(poll.header("authorization"), Some(TOKEN), "{poll:?}");
+        assert_eq!(
+            poll.header("accept"),
+            Some("application/snowflake"),
+            "{poll:?}"
+        );
+    }
+    let aborts = peer.requests("POST", "/queries/v1/abort-request");
+    assert_eq!(aborts.len(), 1);
+    let forever = peer
+        .requests("POST", "/queries/v1/query-request")
+        .into_iter()
+        .find(|q| q.body["sqlText"] == "SELECT forever")
+        .expect("the query was sent");
+    assert_eq!(
+        aborts[0].body["requestId"].as_str(),
+        forever.param("requestId"),
+        "the abort names the running query-request"
+    );
+    assert!(aborted.load(Ordering::SeqCst));
+    assert!(
+        peer.requests("GET", "/queries/q-forever/result").len() >= 2,
+        "polled before and after the abort"
+    );
+}
+
+#[test]
+fn snowflake_chunk_download_errors_name_the_chunk_and_status() {
+    let peer = Peer::start(|r| {
+        if let Some(reply) = snowflake_session(r) {
+            return reply;
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/queries/v1/query-request") if r.body["sqlText"] == "SELECT 1" => {
+                Reply::json(json!({"success": true, "data": {
+                    "rowtype": [{"name": "N", "type": "fixed", "scale": 0}],
+                    "queryResultFormat": "json",
+                    "rowset": [["1"]]
+                }}))
+            }
+            ("POST", "/queries/v1/query-request") => {
+                let chunk = |i: u32| json!({"url": format!("http://{}/chunk/{i}?X-Amz-Signature=s1gn", r.peer), "rowCount": 1});
+                Reply::json(json!({"success": true, "data": {
+                    "rowtype": [{"name": "N", "type": "fixed", "scale": 0}],
+                    "queryResultFormat": "json",
+                    "rowset": [["1"]],
+                    "chunks": [chunk(0), chunk(1), chunk(2)]
+                }}))
+            }
+            ("GET", "/chunk/0") => Reply::raw(200, r#"["2"]"#),
+            // S3's answer to an expired presigned URL; rows these are not.
+            ("GET", "/chunk/1") => Reply::raw(
+                403,
+                "<?xml version=\"1.0\"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+            ),
+            (method, path) => Err(format!("unexpected request {method} {path}")),
+        }
+    });
+    let dir = specs(
+        r#"
+suite: chunks
+protocols: [snowflake]
+cases:
+  - id: SFX-403
+    name: A refused chunk download fails the case
+    steps:
+      - query: SELECT n FROM t
+        rows: [[1], [2], [3], [4]]
+  - id: SFX-AFTER
+    name: The run goes on
+    steps:
+      - query: SELECT 1
+        rows: [[1]]
+"#,
+    );
+    let report = dir.path().join("junit.xml");
+    let (code, stdout) = run_with(
+        dir.path(),
+        "snowflake",
+        &snowflake_target(&peer),
+        &["--junit".as_ref(), report.as_os_str()],
+    );
+    peer.assert_no_violations();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("result chunk 2 of 3: HTTP 403 Forbidden"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("AccessDenied"), "{stdout}");
+    assert!(
+        !stdout.contains("s1gn"),
+        "the presigned query is not shown: {stdout}"
+    );
+    assert_eq!(peer.count("/chunk/2"), 0, "no chunk after the failed one");
+    let junit = std::fs::read_to_string(&report).expect("the JUnit report is written");
+    assert!(junit.contains("HTTP 403"), "{junit}");
+    assert!(junit.contains("SFX-AFTER"), "{junit}");
+}
+
+#[test]
+fn snowflake_abort_request_errors_are_reported() {
+    let peer = Peer::start(|r| {
+        if let Some(reply) = snowflake_session(r) {
+            return reply;
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            // Held long past the cancel: an answer that is no cancel's doing.
+            ("POST", "/queries/v1/query-request") => {
+                std::thread::sleep(Duration::from_millis(800));
+                Reply::json(json!({"success": true, "data": {
+                    "rowtype": [{"name": "N", "type": "fixed", "scale": 0}],
+                    "queryResultFormat": "json",
+                    "rowset": [["1"]]
+                }}))
+            }
+            ("POST", "/queries/v1/abort-request") if r.body["sqlText"] == "SELECT 500" => {
+                Reply::raw(500, "<html><body>upstream exploded</body></html>")
+            }
+            ("POST", "/queries/v1/abort-request") => Reply::json(json!({
+                "success": false, "code": "000605",
+                "message": "Identified SQL statement is not currently executing.",
+                "data": {"sqlState": "01000"}
+            })),
+            (method, path) => Err(format!("unexpected request {method} {path}")),
+        }
+    });
+    let dir = specs(
+        r#"
+suite: cancel
+protocols: [snowflake]
+cases:
+  - id: SFX-ABORT-500
+    name: An abort-request answered with HTTP 500
+    steps:
+      - query: SELECT 500
+        cancel_after: 50ms
+        error: query_canceled
+  - id: SFX-ABORT-REFUSED
+    name: An abort-request answered with success false
+    steps:
+      - query: SELECT refused
+        cancel_after: 50ms
+        error: query_canceled
+"#,
+    );
+    let (code, stdout) = run(dir.path(), "snowflake", &snowflake_target(&peer));
+    peer.assert_no_violations();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("abort-request failed: HTTP 500: <html><body>upstream exploded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("abort-request failed: Identified SQL statement"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("the query succeeded"), "{stdout}");
+    assert_eq!(peer.count("/queries/v1/abort-request"), 2);
+}
+
+#[test]
+fn snowflake_out_of_range_scales_are_errors_not_allocations() {
+    let peer = Peer::start(|r| {
+        if let Some(reply) = snowflake_session(r) {
+            return reply;
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/queries/v1/query-request") => Reply::json(json!({"success": true, "data": {
+                "rowtype": [{"name": "N", "type": "fixed", "scale": 0}, {"name": "HUGE", "type": "fixed", "scale": 1_000_000_000_000_i64}],
+                "queryResultFormat": "json",
+                "rowset": [["1", "1.5"]]
+            }})),
+            (method, path) => Err(format!("unexpected request {method} {path}")),
+        }
+    });
+    let dir = specs(
+        r#"
+suite: scale
+protocols: [snowflake]
+cases:
+  - id: SFX-SCALE
+    name: A scale no Snowflake column has
+    steps:
+      - query: SELECT n, huge FROM t
+        rows: [[1, 1.5]]
+"#,
+    );
+    let (code, stdout) = run(dir.path(), "snowflake", &snowflake_target(&peer));
+    peer.assert_no_violations();
+    assert_eq!(
+        code, 1,
+        "a failed case, not a crash (101 is a panic): {stdout}"
+    );
+    assert!(
+        stdout.contains("column `HUGE`: the server sent scale 1000000000000"),
+        "{stdout}"
+    );
 }

@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int8Type, Int16Type, Int32Type, Int64Type};
@@ -28,11 +29,23 @@ use super::http::{self, HttpClient};
 use super::tx::TxState;
 use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
 use crate::plan::Param;
-use crate::target::Target;
+use crate::target::{Target, mask};
 use crate::value::{Scalar, Value, format_float};
 
 /// Rows per array-bound INSERT of a `copy`.
 const COPY_ROWS: usize = 1_000;
+
+/// Answer codes of a query that is still running (`333334`: detached); such an answer
+/// carries `data.getResultUrl`, polled until the answer is the query's own.
+const IN_PROGRESS: [&str; 2] = ["333333", "333334"];
+/// Pauses between those polls: quick for short queries, then capped. No deadline of our
+/// own: the runner's step timeout drops the future, and every wait here yields.
+const POLL_FIRST: Duration = Duration::from_millis(10);
+const POLL_MAX: Duration = Duration::from_millis(500);
+
+/// Snowflake's largest scale (NUMBER(38, 37)). A scale feeds format widths and powers of
+/// ten, so one from the server is checked against this before any use.
+const MAX_SCALE: i64 = 37;
 
 pub struct SnowflakeEngine {
     http: HttpClient,
@@ -69,13 +82,29 @@ fn request_id() -> String {
     format!("{:08x}-0000-4000-8000-{:012x}", std::process::id(), n)
 }
 
-/// `success: false` answers (and non-2xx ones) as server errors.
-fn api_error(status: u16, body: &Json) -> ExecError {
-    let code = body.get("code").and_then(|c| {
+/// The `code` of an answer, as text (`"001003"`; some answers carry it as a number).
+fn answer_code(body: &Json) -> Option<String> {
+    body.get("code").and_then(|c| {
         c.as_str()
             .map(str::to_string)
             .or_else(|| c.as_u64().map(|n| format!("{n:06}")))
-    });
+    })
+}
+
+/// At most `limit` characters of a body that is not JSON (an HTML or XML error page), on
+/// one line and masked.
+fn excerpt(text: &str, limit: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cut: String = line.chars().take(limit).collect();
+    if cut.len() < line.len() {
+        cut.push('…');
+    }
+    mask(&cut)
+}
+
+/// `success: false` answers (and non-2xx ones) as server errors.
+fn api_error(status: u16, body: &Json) -> ExecError {
+    let code = answer_code(body);
     let sqlstate = body
         .pointer("/data/sqlState")
         .and_then(Json::as_str)
@@ -84,7 +113,12 @@ fn api_error(status: u16, body: &Json) -> ExecError {
         .get("message")
         .and_then(Json::as_str)
         .map(str::to_string)
-        .unwrap_or_else(|| body.to_string());
+        .unwrap_or_else(|| match body {
+            // Not JSON (a proxy's or a crashed handler's page): its text, not a JSON string.
+            Json::String(text) => excerpt(text, 300),
+            Json::Null => "(an empty answer)".to_string(),
+            other => other.to_string(),
+        });
     ExecError::Db(DbError {
         sqlstate,
         code,
@@ -169,15 +203,46 @@ struct Api {
 }
 
 impl Api {
-    fn post(&self, url: &str, body: &Json) -> reqwest::RequestBuilder {
+    fn authorized(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
         self.http
-            .request(Method::POST, url)
+            .request(method, url)
             .header(
                 "Authorization",
                 format!("Snowflake Token=\"{}\"", self.token),
             )
             .header("Accept", "application/snowflake")
-            .json(body)
+    }
+
+    fn post(&self, url: &str, body: &Json) -> reqwest::RequestBuilder {
+        self.authorized(Method::POST, url).json(body)
+    }
+
+    /// The final answer to a query-request: an in-progress answer is followed through its
+    /// `getResultUrl` until the query has finished (`running` stays set meanwhile, so the
+    /// query can still be aborted).
+    async fn final_answer(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, Json), ExecError> {
+        let mut answer = self.http.send(request).await?;
+        let mut pause = POLL_FIRST;
+        while let Some(code) = answer_code(&answer.1).filter(|c| IN_PROGRESS.contains(&c.as_str()))
+        {
+            let path = answer
+                .1
+                .pointer("/data/getResultUrl")
+                .and_then(Json::as_str)
+                .ok_or_else(|| {
+                    ExecError::Client(format!(
+                        "the query is still running (code {code}) but the answer has no data.getResultUrl"
+                    ))
+                })?;
+            let url = self.http.url(path)?;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+            answer = self.http.send(self.authorized(Method::GET, &url)).await?;
+        }
+        Ok(answer)
     }
 
     /// Runs one statement; the `data` of a successful answer.
@@ -198,7 +263,7 @@ impl Api {
             body["bindings"] = b;
         }
         *self.running.lock().await = Some((id, sql.to_string()));
-        let result = self.http.send(self.post(url.as_str(), &body)).await;
+        let result = self.final_answer(self.post(url.as_str(), &body)).await;
         *self.running.lock().await = None;
         let (status, answer) = result?;
         if answer.get("success").and_then(Json::as_bool) == Some(true) {
@@ -236,10 +301,20 @@ impl Canceller for SnowflakeCanceller {
                     .post(&url, &json!({"sqlText": sql, "requestId": id})),
             )
             .await?;
-        if answer.get("success").and_then(Json::as_bool) == Some(false) {
-            return Err(api_error(status, &answer));
+        // Only an acknowledged abort is a cancel: an HTTP error (whatever its body) or a
+        // refusal means the query may run on, which the step must report.
+        let acknowledged = (200..300).contains(&status)
+            && answer.get("success").and_then(Json::as_bool) == Some(true);
+        if acknowledged {
+            return Ok(());
         }
-        Ok(())
+        Err(match api_error(status, &answer) {
+            ExecError::Db(mut db) => {
+                db.message = format!("abort-request failed: {}", db.message);
+                ExecError::Db(db)
+            }
+            other => other,
+        })
     }
 }
 
@@ -275,31 +350,44 @@ fn bindings(params: &[Param]) -> Option<Json> {
     Some(Json::Object(map))
 }
 
-/// Column names and (logical type, scale) from `rowtype`.
-fn rowtype(data: &Json) -> Vec<(String, String, i64)> {
-    data.get("rowtype")
-        .and_then(Json::as_array)
-        .map(|cols| {
-            cols.iter()
-                .map(|c| {
-                    (
-                        c.get("name")
-                            .and_then(Json::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                        c.get("type")
-                            .and_then(Json::as_str)
-                            .unwrap_or("text")
-                            .to_ascii_uppercase(),
-                        c.get("scale").and_then(Json::as_i64).unwrap_or(0),
-                    )
-                })
-                .collect()
+/// Column names and (logical type, scale) from `rowtype`; a scale outside Snowflake's range
+/// is an error naming its column.
+fn rowtype(data: &Json) -> Result<Vec<(String, String, i64)>, ExecError> {
+    let Some(cols) = data.get("rowtype").and_then(Json::as_array) else {
+        return Ok(Vec::new());
+    };
+    cols.iter()
+        .map(|c| {
+            let name = c
+                .get("name")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let scale = match c.get("scale") {
+                None | Some(Json::Null) => 0,
+                Some(s) => s
+                    .as_i64()
+                    .filter(|n| (0..=MAX_SCALE).contains(n))
+                    .ok_or_else(|| bad_scale(&name, s))?,
+            };
+            let ty = c
+                .get("type")
+                .and_then(Json::as_str)
+                .unwrap_or("text")
+                .to_ascii_uppercase();
+            Ok((name, ty, scale))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
-/// A scaled integer (`FIXED` with a scale) as exact decimal text.
+fn bad_scale(column: &str, scale: &dyn std::fmt::Display) -> ExecError {
+    ExecError::Client(format!(
+        "column `{column}`: the server sent scale {scale}, outside Snowflake's 0..={MAX_SCALE}"
+    ))
+}
+
+/// A scaled integer (`FIXED` with a scale) as exact decimal text. `scale` is a format width:
+/// callers pass one checked by `rowtype`/`field_scale`, or an Arrow decimal's (an `i8`).
 fn scaled(n: i128, scale: i64) -> Value {
     if scale <= 0 {
         return i64::try_from(n).map_or_else(|_| Value::Decimal(n.to_string()), Value::Int);
@@ -335,12 +423,23 @@ fn json_cell(value: &Json, ty: &str, scale: i64) -> Value {
     }
 }
 
+/// The `scale` of an Arrow field's Snowflake metadata (0 when absent), checked like a
+/// rowtype's.
+fn field_scale(field: &Field) -> Result<i64, ExecError> {
+    let Some(text) = field.metadata().get("scale") else {
+        return Ok(0);
+    };
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (0..=MAX_SCALE).contains(n))
+        .ok_or_else(|| bad_scale(field.name(), text))
+}
+
+/// For decoding cells, after `arrow_rows` has rejected every field whose scale is not
+/// Snowflake's (so the fallback never hides a bad one).
 fn metadata_scale(field: &Field) -> i64 {
-    field
-        .metadata()
-        .get("scale")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    field_scale(field).unwrap_or(0)
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fraction]` from seconds and nanoseconds since the epoch.
@@ -469,6 +568,9 @@ fn arrow_rows(bytes: &[u8]) -> Result<Vec<Row>, ExecError> {
     let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
         .map_err(|e| ExecError::Client(format!("bad Arrow result: {e}")))?;
     let schema = reader.schema();
+    for field in schema.fields() {
+        field_scale(field)?;
+    }
     let mut rows = Vec::new();
     for batch in reader {
         let batch: RecordBatch =
@@ -491,7 +593,7 @@ impl SnowflakeSession {
     /// All rows of an answer: the inline rowset and any further chunks, read in order until
     /// `limit` rows are in.
     async fn rows(&self, data: &Json, limit: usize) -> Result<(Vec<String>, Vec<Row>), ExecError> {
-        let types = rowtype(data);
+        let types = rowtype(data)?;
         let columns = types.iter().map(|t| t.0.clone()).collect();
         let format = data
             .get("queryResultFormat")
@@ -515,7 +617,7 @@ impl SnowflakeSession {
                 .and_then(Json::as_object)
                 .cloned()
                 .unwrap_or_default();
-            for chunk in chunks {
+            for (i, chunk) in chunks.iter().enumerate() {
                 if rows.len() >= limit {
                     break;
                 }
@@ -523,20 +625,32 @@ impl SnowflakeSession {
                     .get("url")
                     .and_then(Json::as_str)
                     .ok_or_else(|| ExecError::Client(format!("a chunk without url: {chunk}")))?;
-                let mut request = self.api.http.request(Method::GET, &self.api.http.url(url)?);
+                let url = self.api.http.url(url)?;
+                // Chunk URLs are presigned: their query string is a credential, never shown.
+                let shown = mask(url.split(['?', '#']).next().unwrap_or_default());
+                let which = format!("result chunk {} of {}", i + 1, chunks.len());
+                let mut request = self.api.http.request(Method::GET, &url);
                 for (k, v) in &headers {
                     if let Some(v) = v.as_str() {
                         request = request.header(k.as_str(), v);
                     }
                 }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| ExecError::Lost(e.to_string()))?;
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|e| ExecError::Lost(e.to_string()))?;
+                let lost = |e: reqwest::Error| {
+                    ExecError::Lost(format!("{which} from {shown}: {}", e.without_url()))
+                };
+                let response = request.send().await.map_err(lost)?;
+                let status = response.status();
+                let bytes = response.bytes().await.map_err(lost)?;
+                // An error page (S3's XML, a proxy's HTML) is not rows.
+                if !status.is_success() {
+                    return Err(ExecError::Db(DbError {
+                        message: format!(
+                            "{which}: HTTP {status} from {shown}: {}",
+                            excerpt(&String::from_utf8_lossy(&bytes), 200)
+                        ),
+                        ..DbError::default()
+                    }));
+                }
                 if format.eq_ignore_ascii_case("arrow") {
                     rows.extend(arrow_rows(&bytes)?);
                 } else {
@@ -806,6 +920,64 @@ mod tests {
             ]
         );
         assert!(rows[1].iter().all(|v| *v == Value::Null), "{:?}", rows[1]);
+    }
+
+    #[test]
+    fn scales_outside_snowflakes_range_are_errors_naming_the_column() {
+        let data =
+            |scale: Json| json!({"rowtype": [{"name": "X", "type": "fixed", "scale": scale}]});
+        for bad in [
+            json!(1_000_000_000_000_i64),
+            json!(-1),
+            json!(38),
+            json!(1e30),
+            json!("2"),
+        ] {
+            let e = rowtype(&data(bad.clone())).expect_err("rejected");
+            assert!(
+                matches!(&e, ExecError::Client(m) if m.contains("`X`") && m.contains("0..=37")),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(rowtype(&data(json!(37))).expect("ok")[0].2, 37);
+        assert_eq!(rowtype(&data(Json::Null)).expect("ok")[0].2, 0);
+        assert_eq!(
+            scaled(5, 37),
+            Value::Decimal(format!("0.{}5", "0".repeat(36)))
+        );
+    }
+
+    #[test]
+    fn arrow_fields_with_a_huge_scale_are_rejected_before_decoding() {
+        use std::collections::HashMap;
+
+        use arrow_array::Int64Array;
+        use arrow_schema::Schema;
+
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("N", DataType::Int64, true).with_metadata(HashMap::from([
+                ("logicalType".to_string(), "FIXED".to_string()),
+                ("scale".to_string(), "1000000000000".to_string()),
+            ])),
+        ]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1]))])
+            .expect("batch");
+        let mut bytes = Vec::new();
+        {
+            let mut writer =
+                arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &schema).expect("writer");
+            writer.write(&batch).expect("write");
+            writer.finish().expect("finish");
+        }
+        let e = arrow_rows(&bytes).expect_err("rejected");
+        assert!(e.to_string().contains("`N`"), "{e}");
+        assert!(e.to_string().contains("1000000000000"), "{e}");
+    }
+
+    #[test]
+    fn non_json_error_bodies_read_as_text() {
+        let e = api_error(500, &Json::String("<html>\n  oops  </html>".into()));
+        assert_eq!(e.to_string(), "server error: HTTP 500: <html> oops </html>");
     }
 
     #[test]
