@@ -25,6 +25,7 @@ pub mod render;
 pub mod report;
 pub mod run;
 pub mod script;
+pub mod select;
 pub mod source;
 pub mod spec;
 pub mod target;

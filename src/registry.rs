@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diag::{Diagnostics, did_you_mean};
-use crate::plan::ErrorExpect;
 use crate::source::Span;
 use crate::spec::decode::{self, Fields};
 use crate::value::Scalar;
@@ -226,29 +225,37 @@ pub struct Protocol {
     /// The default target URL, if the registry names one.
     pub target: Option<String>,
     pub drivers: Vec<String>,
-    /// Labels naming the server behind the target (e.g. an emulator).
+    /// Labels naming the server behind the default target (e.g. an emulator), as
+    /// `matrix.yaml` writes them. They belong to that target, not to the protocol.
+    pub default_target_labels: Vec<String>,
+    /// Labels naming the server behind the target in force: the default target's, or only
+    /// those given with a target from `--target` or the environment.
     pub labels: Vec<String>,
     #[serde(skip)]
     pub dialect_facts: Dialect,
 }
 
-/// How specific a label is for a protocol; the most specific matching override wins.
+/// How specific a label is for a protocol; the most specific matching override wins:
+/// server (target) label over protocol name over dialect over tier over command-line label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Rank {
-    /// A command-line label or a label the registry sets on the protocol's server.
-    Declared = 1,
+    /// A label given with `--label`.
+    CommandLine = 1,
     Tier = 2,
     Dialect = 3,
     Protocol = 4,
+    /// A label of the server behind the target in force.
+    Server = 5,
 }
 
 impl Rank {
     pub fn describe(self) -> &'static str {
         match self {
-            Rank::Declared => "declared label",
+            Rank::CommandLine => "command-line label",
             Rank::Tier => "tier",
             Rank::Dialect => "dialect",
             Rank::Protocol => "protocol name",
+            Rank::Server => "server label",
         }
     }
 }
@@ -256,16 +263,64 @@ impl Rank {
 impl Protocol {
     /// The rank with which `label` names this protocol, or `None` when it does not.
     pub fn label_rank(&self, label: &str, cli_labels: &[String]) -> Option<Rank> {
-        if label == self.name {
+        if self.labels.iter().any(|l| l == label) {
+            Some(Rank::Server)
+        } else if label == self.name {
             Some(Rank::Protocol)
         } else if label == self.dialect {
             Some(Rank::Dialect)
         } else if label == self.tier.as_str() {
             Some(Rank::Tier)
-        } else if self.labels.iter().any(|l| l == label) || cli_labels.iter().any(|l| l == label) {
-            Some(Rank::Declared)
+        } else if cli_labels.iter().any(|l| l == label) {
+            Some(Rank::CommandLine)
         } else {
             None
+        }
+    }
+
+    /// Every label in force for this protocol, most specific first.
+    pub fn labels_in_force(&self, cli_labels: &[String]) -> Vec<String> {
+        let mut out = self.labels.clone();
+        out.extend([
+            self.name.clone(),
+            self.dialect.clone(),
+            self.tier.as_str().to_string(),
+        ]);
+        out.extend(cli_labels.iter().cloned());
+        out.dedup();
+        out
+    }
+}
+
+/// What a failing step must report: a portable class and/or native codes. In a plan the
+/// class is kept for display only; the native fields carry the protocol's codes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ErrorExpect {
+    pub class: Option<String>,
+    pub sqlstate: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl ErrorExpect {
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.class {
+            parts.push(c.clone());
+        }
+        if let Some(s) = &self.sqlstate {
+            parts.push(format!("SQLSTATE {s}"));
+        }
+        if let Some(c) = &self.code {
+            parts.push(format!("code {c}"));
+        }
+        if let Some(m) = &self.message {
+            parts.push(format!("message /{m}/"));
+        }
+        if parts.is_empty() {
+            "an error".to_string()
+        } else {
+            parts.join(", ")
         }
     }
 }
@@ -303,6 +358,7 @@ impl Registry {
         for p in &self.protocols {
             known.push(p.name.clone());
             known.push(p.dialect.clone());
+            known.extend(p.default_target_labels.iter().cloned());
             known.extend(p.labels.iter().cloned());
         }
         known.extend(self.labels.iter().cloned());
@@ -485,6 +541,7 @@ fn decode_protocol(
         kind,
         target,
         drivers,
+        default_target_labels: labels.clone(),
         labels,
         dialect_facts: facts,
     })

@@ -8,11 +8,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::plan::{
-    Action, BatchCheck, CasePlan, Copy, CopyRows, ErrorExpect, Fetch, FixturePlan, Param, Query,
-    Repeat, Sort, Statement, Step, SuitePlan, VectorStep,
+    Action, BatchCheck, CasePlan, Copy, CopyRows, ErrorExpect, Fetch, FixturePlan, Param, Plan,
+    ProtocolPlan, Query, Repeat, Sort, Statement, Step, SuitePlan, VectorStep, Xfail,
 };
-use crate::registry::Priority;
-use crate::value::Scalar;
+use crate::registry::{Priority, Registry};
+use crate::value::{Compare, Scalar};
 
 /// A problem in a script, at a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,103 @@ fn err<T>(line: usize, message: impl Into<String>) -> Result<T> {
 pub struct Script {
     pub protocol: String,
     pub suite: SuitePlan,
+}
+
+/// Replaces the suites of a plan compiled from the specs with the ones read back from the
+/// compiled scripts in `dir` (`run --scripts`). The scripts must have been compiled with
+/// the same labels, command-line and server alike.
+pub fn read_plan(
+    dir: &Path,
+    compiled: Plan,
+    registry: &Registry,
+) -> std::result::Result<Plan, String> {
+    let manifest_path = dir.join(crate::render::MANIFEST);
+    let manifest: serde_json::Value = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| {
+            format!(
+                "cannot read {}: {e} (run `helios-matrix compile` first)",
+                manifest_path.display()
+            )
+        })
+        .and_then(|t| {
+            serde_json::from_str(&t).map_err(|e| format!("{}: {e}", manifest_path.display()))
+        })?;
+    let labels: Vec<String> = manifest
+        .get("labels")
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .unwrap_or_default();
+    if labels != compiled.labels {
+        return Err(format!(
+            "the scripts in {} were compiled with labels {labels:?} but this run has {:?}; recompile or pass the same --label",
+            dir.display(),
+            compiled.labels
+        ));
+    }
+    for p in &compiled.protocols {
+        let protocol = &p.protocol;
+        if protocol.labels != protocol.default_target_labels {
+            return Err(format!(
+                "the scripts in {} were compiled for {}'s default target (server labels {:?}), but this run's target carries {:?}; run the specs instead of --scripts, or compile with that target",
+                dir.display(),
+                protocol.name,
+                protocol.default_target_labels,
+                protocol.labels
+            ));
+        }
+    }
+    let mut protocols: Vec<ProtocolPlan> = compiled
+        .protocols
+        .into_iter()
+        .map(|p| ProtocolPlan {
+            protocol: p.protocol,
+            suites: Vec::new(),
+        })
+        .collect();
+    let mut paths: Vec<std::path::PathBuf> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(crate::render::SCRIPT_EXTENSION))
+        .collect();
+    paths.sort();
+    let protocol_dir = |path: &Path| {
+        path.parent()
+            .and_then(Path::file_name)
+            .and_then(|d| d.to_str())
+            .map(str::to_string)
+    };
+    for path in paths {
+        let dir_name = protocol_dir(&path);
+        let in_protocol_dir = dir_name
+            .as_deref()
+            .is_some_and(|d| registry.protocol(d).is_some());
+        let selected = protocols
+            .iter()
+            .any(|p| Some(p.protocol.name.as_str()) == dir_name.as_deref());
+        // Scripts of protocols this run does not select are not read.
+        if in_protocol_dir && !selected {
+            continue;
+        }
+        let script = parse_file(&path)?;
+        if registry.protocol(&script.protocol).is_none() {
+            return Err(format!(
+                "{}: protocol `{}` is not in the registry",
+                path.display(),
+                script.protocol
+            ));
+        }
+        if let Some(protocol) = protocols
+            .iter_mut()
+            .find(|p| p.protocol.name == script.protocol)
+        {
+            protocol.suites.push(script.suite);
+        }
+    }
+    Ok(Plan {
+        labels: compiled.labels,
+        protocols,
+    })
 }
 
 /// Parses a script file read from `path` (used only in messages).
@@ -283,6 +380,7 @@ fn parse_case(line: usize, header: &str, meta: &[&str]) -> Result<CasePlan> {
     };
     let autocommit = attrs.typed::<bool>("autocommit", line)?.unwrap_or(true);
     let timeout = attrs.duration("timeout", line)?;
+    let case_timeout = attrs.duration("case_timeout", line)?;
     let case_line = attrs.line.unwrap_or(0);
     attrs.finish(line)?;
     let mut case = CasePlan {
@@ -295,6 +393,7 @@ fn parse_case(line: usize, header: &str, meta: &[&str]) -> Result<CasePlan> {
         xfail: None,
         autocommit,
         timeout,
+        case_timeout,
         fixtures: Vec::new(),
         steps: Vec::new(),
     };
@@ -306,7 +405,22 @@ fn parse_case(line: usize, header: &str, meta: &[&str]) -> Result<CasePlan> {
             "tags" => case.tags = read_json(r, at, "tags")?,
             "fixtures" => case.fixtures = read_json(r, at, "fixtures")?,
             "skip" => case.skip = Some(read_text(r, at)?),
-            "xfail" => case.xfail = Some(read_text(r, at)?),
+            "xfail" => {
+                case.xfail = Some(Xfail {
+                    reason: read_text(r, at)?,
+                    ..Xfail::default()
+                });
+            }
+            "xfail_expects" => {
+                let Some(xfail) = case.xfail.as_mut() else {
+                    return err(at, "`xfail_expects` without `xfail`");
+                };
+                let expects: Xfail = read_json(r, at, "xfail_expects")?;
+                xfail.label = expects.label;
+                xfail.error = expects.error;
+                xfail.step = expects.step;
+                xfail.timeout = expects.timeout;
+            }
             other => return err(at, format!("unexpected `{other}` in a case header")),
         }
     }
@@ -472,6 +586,12 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
                     error,
                     cancel_after: attrs.duration("cancel_after", line)?,
                     tolerance: attrs.typed("tolerance", line)?,
+                    types: attrs.typed("types", line)?,
+                    compare: match attrs.string("compare", line)? {
+                        Some(c) => Compare::parse(&c)
+                            .map_or_else(|| err(line, format!("bad compare `{c}`")), Ok)?,
+                        None => Compare::Typed,
+                    },
                 })
             }
         }

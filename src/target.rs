@@ -102,24 +102,96 @@ pub fn env_var(protocol: &str) -> String {
     )
 }
 
+/// The environment variable naming the server labels of a target given by [`env_var`].
+pub fn env_labels_var(protocol: &str) -> String {
+    format!(
+        "HELIOS_MATRIX_TARGET_LABELS_{}",
+        protocol.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// Where a target in force came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The registry's default target (`matrix.yaml`).
+    Registry,
+    /// `HELIOS_MATRIX_TARGET_<PROTOCOL>`.
+    Environment,
+    /// `--target PROTOCOL=URL`.
+    CommandLine,
+}
+
+impl Origin {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Origin::Registry => "matrix.yaml",
+            Origin::Environment => "environment",
+            Origin::CommandLine => "--target",
+        }
+    }
+}
+
+/// A protocol's target in force, with the labels of the server behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub target: Target,
+    /// The registry's target carries the registry's server labels; a target given by the
+    /// environment or the command line carries only the labels given with it, so a real
+    /// server is held to every expectation an emulator is excused from.
+    pub labels: Vec<String>,
+    pub origin: Origin,
+}
+
 /// Targets for every protocol: the registry's, then the environment's, then `--target`.
+/// `labels` are the server labels given on the command line (`--target-label`).
 pub fn resolve(
     registry: &Registry,
     overrides: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, Vec<String>>,
     env: impl Fn(&str) -> Option<String>,
-) -> BTreeMap<String, Target> {
+) -> BTreeMap<String, Resolved> {
     let mut out = BTreeMap::new();
     for p in &registry.protocols {
-        let url = overrides
-            .get(&p.name)
-            .cloned()
-            .or_else(|| env(&env_var(&p.name)).filter(|v| !v.is_empty()))
-            .or_else(|| p.target.clone());
-        if let Some(url) = url {
-            out.insert(p.name.clone(), Target::new(url));
+        let from_env = || env(&env_var(&p.name)).filter(|v| !v.is_empty());
+        let given_labels = || {
+            labels.get(&p.name).cloned().unwrap_or_else(|| {
+                env(&env_labels_var(&p.name))
+                    .map(|v| split_labels(&v))
+                    .unwrap_or_default()
+            })
+        };
+        let resolved = if let Some(url) = overrides.get(&p.name) {
+            Some((url.clone(), given_labels(), Origin::CommandLine))
+        } else if let Some(url) = from_env() {
+            Some((url, given_labels(), Origin::Environment))
+        } else {
+            p.target.clone().map(|url| {
+                let mut l = p.default_target_labels.clone();
+                l.extend(labels.get(&p.name).cloned().unwrap_or_default());
+                (url, l, Origin::Registry)
+            })
+        };
+        if let Some((url, labels, origin)) = resolved {
+            out.insert(
+                p.name.clone(),
+                Resolved {
+                    target: Target::new(url),
+                    labels,
+                    origin,
+                },
+            );
         }
     }
     out
+}
+
+/// `a,b, c` → `[a, b, c]`.
+pub fn split_labels(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
@@ -154,6 +226,58 @@ mod tests {
         );
         assert_eq!(Target::new("http://[::1]:8443").address(), "[::1]:8443");
         assert_eq!(Target::new("sqlite::memory:").address(), "sqlite::memory:");
+    }
+
+    #[test]
+    fn server_labels_belong_to_the_registry_target_only() {
+        let mut p = crate::registry::Protocol {
+            name: "snowflake".into(),
+            tier: crate::registry::Tier::Silver,
+            priority: crate::registry::Priority::P1,
+            dialect: "snowflake".into(),
+            executor: "snowflake".into(),
+            kind: crate::registry::Kind::Sql,
+            target: Some("http://127.0.0.1:8443".into()),
+            drivers: Vec::new(),
+            default_target_labels: vec!["fakesnow".into()],
+            labels: vec!["fakesnow".into()],
+            dialect_facts: crate::registry::Dialect::builtin("snowflake").expect("builtin"),
+        };
+        let registry = Registry {
+            protocols: vec![p.clone()],
+            ..Registry::default()
+        };
+        let none: BTreeMap<String, String> = BTreeMap::new();
+        let no_labels: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let no_env = |_: &str| None;
+        let default = resolve(&registry, &none, &no_labels, no_env);
+        assert_eq!(default["snowflake"].labels, vec!["fakesnow"]);
+        assert_eq!(default["snowflake"].origin, Origin::Registry);
+
+        let url = BTreeMap::from([("snowflake".to_string(), "http://127.0.0.1:9999".to_string())]);
+        let given = resolve(&registry, &url, &no_labels, no_env);
+        assert!(
+            given["snowflake"].labels.is_empty(),
+            "a real server gets no emulator excuses"
+        );
+        let labels = BTreeMap::from([("snowflake".to_string(), vec!["heliosdb".to_string()])]);
+        let given = resolve(&registry, &url, &labels, no_env);
+        assert_eq!(given["snowflake"].labels, vec!["heliosdb"]);
+
+        let env = |k: &str| match k {
+            "HELIOS_MATRIX_TARGET_SNOWFLAKE" => Some("http://127.0.0.1:7777".to_string()),
+            "HELIOS_MATRIX_TARGET_LABELS_SNOWFLAKE" => Some("heliosdb, beta".to_string()),
+            _ => None,
+        };
+        let from_env = resolve(&registry, &none, &no_labels, env);
+        assert_eq!(from_env["snowflake"].labels, vec!["heliosdb", "beta"]);
+        assert_eq!(from_env["snowflake"].origin, Origin::Environment);
+        p.target = None;
+        let registry = Registry {
+            protocols: vec![p],
+            ..Registry::default()
+        };
+        assert!(resolve(&registry, &none, &no_labels, no_env).is_empty());
     }
 
     #[test]

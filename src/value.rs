@@ -38,10 +38,93 @@ impl Scalar {
             Scalar::Text(s) => s.clone(),
         }
     }
+}
 
-    /// Whether this string holds a minijinja expression (only meaningful inside a repeat).
-    pub fn is_template(&self) -> bool {
-        matches!(self, Scalar::Text(s) if crate::plan::template::has_template(s))
+/// The portable type class of a result column (or of one value, for servers whose values
+/// carry their own type, like SQLite). Executors map each protocol's column metadata
+/// (PostgreSQL OIDs, MySQL column types, Snowflake `rowtype`, Databricks manifest types,
+/// SQLite storage classes) onto these, and comparison is type-aware through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeClass {
+    Integer,
+    Decimal,
+    Float,
+    Text,
+    Boolean,
+    Date,
+    Time,
+    Timestamp,
+    Interval,
+    Bytes,
+    Json,
+    Uuid,
+    Array,
+    Vector,
+    /// A type no class describes (a server-specific type, an untyped NULL column).
+    Other,
+}
+
+impl TypeClass {
+    pub const ALL: [TypeClass; 15] = [
+        TypeClass::Integer,
+        TypeClass::Decimal,
+        TypeClass::Float,
+        TypeClass::Text,
+        TypeClass::Boolean,
+        TypeClass::Date,
+        TypeClass::Time,
+        TypeClass::Timestamp,
+        TypeClass::Interval,
+        TypeClass::Bytes,
+        TypeClass::Json,
+        TypeClass::Uuid,
+        TypeClass::Array,
+        TypeClass::Vector,
+        TypeClass::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TypeClass::Integer => "integer",
+            TypeClass::Decimal => "decimal",
+            TypeClass::Float => "float",
+            TypeClass::Text => "text",
+            TypeClass::Boolean => "boolean",
+            TypeClass::Date => "date",
+            TypeClass::Time => "time",
+            TypeClass::Timestamp => "timestamp",
+            TypeClass::Interval => "interval",
+            TypeClass::Bytes => "bytes",
+            TypeClass::Json => "json",
+            TypeClass::Uuid => "uuid",
+            TypeClass::Array => "array",
+            TypeClass::Vector => "vector",
+            TypeClass::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TypeClass> {
+        TypeClass::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            TypeClass::Integer | TypeClass::Decimal | TypeClass::Float
+        )
+    }
+
+    /// Classes a YAML string compares with, by the value's canonical text: text itself,
+    /// and the types whose literals people write as strings (dates, JSON, UUIDs, …).
+    pub fn takes_strings(self) -> bool {
+        !self.is_numeric() && !matches!(self, TypeClass::Boolean | TypeClass::Bytes)
+    }
+}
+
+impl fmt::Display for TypeClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -56,15 +139,16 @@ pub enum Value {
     Decimal(String),
     Text(String),
     Bytes(Vec<u8>),
-    /// Any other type (dates, intervals, JSON, arrays, …) in the server's canonical text.
+    /// Any other type (dates, intervals, JSON, arrays, …) in the server's canonical text,
+    /// with its portable class.
     Other {
-        type_name: String,
+        class: TypeClass,
         text: String,
     },
 }
 
 impl Value {
-    /// The value's canonical text: what a string expectation compares with.
+    /// The value's canonical text: what `compare: text` compares with.
     pub fn canonical_text(&self) -> String {
         match self {
             Value::Null => "NULL".to_string(),
@@ -73,16 +157,23 @@ impl Value {
             Value::Float(f) => format_float(*f),
             Value::Decimal(d) => d.clone(),
             Value::Text(s) => s.clone(),
-            Value::Bytes(b) => {
-                let mut s = String::with_capacity(2 + b.len() * 2);
-                s.push_str("\\x");
-                for byte in b {
-                    s.push_str(&format!("{byte:02x}"));
-                }
-                s
-            }
+            Value::Bytes(b) => hex_text(b),
             Value::Other { text, .. } => text.clone(),
         }
+    }
+
+    /// The class of a non-NULL value; `None` for NULL, which has no type of its own.
+    pub fn class(&self) -> Option<TypeClass> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Bool(_) => TypeClass::Boolean,
+            Value::Int(_) => TypeClass::Integer,
+            Value::Float(_) => TypeClass::Float,
+            Value::Decimal(_) => TypeClass::Decimal,
+            Value::Text(_) => TypeClass::Text,
+            Value::Bytes(_) => TypeClass::Bytes,
+            Value::Other { class, .. } => *class,
+        })
     }
 
     fn as_f64(&self) -> Option<f64> {
@@ -93,6 +184,17 @@ impl Value {
             _ => None,
         }
     }
+}
+
+/// Bytes as PostgreSQL prints them: `\x0aff`.
+pub fn hex_text(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(2 + bytes.len() * 2);
+    s.push_str("\\x");
+    for byte in bytes {
+        let _ = write!(s, "{byte:02x}");
+    }
+    s
 }
 
 impl fmt::Display for Value {
@@ -108,36 +210,153 @@ pub fn format_float(f: f64) -> String {
     } else if f.is_infinite() {
         if f > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
     } else {
-        let s = format!("{f:?}");
-        s
+        format!("{f:?}")
     }
 }
 
 /// Default relative tolerance for float comparison.
 pub const DEFAULT_TOLERANCE: f64 = 1e-9;
 
-/// Does an actual value satisfy an expected scalar? The contract's rules: integers compare
-/// numerically with integer and exact columns, floats within a relative tolerance, strings
-/// with the canonical text, booleans with a boolean column, `null` with NULL only.
-pub fn matches(expected: &Scalar, actual: &Value, tolerance: f64) -> bool {
-    match (expected, actual) {
-        (Scalar::Null, Value::Null) => true,
-        (Scalar::Null, _) | (_, Value::Null) => false,
-        (Scalar::Bool(e), Value::Bool(a)) => e == a,
-        (Scalar::Bool(_), _) => false,
-        (Scalar::Int(e), Value::Int(a)) => e == a,
-        (Scalar::Int(e), Value::Decimal(d)) => decimal_equals_int(d, *e),
-        (Scalar::Int(e), Value::Float(a)) => (*e as f64) == *a,
-        (Scalar::Int(_), _) => false,
-        (Scalar::Float(e), a) => a.as_f64().is_some_and(|a| approx_eq(*e, a, tolerance)),
-        (Scalar::Text(e), a) => a.canonical_text() == *e,
+/// How a step compares cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    /// The contract's rule, as Python's `==`: the type is part of the answer.
+    #[default]
+    Typed,
+    /// `compare: text`: the expected value's text against the value's canonical text
+    /// (numbers on both sides still compare numerically).
+    Text,
+}
+
+impl Compare {
+    pub fn parse(s: &str) -> Option<Compare> {
+        match s {
+            "typed" => Some(Compare::Typed),
+            "text" => Some(Compare::Text),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compare::Typed => "typed",
+            Compare::Text => "text",
+        }
     }
 }
 
-fn decimal_equals_int(decimal: &str, expected: i64) -> bool {
-    let d = decimal.trim();
-    let (whole, frac) = d.split_once('.').unwrap_or((d, ""));
-    frac.chars().all(|c| c == '0') && whole.parse::<i64>().is_ok_and(|w| w == expected)
+/// How a step compares cells: its mode, and the `tolerance:` it gives, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Comparison {
+    pub mode: Compare,
+    /// Without one, floats compare within [`DEFAULT_TOLERANCE`] and decimals exactly; a
+    /// step that gives one asks for it on decimal columns too (an AVG's scale differs
+    /// from server to server).
+    pub tolerance: Option<f64>,
+}
+
+impl Comparison {
+    fn float_tolerance(self) -> f64 {
+        self.tolerance.unwrap_or(DEFAULT_TOLERANCE)
+    }
+
+    /// Does a decimal's text equal a number, exactly or within the step's tolerance?
+    fn decimal(self, expected: &str, decimal: &str) -> bool {
+        if decimal_equal(expected, decimal) {
+            return true;
+        }
+        match (
+            self.tolerance,
+            expected.parse::<f64>(),
+            decimal.trim().parse::<f64>(),
+        ) {
+            (Some(t), Ok(e), Ok(a)) => approx_eq(e, a, t),
+            _ => false,
+        }
+    }
+}
+
+/// Why a cell does not satisfy its expectation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mismatch {
+    /// Same kind of value, different value.
+    Value,
+    /// The expectation's YAML type cannot match a value of this class at all.
+    Type {
+        expected: &'static str,
+        actual: TypeClass,
+    },
+}
+
+/// Does an actual value satisfy an expected scalar? Typed comparison (the default) is
+/// Python's `==`: a YAML number matches numeric classes by value (integers and decimals
+/// exactly, floats within the relative tolerance), a string only string-like classes (by
+/// text; a bytes column only its `\\x…` hex form), a boolean only a boolean, `null` only NULL.
+pub fn compare(expected: &Scalar, actual: &Value, how: Comparison) -> Result<(), Mismatch> {
+    let ok = |b: bool| if b { Ok(()) } else { Err(Mismatch::Value) };
+    let Some(class) = actual.class() else {
+        return ok(matches!(expected, Scalar::Null));
+    };
+    let tolerance = how.float_tolerance();
+    if how.mode == Compare::Text {
+        return ok(text_equal(expected, actual, tolerance));
+    }
+    let wrong_type = || {
+        Err(Mismatch::Type {
+            expected: expected.type_name(),
+            actual: class,
+        })
+    };
+    match expected {
+        Scalar::Null => Err(Mismatch::Value),
+        Scalar::Bool(e) => match actual {
+            Value::Bool(a) => ok(e == a),
+            _ => wrong_type(),
+        },
+        Scalar::Int(_) | Scalar::Float(_) if !class.is_numeric() => wrong_type(),
+        Scalar::Int(e) => ok(match actual {
+            Value::Int(a) => e == a,
+            Value::Float(a) => approx_eq(*e as f64, *a, tolerance),
+            Value::Decimal(d) => how.decimal(&e.to_string(), d),
+            _ => false,
+        }),
+        Scalar::Float(e) => ok(match actual {
+            Value::Float(a) => approx_eq(*e, *a, tolerance),
+            Value::Int(a) => *e == *a as f64,
+            Value::Decimal(d) => e.is_finite() && how.decimal(&format_float(*e), d),
+            _ => false,
+        }),
+        Scalar::Text(e) => match actual {
+            Value::Bytes(b) => ok(hex_text(b) == *e),
+            _ if class.takes_strings() => ok(actual.canonical_text() == *e),
+            _ => wrong_type(),
+        },
+    }
+}
+
+/// `compare: text`: the texts are equal, or both sides read as the same number.
+fn text_equal(expected: &Scalar, actual: &Value, tolerance: f64) -> bool {
+    let (e, a) = (expected.display_text(), actual.canonical_text());
+    if e == a {
+        return true;
+    }
+    match (e.trim().parse::<f64>(), a.trim().parse::<f64>()) {
+        (Ok(x), Ok(y)) => approx_eq(x, y, tolerance),
+        _ => false,
+    }
+}
+
+/// Two decimal numbers in text are the same number (`1.50` = `1.5`, `1e2` = `100`).
+fn decimal_equal(a: &str, b: &str) -> bool {
+    use std::str::FromStr;
+    match (
+        bigdecimal::BigDecimal::from_str(a.trim()),
+        bigdecimal::BigDecimal::from_str(b.trim()),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }
 
 /// Relative comparison, with an absolute floor so values near zero still compare.
@@ -218,107 +437,156 @@ impl SortKey {
 mod tests {
     use super::*;
 
+    fn typed(e: Scalar, a: Value) -> Result<(), Mismatch> {
+        compare(&e, &a, Comparison::default())
+    }
+
+    fn within(tolerance: f64) -> Comparison {
+        Comparison {
+            tolerance: Some(tolerance),
+            ..Comparison::default()
+        }
+    }
+
     #[test]
-    fn integers_compare_numerically() {
-        assert!(matches(
-            &Scalar::Int(10),
-            &Value::Int(10),
-            DEFAULT_TOLERANCE
+    fn numbers_match_numeric_classes_by_value() {
+        assert_eq!(typed(Scalar::Int(10), Value::Int(10)), Ok(()));
+        assert_eq!(
+            typed(Scalar::Int(10), Value::Decimal("10.00".into())),
+            Ok(())
+        );
+        assert_eq!(
+            typed(Scalar::Int(10), Value::Decimal("10.5".into())),
+            Err(Mismatch::Value)
+        );
+        assert_eq!(
+            typed(Scalar::Float(2.5), Value::Decimal("2.50".into())),
+            Ok(())
+        );
+        // Decimals compare exactly, not within the float tolerance.
+        assert_eq!(
+            typed(Scalar::Float(2.5), Value::Decimal("2.5000000001".into())),
+            Err(Mismatch::Value)
+        );
+        assert_eq!(typed(Scalar::Float(0.1 + 0.2), Value::Float(0.3)), Ok(()));
+        assert_eq!(
+            typed(Scalar::Float(0.3), Value::Float(0.3001)),
+            Err(Mismatch::Value)
+        );
+        assert_eq!(
+            compare(&Scalar::Float(0.3), &Value::Float(0.3001), within(1e-3)),
+            Ok(())
+        );
+        // A tolerance the step gives applies to decimals too.
+        assert_eq!(
+            compare(
+                &Scalar::Float(19.166666666666668),
+                &Value::Decimal("19.1667".into()),
+                within(1e-4)
+            ),
+            Ok(())
+        );
+        assert_eq!(typed(Scalar::Float(2.0), Value::Int(2)), Ok(()));
+        assert_eq!(typed(Scalar::Int(2), Value::Float(2.0)), Ok(()));
+    }
+
+    #[test]
+    fn the_type_is_part_of_the_answer() {
+        assert_eq!(
+            typed(Scalar::Text("100".into()), Value::Int(100)),
+            Err(Mismatch::Type {
+                expected: "a string",
+                actual: TypeClass::Integer
+            })
+        );
+        assert_eq!(
+            typed(Scalar::Int(100), Value::Text("100".into())),
+            Err(Mismatch::Type {
+                expected: "an integer",
+                actual: TypeClass::Text
+            })
+        );
+        assert!(matches!(
+            typed(Scalar::Int(1), Value::Bool(true)),
+            Err(Mismatch::Type { .. })
         ));
-        assert!(matches(
-            &Scalar::Int(10),
-            &Value::Decimal("10.00".into()),
-            DEFAULT_TOLERANCE
+        assert!(matches!(
+            typed(Scalar::Bool(true), Value::Int(1)),
+            Err(Mismatch::Type { .. })
         ));
-        assert!(!matches(
-            &Scalar::Int(10),
-            &Value::Decimal("10.5".into()),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(!matches(
-            &Scalar::Int(10),
-            &Value::Text("10".into()),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(!matches(
-            &Scalar::Int(1),
-            &Value::Bool(true),
-            DEFAULT_TOLERANCE
+        assert!(matches!(
+            typed(Scalar::Text("1.5".into()), Value::Decimal("1.5".into())),
+            Err(Mismatch::Type { .. })
         ));
     }
 
     #[test]
-    fn floats_compare_within_tolerance() {
-        assert!(matches(
-            &Scalar::Float(0.1 + 0.2),
-            &Value::Float(0.3),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(!matches(
-            &Scalar::Float(0.3),
-            &Value::Float(0.3001),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(matches(&Scalar::Float(0.3), &Value::Float(0.3001), 1e-3));
-        assert!(matches(
-            &Scalar::Float(2.0),
-            &Value::Int(2),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(matches(
-            &Scalar::Float(2.5),
-            &Value::Decimal("2.50".into()),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(matches(
-            &Scalar::Float(0.0),
-            &Value::Float(0.0),
-            DEFAULT_TOLERANCE
+    fn strings_match_string_like_classes_by_text() {
+        assert_eq!(
+            typed(Scalar::Text("Alice".into()), Value::Text("Alice".into())),
+            Ok(())
+        );
+        let date = Value::Other {
+            class: TypeClass::Date,
+            text: "2024-01-15".into(),
+        };
+        assert_eq!(typed(Scalar::Text("2024-01-15".into()), date), Ok(()));
+        assert_eq!(
+            typed(Scalar::Text("\\x0aff".into()), Value::Bytes(vec![10, 255])),
+            Ok(())
+        );
+        assert!(matches!(
+            typed(Scalar::Text("x".into()), Value::Bytes(vec![b'x'])),
+            Err(Mismatch::Value)
         ));
     }
 
     #[test]
-    fn strings_compare_with_canonical_text() {
-        assert!(matches(
-            &Scalar::Text("100".into()),
-            &Value::Int(100),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(matches(
-            &Scalar::Text("Alice".into()),
-            &Value::Text("Alice".into()),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(matches(
-            &Scalar::Text("\\x0aff".into()),
-            &Value::Bytes(vec![10, 255]),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(!matches(
-            &Scalar::Text("NULL".into()),
-            &Value::Null,
-            DEFAULT_TOLERANCE
-        ));
+    fn null_is_strict() {
+        assert_eq!(typed(Scalar::Null, Value::Null), Ok(()));
+        assert_eq!(
+            typed(Scalar::Null, Value::Text(String::new())),
+            Err(Mismatch::Value)
+        );
+        assert_eq!(
+            typed(Scalar::Text("NULL".into()), Value::Null),
+            Err(Mismatch::Value)
+        );
+        assert_eq!(typed(Scalar::Bool(true), Value::Bool(true)), Ok(()));
     }
 
     #[test]
-    fn null_and_booleans_are_strict() {
-        assert!(matches(&Scalar::Null, &Value::Null, DEFAULT_TOLERANCE));
-        assert!(!matches(
-            &Scalar::Null,
-            &Value::Text(String::new()),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(matches(
-            &Scalar::Bool(true),
-            &Value::Bool(true),
-            DEFAULT_TOLERANCE
-        ));
-        assert!(!matches(
-            &Scalar::Bool(true),
-            &Value::Int(1),
-            DEFAULT_TOLERANCE
-        ));
+    fn compare_text_restores_canonical_text() {
+        let text = |e: Scalar, a: Value| {
+            compare(
+                &e,
+                &a,
+                Comparison {
+                    mode: Compare::Text,
+                    tolerance: None,
+                },
+            )
+        };
+        assert_eq!(text(Scalar::Text("100".into()), Value::Int(100)), Ok(()));
+        assert_eq!(text(Scalar::Int(100), Value::Text("100".into())), Ok(()));
+        assert_eq!(
+            text(Scalar::Float(1.5), Value::Decimal("1.50".into())),
+            Ok(())
+        );
+        assert_eq!(text(Scalar::Bool(true), Value::Bool(true)), Ok(()));
+        assert_eq!(
+            text(Scalar::Int(1), Value::Text("2".into())),
+            Err(Mismatch::Value)
+        );
+        assert_eq!(text(Scalar::Null, Value::Null), Ok(()));
+    }
+
+    #[test]
+    fn type_classes_read_back_from_their_names() {
+        for class in TypeClass::ALL {
+            assert_eq!(TypeClass::parse(class.as_str()), Some(class));
+        }
+        assert_eq!(TypeClass::parse("int"), None);
     }
 
     #[test]

@@ -54,6 +54,17 @@ fn is_failure(status: &TestCaseStatus) -> bool {
     )
 }
 
+/// A JUnit `<error>`: the case could not run (no target, no connection, a fixture failing).
+fn is_error(status: &TestCaseStatus) -> bool {
+    matches!(
+        status,
+        TestCaseStatus::NonSuccess {
+            kind: NonSuccessKind::Error,
+            ..
+        }
+    )
+}
+
 /// The outcome of a `run` with a JUnit report in a scratch directory.
 struct Ran {
     code: Option<i32>,
@@ -504,9 +515,10 @@ fn list_shows_the_selection_run_would_use() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("sqlite (reference, sqlite::memory:): 2 case(s)"),
+        stdout.contains("sqlite (reference, sqlite::memory: from matrix.yaml): 2 case(s)"),
         "{stdout}"
     );
+    assert!(stdout.contains("  labels: sqlite, reference\n"), "{stdout}");
     assert!(
         stdout.contains("CORE-TYP-001") && stdout.contains("specs/core/types.yaml:"),
         "{stdout}"
@@ -641,9 +653,9 @@ fn a_server_that_cannot_be_reached_fails_its_cases_and_the_run_goes_on() {
     let cases = ran.statuses();
     assert_eq!(cases.len(), 4);
     assert_eq!(
-        cases.iter().filter(|(_, s)| is_failure(s)).count(),
+        cases.iter().filter(|(_, s)| is_error(s)).count(),
         2,
-        "{cases:?}"
+        "an unreachable server is an error of each of its cases, not a failed check: {cases:?}"
     );
 }
 

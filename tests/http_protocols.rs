@@ -316,7 +316,7 @@ cases:
     steps:
       - query: SELECT n, d FROM t WHERE n < ?
         params: [7]
-        rows: [[1, "0.50"], [2, null], [3, "1.50"]]
+        rows: [[1, 0.5], [2, null], [3, 1.5]]
   - id: DBX-2
     name: A FAILED state is a server error with its SQLSTATE
     steps:
@@ -686,6 +686,76 @@ cases:
     );
     assert!(
         stdout.contains("column `HUGE`: the server sent scale 1000000000000"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn databricks_reads_affected_rows_from_the_dml_answer_and_never_invents_them() {
+    let peer = Peer::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/2.0/sql/warehouses") => {
+            Reply::json(json!({"warehouses": [{"id": "w1", "name": "helios-matrix"}]}))
+        }
+        // The real service's INSERT answer: both counts as the result's single row.
+        ("POST", "/api/2.0/sql/statements")
+            if r.body["statement"] == "INSERT INTO t VALUES (1), (2), (3)" =>
+        {
+            Reply::json(json!({
+                "statement_id": "i1",
+                "status": {"state": "SUCCEEDED"},
+                "manifest": {"schema": {"columns": [
+                    {"name": "num_affected_rows", "type_name": "LONG"},
+                    {"name": "num_inserted_rows", "type_name": "LONG"}
+                ]}, "total_row_count": 1},
+                "result": {"data_array": [["3", "3"]]}
+            }))
+        }
+        // An answer that carries no count: one result row, as a SELECT's would be.
+        ("POST", "/api/2.0/sql/statements") => Reply::json(json!({
+            "statement_id": "u1",
+            "status": {"state": "SUCCEEDED"},
+            "manifest": {"schema": {"columns": [{"name": "x", "type_name": "INT"}]}, "total_row_count": 1},
+            "result": {"data_array": [["1"]]}
+        })),
+        (method, path) => Err(format!("unexpected request {method} {path}")),
+    });
+    let dir = specs(
+        r#"
+suite: counts
+protocols: [databricks]
+priority: p0
+cases:
+  - id: DBC-1
+    name: three rows inserted
+    steps:
+      - statement: INSERT INTO t VALUES (1), (2), (3)
+        count: 3
+  - id: DBC-2
+    name: the wrong count fails
+    steps:
+      - statement: INSERT INTO t VALUES (1), (2), (3)
+        count: 1
+  - id: DBC-3
+    name: an answer without a count cannot satisfy one
+    steps:
+      - statement: UPDATE t SET x = 1 WHERE x > 100
+        count: 1
+"#,
+    );
+    let (code, stdout) = run(
+        dir.path(),
+        "databricks",
+        &format!("http://token:secret@{}", peer.addr),
+    );
+    peer.assert_no_violations();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("PASS  databricks  DBC-1"), "{stdout}");
+    assert!(
+        stdout.contains("the statement affected 3 row(s), expected 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("does not say how many rows the statement affected"),
         "{stdout}"
     );
 }

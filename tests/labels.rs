@@ -1,5 +1,6 @@
-//! Label resolution: `on` precedence (protocol name > dialect > tier > declared label),
-//! ties, `key: null`, `only`/`skip` with reasons, `xfail`, unknown-label warnings.
+//! Label resolution: `on` precedence (server label > protocol name > dialect > tier >
+//! command-line label), ties, `key: null`, `only`/`skip` with reasons, `xfail` (and what
+//! it expects), unmapped error classes, unknown-label warnings.
 
 use helios_matrix::diag::{Diagnostics, Level};
 use helios_matrix::plan::compile::compile;
@@ -8,14 +9,15 @@ use helios_matrix::spec;
 use helios_matrix::value::Scalar;
 
 const REGISTRY: &str = r#"
-labels: [heliosdb]
+labels: [heliosdb, beta]
 protocols:
   postgresql: {tier: gold, dialect: postgres, executor: postgres}
   mysql: {tier: gold, dialect: mysql, executor: mysql}
   databricks: {tier: silver, dialect: databricks, executor: databricks, labels: [minilake]}
   sqlite: {tier: reference, dialect: sqlite, executor: sqlite}
 error_classes:
-  unique_violation: {postgres: {sqlstate: "23505"}, mysql: {code: 1062}, sqlite: {message: UNIQUE}}
+  unique_violation: {postgres: {sqlstate: "23505"}, mysql: {code: 1062}, sqlite: {message: UNIQUE}, databricks: {sqlstate: "23505"}}
+  syntax_error: {postgres: {sqlstate: "42601"}, mysql: {code: 1064}, sqlite: {message: syntax}}
 "#;
 
 fn compile_suite(suite: &str, cli: &[&str]) -> (Plan, Diagnostics) {
@@ -91,7 +93,7 @@ cases:
 }
 
 #[test]
-fn protocol_name_beats_dialect_and_tier_beats_declared() {
+fn server_label_beats_protocol_name_and_tier_beats_command_line() {
     let suite = r#"
 cases:
   - id: C-1
@@ -108,7 +110,11 @@ cases:
     let (plan, d) = compile_suite(suite, &[]);
     assert!(!d.has_errors(), "{:?}", d.items());
     assert_eq!(first_rows(&plan, "postgresql"), rows(2));
-    assert_eq!(first_rows(&plan, "databricks"), rows(3));
+    assert_eq!(
+        first_rows(&plan, "databricks"),
+        rows(4),
+        "the label of the server behind the target is the most specific"
+    );
 }
 
 #[test]
@@ -120,22 +126,22 @@ cases:
     steps:
       - query: SELECT 1
         on:
-          minilake: {rows: [[1]]}
+          beta: {rows: [[1]]}
           heliosdb: {rows: [[2]]}
 "#;
-    let (_, d) = compile_suite(suite, &["heliosdb"]);
+    let (_, d) = compile_suite(suite, &["heliosdb", "beta"]);
     let errors: Vec<_> = d
         .items()
         .iter()
         .filter(|i| i.severity == Level::Error)
         .collect();
-    assert_eq!(errors.len(), 1, "{errors:?}");
+    // One tie per protocol, each reported.
+    assert_eq!(errors.len(), 4, "{errors:?}");
     assert!(
-        errors[0]
-            .message
-            .contains("both match protocol `databricks`"),
-        "{}",
-        errors[0].message
+        errors
+            .iter()
+            .any(|e| e.message.contains("both match protocol `databricks`")),
+        "{errors:?}"
     );
 }
 
@@ -234,10 +240,113 @@ cases:
     let (plan, d) = compile_suite(suite, &[]);
     assert!(!d.has_errors(), "{:?}", d.items());
     assert_eq!(
-        case(&plan, "databricks").xfail.as_deref(),
-        Some("silver gap")
+        case(&plan, "databricks")
+            .xfail
+            .as_ref()
+            .map(|x| x.reason.as_str()),
+        Some("ignores parameters"),
+        "the server label beats the tier"
     );
     assert_eq!(case(&plan, "postgresql").xfail, None);
+}
+
+#[test]
+fn an_xfail_may_state_the_error_it_expects_in_native_form() {
+    let suite = r#"
+cases:
+  - id: C-1
+    name: xfail with an expectation
+    xfail:
+      gold: {reason: "known gap", error: syntax_error, step: 2}
+    steps:
+      - query: SELECT 1
+      - query: SELECT 2
+"#;
+    let (plan, d) = compile_suite(suite, &[]);
+    assert!(!d.has_errors(), "{:?}", d.items());
+    let x = case(&plan, "postgresql").xfail.clone().expect("xfail");
+    assert_eq!(x.reason, "known gap");
+    assert_eq!(x.step, Some(2));
+    let e = x.error.expect("error");
+    assert_eq!(
+        e.sqlstate.as_deref(),
+        Some("42601"),
+        "the class in native form"
+    );
+    let my = case(&plan, "mysql").xfail.clone().expect("xfail");
+    assert_eq!(my.error.and_then(|e| e.code).as_deref(), Some("1064"));
+}
+
+#[test]
+fn an_unmapped_error_class_is_an_error_where_the_case_runs() {
+    let suite = r#"
+cases:
+  - id: C-1
+    name: expects a class databricks has no code for
+    steps:
+      - query: SELCT 1
+        error: syntax_error
+"#;
+    let (_, d) = compile_suite(suite, &[]);
+    let errors: Vec<_> = d
+        .items()
+        .iter()
+        .filter(|i| i.severity == Level::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].message.contains("`syntax_error`")
+            && errors[0].message.contains("protocol `databricks`"),
+        "{}",
+        errors[0].message
+    );
+    // Skipped there, it is only a warning.
+    let skipped = suite.replace(
+        "    steps:",
+        "    skip: {databricks: \"not here\"}\n    steps:",
+    );
+    let (_, d) = compile_suite(&skipped, &[]);
+    assert!(!d.has_errors(), "{:?}", d.items());
+    assert!(
+        d.items()
+            .iter()
+            .any(|i| i.severity == Level::Warning && i.message.contains("syntax_error")),
+        "{:?}",
+        d.items()
+    );
+}
+
+#[test]
+fn a_repeat_beyond_its_limit_is_a_compile_error() {
+    let suite = r#"
+cases:
+  - id: C-1
+    name: runaway
+    steps:
+      - statement: SELECT 1
+        repeat: {var: i, from: 0, to: 2000000000}
+"#;
+    let (_, d) = compile_suite(suite, &[]);
+    let error = d
+        .items()
+        .iter()
+        .find(|i| i.severity == Level::Error)
+        .expect("an error");
+    assert!(
+        error.message.contains("2000000000 iterations"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("limit: 2000000000")),
+        "{error:?}"
+    );
+    let raised = suite.replace("to: 2000000000}", "to: 2000000000, limit: 2000000000}");
+    let (_, d) = compile_suite(&raised, &[]);
+    assert!(!d.has_errors(), "{:?}", d.items());
 }
 
 #[test]

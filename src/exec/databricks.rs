@@ -5,8 +5,11 @@
 //! result read chunk by chunk through `next_chunk_index`. Parameters are named markers
 //! (`:p1` or `:name`, which the compiler writes) sent as typed `parameters`. Errors come
 //! from a FAILED state or an HTTP error body. The API is stateless: there are no
-//! transactions, and named sessions share the warehouse. The warehouse is the one named
-//! `helios-matrix` (`?warehouse=` in the target overrides), created when missing.
+//! transactions, and named sessions would share the warehouse, so the executor declares
+//! neither and cases that need them are skipped. Affected-row counts come from the DML
+//! answer's `num_affected_rows` (or `num_inserted_rows`) column; an answer without one
+//! leaves the count unknown. The warehouse is the one named `helios-matrix` (`?warehouse=`
+//! in the target overrides), created when missing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +21,13 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::http::{self, HttpClient};
-use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
+use super::{
+    Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
+    SessionOptions, undecodable,
+};
 use crate::plan::Param;
 use crate::target::Target;
-use crate::value::{Scalar, Value, format_float};
+use crate::value::{Scalar, TypeClass, Value, format_float};
 
 const STATEMENTS: &str = "/api/2.0/sql/statements";
 const WAREHOUSES: &str = "/api/2.0/sql/warehouses";
@@ -62,6 +68,15 @@ impl DatabricksEngine {
 
 #[async_trait]
 impl Engine for DatabricksEngine {
+    fn capabilities(&self) -> &'static [Capability] {
+        &[
+            Capability::Sql,
+            Capability::Cursors,
+            Capability::Cancel,
+            Capability::Copy,
+        ]
+    }
+
     async fn open(&self, _options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
         self.api.warehouse().await?;
         Ok(Box::new(DatabricksSession {
@@ -165,85 +180,132 @@ fn parameters(params: &[Param]) -> Json {
     )
 }
 
-/// A cell by its column's type; the real service sends strings, emulators sometimes JSON
-/// numbers and booleans, and both read the same here.
-fn cell(value: &Json, type_name: &str) -> Value {
-    let base = type_name
-        .split('(')
+/// A Databricks SQL type name (`DECIMAL(5,2)`, `"STRING"`) without its arguments.
+fn base_type(type_name: &str) -> String {
+    type_name
+        .split(['(', '<'])
         .next()
         .unwrap_or(type_name)
         .trim()
         .trim_matches('"')
-        .to_ascii_uppercase();
-    let text = match value {
-        Json::Null => return Value::Null,
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let other = || Value::Other {
-        type_name: type_name.to_lowercase(),
-        text: text.clone(),
-    };
-    match base.as_str() {
+        .to_ascii_uppercase()
+}
+
+/// A Databricks SQL type's portable class.
+fn class_of(type_name: &str) -> TypeClass {
+    match base_type(type_name).as_str() {
         "INT" | "INTEGER" | "BIGINT" | "LONG" | "SMALLINT" | "SHORT" | "TINYINT" | "BYTE"
-        | "HUGEINT" | "UBIGINT" | "UINTEGER" => text
-            .parse()
-            .map_or_else(|_| Value::Decimal(text.clone()), Value::Int),
-        "FLOAT" | "DOUBLE" | "REAL" => text.parse().map_or_else(|_| other(), Value::Float),
-        "DECIMAL" | "NUMERIC" | "DEC" => Value::Decimal(text),
-        "BOOLEAN" | "BOOL" => match text.as_str() {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => other(),
-        },
-        "STRING" | "VARCHAR" | "CHAR" | "TEXT" => Value::Text(text),
-        "NULL" | "VOID" => Value::Null,
-        _ => other(),
+        | "HUGEINT" | "UBIGINT" | "UINTEGER" => TypeClass::Integer,
+        "FLOAT" | "DOUBLE" | "REAL" => TypeClass::Float,
+        "DECIMAL" | "NUMERIC" | "DEC" => TypeClass::Decimal,
+        "BOOLEAN" | "BOOL" => TypeClass::Boolean,
+        "STRING" | "VARCHAR" | "CHAR" | "TEXT" => TypeClass::Text,
+        "DATE" => TypeClass::Date,
+        "TIMESTAMP" | "TIMESTAMP_NTZ" => TypeClass::Timestamp,
+        "INTERVAL" => TypeClass::Interval,
+        "BINARY" => TypeClass::Bytes,
+        "ARRAY" => TypeClass::Array,
+        "MAP" | "STRUCT" | "VARIANT" => TypeClass::Json,
+        _ => TypeClass::Other,
     }
 }
 
-/// Column names and types from an answer's manifest.
-fn schema(answer: &Json) -> Vec<(String, String)> {
+/// A cell by its column's type; the real service sends strings, emulators sometimes JSON
+/// numbers and booleans, and both read the same here.
+fn cell(value: &Json, type_name: &str) -> Result<Value, String> {
+    let text = match value {
+        Json::Null => return Ok(Value::Null),
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let bad = |e: &dyn std::fmt::Display| format!("`{text}`: {e}");
+    Ok(match class_of(type_name) {
+        TypeClass::Integer => text
+            .parse()
+            .map(Value::Int)
+            // HUGEINT and unsigned 64-bit values past i64 stay exact.
+            .or_else(|_| {
+                text.parse::<i128>()
+                    .map(|_| Value::Decimal(text.clone()))
+                    .map_err(|e| bad(&e))
+            })?,
+        TypeClass::Float => Value::Float(text.parse().map_err(|e| bad(&e))?),
+        TypeClass::Decimal => Value::Decimal(text),
+        TypeClass::Boolean => match text.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err(bad(&"not true or false")),
+        },
+        TypeClass::Text => Value::Text(text),
+        _ if matches!(base_type(type_name).as_str(), "NULL" | "VOID") => {
+            return Err(bad(&"a value in a column of type VOID"));
+        }
+        class => Value::Other { class, text },
+    })
+}
+
+/// Columns from an answer's manifest.
+fn schema(answer: &Json) -> Vec<Column> {
     answer
         .pointer("/manifest/schema/columns")
         .and_then(Json::as_array)
         .map(|cols| {
             cols.iter()
                 .map(|c| {
-                    let name = c
-                        .get("name")
-                        .and_then(Json::as_str)
-                        .unwrap_or_default()
-                        .to_string();
+                    let name = c.get("name").and_then(Json::as_str).unwrap_or_default();
                     let ty = c
-                        .get("type_name")
+                        .get("type_text")
+                        .or_else(|| c.get("type_name"))
                         .and_then(Json::as_str)
-                        .unwrap_or("STRING")
-                        .to_string();
-                    (name, ty)
+                        .unwrap_or("STRING");
+                    Column::new(name, class_of(ty), ty)
                 })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-fn rows_of(chunk: &Json, columns: &[(String, String)]) -> Vec<Row> {
-    chunk
-        .get("data_array")
-        .and_then(Json::as_array)
-        .map(|rows| {
-            rows.iter()
-                .map(|row| {
-                    let cells = row.as_array().cloned().unwrap_or_default();
-                    cells
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| cell(v, columns.get(i).map_or("STRING", |c| c.1.as_str())))
-                        .collect()
+fn rows_of(chunk: &Json, columns: &[Column]) -> Result<Vec<Row>, ExecError> {
+    let Some(rows) = chunk.get("data_array").and_then(Json::as_array) else {
+        return Ok(Vec::new());
+    };
+    rows.iter()
+        .map(|row| {
+            let cells = row.as_array().map(Vec::as_slice).unwrap_or_default();
+            cells
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let (name, native) = columns
+                        .get(i)
+                        .map_or(("", "STRING"), |c| (c.name.as_str(), c.native.as_str()));
+                    cell(v, native).map_err(|e| undecodable(i, name, native, &e, None))
                 })
                 .collect()
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+/// The affected-row count of a DML answer: its `num_affected_rows` column, else its
+/// `num_inserted_rows` (the real service's two forms), else a lone `Count` column (the
+/// DuckDB answer minilake passes through). `None` when the answer carries none of them.
+fn affected_rows(columns: &[Column], rows: &[Row]) -> Option<u64> {
+    let at = |name: &str| {
+        columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    };
+    let index = at("num_affected_rows")
+        .or_else(|| at("num_inserted_rows"))
+        .or_else(|| (columns.len() == 1).then(|| at("count")).flatten())?;
+    match rows {
+        [] => Some(0),
+        [row] => match row.get(index) {
+            Some(Value::Int(n)) => u64::try_from(*n).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// A SQL literal, for `copy` rows inlined into INSERTs (Spark SQL string escapes).
@@ -433,7 +495,7 @@ impl DatabricksSession {
         sql: &str,
         params: &[Param],
         limit: usize,
-    ) -> Result<(Vec<String>, Vec<Row>), ExecError> {
+    ) -> Result<(Vec<Column>, Vec<Row>), ExecError> {
         let answer = self
             .api
             .execute(sql, params, &self.canceller.running)
@@ -447,7 +509,7 @@ impl DatabricksSession {
         let mut rows = Vec::new();
         let mut chunk = answer.get("result").cloned().unwrap_or(Json::Null);
         loop {
-            rows.extend(rows_of(&chunk, &columns));
+            rows.extend(rows_of(&chunk, &columns)?);
             if rows.len() >= limit {
                 rows.truncate(limit);
                 break;
@@ -457,34 +519,15 @@ impl DatabricksSession {
                 None => break,
             }
         }
-        Ok((columns.into_iter().map(|c| c.0).collect(), rows))
+        Ok((columns, rows))
     }
 }
 
 #[async_trait]
 impl Session for DatabricksSession {
-    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
-        let answer = self
-            .api
-            .execute(sql, params, &self.canceller.running)
-            .await?;
-        // DML answers carry `num_affected_rows` as their single cell.
-        let columns = schema(&answer);
-        let affected = columns
-            .iter()
-            .position(|c| c.0 == "num_affected_rows")
-            .and_then(|i| {
-                rows_of(answer.get("result").unwrap_or(&Json::Null), &columns)
-                    .first()
-                    .and_then(|r| r.get(i).cloned())
-            });
-        Ok(match affected {
-            Some(Value::Int(n)) => u64::try_from(n).unwrap_or(0),
-            _ => answer
-                .pointer("/manifest/total_row_count")
-                .and_then(Json::as_u64)
-                .unwrap_or(0),
-        })
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Option<u64>, ExecError> {
+        let (columns, rows) = self.rows(sql, params, 2).await?;
+        Ok(affected_rows(&columns, &rows))
     }
 
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
@@ -498,12 +541,15 @@ impl Session for DatabricksSession {
         params: &[Param],
         batch: usize,
         max_batches: usize,
-    ) -> Result<Vec<Vec<Row>>, ExecError> {
+    ) -> Result<Batches, ExecError> {
         // Chunks are read only until the listed batches are filled.
-        let (_, rows) = self
+        let (columns, rows) = self
             .rows(sql, params, batch.saturating_mul(max_batches))
             .await?;
-        Ok(rows.chunks(batch.max(1)).map(<[Row]>::to_vec).collect())
+        Ok(Batches {
+            columns,
+            batches: rows.chunks(batch.max(1)).map(<[Row]>::to_vec).collect(),
+        })
     }
 
     async fn copy_in(
@@ -554,15 +600,40 @@ mod tests {
 
     #[test]
     fn cells_read_strings_and_json_alike() {
-        assert_eq!(cell(&json!("42"), "INT"), Value::Int(42));
-        assert_eq!(cell(&json!(42), "INTEGER"), Value::Int(42));
+        assert_eq!(cell(&json!("42"), "INT"), Ok(Value::Int(42)));
+        assert_eq!(cell(&json!(42), "INTEGER"), Ok(Value::Int(42)));
         assert_eq!(
             cell(&json!("2.50"), "DECIMAL(5,2)"),
-            Value::Decimal("2.50".into())
+            Ok(Value::Decimal("2.50".into()))
         );
-        assert_eq!(cell(&json!(true), "BOOLEAN"), Value::Bool(true));
-        assert_eq!(cell(&json!("true"), "BOOLEAN"), Value::Bool(true));
-        assert_eq!(cell(&Json::Null, "STRING"), Value::Null);
+        assert_eq!(cell(&json!(true), "BOOLEAN"), Ok(Value::Bool(true)));
+        assert_eq!(cell(&json!("true"), "BOOLEAN"), Ok(Value::Bool(true)));
+        assert_eq!(cell(&Json::Null, "STRING"), Ok(Value::Null));
+        assert!(cell(&json!("x"), "INT").is_err(), "never a guess");
+        assert!(cell(&json!("maybe"), "BOOLEAN").is_err());
+    }
+
+    #[test]
+    fn affected_rows_come_from_the_dml_answer() {
+        let int = |name: &str| Column::new(name, TypeClass::Integer, "BIGINT");
+        let one = |n: i64| vec![vec![Value::Int(n)]];
+        // The real service's INSERT answer: both columns; the affected count wins.
+        let insert = [int("num_affected_rows"), int("num_inserted_rows")];
+        assert_eq!(
+            affected_rows(&insert, &[vec![Value::Int(3), Value::Int(3)]]),
+            Some(3)
+        );
+        assert_eq!(affected_rows(&[int("num_inserted_rows")], &one(2)), Some(2));
+        assert_eq!(affected_rows(&[int("Count")], &one(0)), Some(0));
+        // A result of one row that is not a count: unknown, never "1 row".
+        assert_eq!(affected_rows(&[int("id")], &one(7)), None);
+        assert_eq!(
+            affected_rows(
+                &[int("Count"), int("other")],
+                &[vec![Value::Int(1), Value::Int(1)]]
+            ),
+            None
+        );
     }
 
     #[test]

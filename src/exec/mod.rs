@@ -22,16 +22,118 @@ use async_trait::async_trait;
 
 use crate::plan::{Param, VectorOp};
 use crate::target::Target;
-use crate::value::{Scalar, Value};
+use crate::value::{Scalar, TypeClass, Value};
 use tx::TxState;
 
 /// Rows as a server returned them.
 pub type Row = Vec<Value>;
 
+/// A result column: its name, and its type as the protocol's metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub class: TypeClass,
+    /// The protocol's own type name (`INT4`, `VARCHAR`, `fixed(38,2)`), for messages.
+    pub native: String,
+}
+
+impl Column {
+    pub fn new(name: impl Into<String>, class: TypeClass, native: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            class,
+            native: native.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResultSet {
-    pub columns: Vec<String>,
+    pub columns: Vec<Column>,
     pub rows: Vec<Row>,
+}
+
+/// A result read through a cursor: its columns and the batches read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batches {
+    pub columns: Vec<Column>,
+    pub batches: Vec<Vec<Row>>,
+}
+
+impl ResultSet {
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+}
+
+/// A client-side feature a step may need. Executors declare the ones they really have;
+/// a case needing a missing one is skipped with that reason, never passed by construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Capability {
+    /// Named sessions are separate connections with their own state and visibility.
+    Sessions,
+    /// `begin` / `commit` / `rollback`.
+    Transactions,
+    /// `autocommit: false`: statements are invisible to others until committed.
+    AutocommitOff,
+    /// `fetch:` reads a result batch by batch.
+    Cursors,
+    /// `cancel_after:` stops a running statement through the protocol.
+    Cancel,
+    /// `copy` bulk-loads rows.
+    Copy,
+    /// `statement` / `query` steps.
+    Sql,
+    /// Vector-database steps.
+    Vectors,
+}
+
+impl Capability {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Capability::Sessions => "separate sessions",
+            Capability::Transactions => "transactions",
+            Capability::AutocommitOff => "autocommit off",
+            Capability::Cursors => "cursors (fetch in batches)",
+            Capability::Cancel => "cancelling a running statement",
+            Capability::Copy => "bulk copy",
+            Capability::Sql => "SQL",
+            Capability::Vectors => "vector operations",
+        }
+    }
+
+    /// What an ordinary SQL executor offers.
+    pub const SQL: [Capability; 7] = [
+        Capability::Sql,
+        Capability::Sessions,
+        Capability::Transactions,
+        Capability::AutocommitOff,
+        Capability::Cursors,
+        Capability::Cancel,
+        Capability::Copy,
+    ];
+}
+
+/// A value the executor could not decode: an error naming the column, its type and the
+/// bytes, never a NULL or a guess that an expectation might accept.
+pub fn undecodable(
+    column: usize,
+    name: &str,
+    native: &str,
+    detail: &dyn fmt::Display,
+    bytes: Option<&[u8]>,
+) -> ExecError {
+    let shown = bytes.map_or_else(String::new, |b| {
+        let mut hex = crate::value::hex_text(&b[..b.len().min(64)]);
+        if b.len() > 64 {
+            hex.push_str(&format!("… ({} bytes)", b.len()));
+        }
+        format!("; bytes {hex}")
+    });
+    ExecError::Client(format!(
+        "cannot decode column {} `{name}` of type {native}: {detail}{shown}",
+        column + 1
+    ))
 }
 
 /// An error the server reported: what `error:` expectations match against.
@@ -96,6 +198,9 @@ pub struct SessionOptions {
 /// A connected target.
 #[async_trait]
 pub trait Engine: Send + Sync {
+    /// What this executor's sessions really do; see [`Capability`].
+    fn capabilities(&self) -> &'static [Capability];
+
     /// Opens a session (a connection).
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError>;
 
@@ -113,8 +218,9 @@ pub trait Canceller: Send + Sync {
 /// One connection of a case.
 #[async_trait]
 pub trait Session: Send {
-    /// Runs a statement; returns the affected row count.
-    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError>;
+    /// Runs a statement; returns the affected row count, or `None` when the protocol's
+    /// answer does not say (an executor never invents one).
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Option<u64>, ExecError>;
 
     /// Runs a query and reads its whole result.
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError>;
@@ -127,7 +233,7 @@ pub trait Session: Send {
         params: &[Param],
         batch: usize,
         max_batches: usize,
-    ) -> Result<Vec<Vec<Row>>, ExecError>;
+    ) -> Result<Batches, ExecError>;
 
     /// The session's transaction bookkeeping; `None` when the protocol has no transactions.
     fn transactions(&mut self) -> Option<&mut TxState> {
@@ -180,9 +286,10 @@ pub async fn read_batches<S, R, E>(
     mut stream: S,
     batch: usize,
     max_batches: usize,
-    decode: impl Fn(&R) -> Row,
+    decode: impl Fn(&R) -> Result<Row, ExecError>,
+    columns: impl Fn(&R) -> Vec<Column>,
     map_error: impl Fn(E) -> ExecError,
-) -> Result<Vec<Vec<Row>>, ExecError>
+) -> Result<Batches, ExecError>
 where
     S: futures_util::Stream<Item = Result<R, E>> + Unpin,
 {
@@ -190,10 +297,14 @@ where
     let batch = batch.max(1);
     let mut batches = Vec::new();
     let mut current = Vec::with_capacity(batch);
+    let mut described = Vec::new();
     while batches.len() < max_batches {
         match stream.try_next().await.map_err(&map_error)? {
             Some(row) => {
-                current.push(decode(&row));
+                if described.is_empty() {
+                    described = columns(&row);
+                }
+                current.push(decode(&row)?);
                 if current.len() == batch {
                     batches.push(std::mem::take(&mut current));
                 }
@@ -206,17 +317,33 @@ where
             }
         }
     }
-    Ok(batches)
+    Ok(Batches {
+        columns: described,
+        batches,
+    })
 }
 
-/// Column names of a prepared statement: how a query that returned no rows (so no row to
-/// read them from) still reports its columns.
-pub fn statement_columns<S: sqlx::Statement>(statement: &S) -> Vec<String> {
-    use sqlx::Column as _;
-    statement
-        .columns()
+/// The columns of a prepared statement: how a query that returned no rows (so no row to
+/// read them from) still reports its columns and their types.
+pub fn statement_columns<S: sqlx::Statement>(
+    statement: &S,
+    class: impl Fn(&str) -> TypeClass,
+) -> Vec<Column> {
+    sqlx_columns(statement.columns(), class)
+}
+
+/// sqlx column descriptions as [`Column`]s, classed by the executor's type mapping.
+pub fn sqlx_columns<C: sqlx::Column>(
+    columns: &[C],
+    class: impl Fn(&str) -> TypeClass,
+) -> Vec<Column> {
+    use sqlx::TypeInfo as _;
+    columns
         .iter()
-        .map(|c| c.name().to_string())
+        .map(|c| {
+            let native = c.type_info().name().to_string();
+            Column::new(c.name(), class(&native), native)
+        })
         .collect()
 }
 
@@ -267,8 +394,12 @@ async fn control<S: Session + ?Sized>(
 pub enum VectorAnswer {
     Done,
     Indexes(Vec<String>),
-    /// Ranked matches of a query.
-    Matches(Vec<VectorMatch>),
+    /// Ranked matches of a query, and the index's similarity metric when the executor
+    /// knows it (it decides which way scores must be ordered).
+    Matches {
+        matches: Vec<VectorMatch>,
+        metric: Option<String>,
+    },
     /// Ids returned by a fetch.
     Vectors(Vec<String>),
     /// Upserted count.

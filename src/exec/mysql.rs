@@ -6,6 +6,11 @@
 //! session is its own connection, `fetch` reads the result incrementally off the wire,
 //! `copy` is multi-row INSERT batches, and `cancel_after` is `KILL QUERY` from a second
 //! connection. TLS follows the target URL (`?ssl-mode=required`).
+//!
+//! Sessions start as a plain client's do, with the server's defaults: sqlx's own session
+//! settings (`PIPES_AS_CONCAT` and `NO_ENGINE_SUBSTITUTION` in `sql_mode`, `time_zone =
+//! '+00:00'`, `SET NAMES`) are switched off, and the `IGNORE_SPACE` mode its handshake flag
+//! adds is taken back out, so `'a' || 'b'` means here what it means to PyMySQL.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -14,14 +19,17 @@ use async_trait::async_trait;
 use sqlx::mysql::{
     MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
 };
-use sqlx::{AssertSqlSafe, Column, Connection, Row as _, SqlSafeStr, TypeInfo, ValueRef};
+use sqlx::{AssertSqlSafe, Column as _, Connection, Row as _, SqlSafeStr, TypeInfo, ValueRef};
 
 use super::bulk;
 use super::tx::TxState;
-use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
+use super::{
+    Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
+    SessionOptions, undecodable,
+};
 use crate::plan::Param;
 use crate::target::{Target, mask};
-use crate::value::{Scalar, Value};
+use crate::value::{Scalar, TypeClass, Value};
 
 /// MySQL's limit on placeholders per prepared statement is 65,535.
 const MAX_COPY_PARAMS: usize = 60_000;
@@ -34,7 +42,12 @@ pub struct MySqlEngine {
 impl MySqlEngine {
     pub fn new(target: &Target) -> Result<Self, ExecError> {
         let options = MySqlConnectOptions::from_str(target.expose_url())
-            .map_err(|e| ExecError::Connect(format!("invalid target: {}", mask(&e.to_string()))))?;
+            .map_err(|e| ExecError::Connect(format!("invalid target: {}", mask(&e.to_string()))))?
+            .pipes_as_concat(false)
+            .no_engine_substitution(false)
+            .timezone(None)
+            // The handshake already names utf8mb4 as the connection's character set.
+            .set_names(false);
         Ok(Self { options })
     }
 }
@@ -45,14 +58,39 @@ async fn connect(options: &MySqlConnectOptions) -> Result<MySqlConnection, ExecE
         .map_err(|e| ExecError::Connect(mask(&e.to_string())))
 }
 
+/// The session's `sql_mode` without the modes sqlx's handshake added and the server's own
+/// default lacks; `None` when nothing needs taking out.
+fn restored_sql_mode(session: &str, global: &str) -> Option<String> {
+    let own: Vec<&str> = global.split(',').collect();
+    let kept: Vec<&str> = session
+        .split(',')
+        .filter(|m| *m != "IGNORE_SPACE" || own.contains(m))
+        .collect();
+    (kept.len() != session.split(',').count()).then(|| kept.join(","))
+}
+
 #[async_trait]
 impl Engine for MySqlEngine {
+    fn capabilities(&self) -> &'static [Capability] {
+        &Capability::SQL
+    }
+
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
         let mut conn = connect(&self.options).await?;
-        let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(map_error)?;
+        let (id, session_mode, global_mode): (u64, String, String) =
+            sqlx::query_as("SELECT CONNECTION_ID(), @@SESSION.sql_mode, @@GLOBAL.sql_mode")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(map_error)?;
+        // sqlx always sends CLIENT_IGNORE_SPACE, which adds IGNORE_SPACE to sql_mode; the
+        // drivers users run do not.
+        if let Some(mode) = restored_sql_mode(&session_mode, &global_mode) {
+            sqlx::query("SET SESSION sql_mode = ?")
+                .bind(mode)
+                .execute(&mut conn)
+                .await
+                .map_err(map_error)?;
+        }
         if !options.autocommit {
             sqlx::raw_sql("SET autocommit = 0")
                 .execute(&mut conn)
@@ -127,32 +165,49 @@ enum Wire {
     Binary,
 }
 
-fn decode_row(row: &MySqlRow, wire: Wire) -> Row {
-    (0..row.len())
-        .map(|i| {
-            let Ok(raw) = row.try_get_raw(i) else {
-                return Value::Null;
-            };
-            if raw.is_null() {
-                return Value::Null;
-            }
-            let ty = raw.type_info().name().to_string();
-            match wire {
-                Wire::Text => match row.try_get_unchecked::<Vec<u8>, _>(i) {
-                    Ok(bytes) => from_text(&ty, bytes),
-                    Err(e) => undecodable(&ty, &e),
-                },
-                Wire::Binary => from_binary(&ty, row, i),
-            }
-        })
-        .collect()
+/// A MySQL column type's portable class. MySQL has no boolean: `BOOLEAN` (TINYINT(1)) is
+/// an integer, as DB-API drivers return it.
+fn class_of(ty: &str) -> TypeClass {
+    match ty.split(' ').next().unwrap_or(ty) {
+        t if is_integer(t) => TypeClass::Integer,
+        "FLOAT" | "DOUBLE" => TypeClass::Float,
+        "DECIMAL" => TypeClass::Decimal,
+        "VARCHAR" | "CHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" => {
+            TypeClass::Text
+        }
+        t if is_binary_string(t) => TypeClass::Bytes,
+        "DATE" => TypeClass::Date,
+        "TIME" => TypeClass::Time,
+        "DATETIME" | "TIMESTAMP" => TypeClass::Timestamp,
+        "JSON" => TypeClass::Json,
+        _ => TypeClass::Other,
+    }
 }
 
-fn undecodable(ty: &str, e: &dyn std::fmt::Display) -> Value {
-    Value::Other {
-        type_name: ty.to_lowercase(),
-        text: format!("undecodable: {e}"),
-    }
+fn decode_row(row: &MySqlRow, wire: Wire) -> Result<Row, ExecError> {
+    (0..row.len())
+        .map(|i| {
+            let column = row.column(i);
+            let raw = row
+                .try_get_raw(i)
+                .map_err(|e| undecodable(i, column.name(), column.type_info().name(), &e, None))?;
+            if raw.is_null() {
+                return Ok(Value::Null);
+            }
+            let ty = raw.type_info().name().to_string();
+            let decoded = match wire {
+                Wire::Text => row
+                    .try_get_unchecked::<Vec<u8>, _>(i)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| from_text(&ty, bytes)),
+                Wire::Binary => from_binary(&ty, row, i),
+            };
+            decoded.map_err(|e| {
+                let bytes = row.try_get_unchecked::<Vec<u8>, _>(i).ok();
+                undecodable(i, column.name(), &ty, &e, bytes.as_deref())
+            })
+        })
+        .collect()
 }
 
 fn is_binary_string(ty: &str) -> bool {
@@ -176,75 +231,72 @@ fn is_integer(ty: &str) -> bool {
     )
 }
 
-/// A text-protocol value. MySQL has no boolean: TINYINT(1) stays an integer, as DB-API
-/// drivers return it.
-fn from_text(ty: &str, bytes: Vec<u8>) -> Value {
-    if is_binary_string(ty) {
-        return Value::Bytes(bytes);
+/// A text-protocol value, read as its column's type says.
+fn from_text(ty: &str, bytes: Vec<u8>) -> Result<Value, String> {
+    let class = class_of(ty);
+    if class == TypeClass::Bytes {
+        return Ok(Value::Bytes(bytes));
     }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let other = |text: String| Value::Other {
-        type_name: ty.to_lowercase(),
-        text,
-    };
-    match ty {
-        t if is_integer(t) => text
-            .parse::<i64>()
-            .map_or_else(|_| other(text.clone()), Value::Int),
-        "FLOAT" | "DOUBLE" => text
-            .parse()
-            .map_or_else(|_| other(text.clone()), Value::Float),
-        "DECIMAL" => Value::Decimal(text),
-        "VARCHAR" | "CHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET"
-        | "NULL" => Value::Text(text),
-        _ => other(text),
-    }
+    let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let bad = |e: &dyn std::fmt::Display| format!("`{text}`: {e}");
+    Ok(match class {
+        TypeClass::Integer if ty.ends_with("UNSIGNED") => {
+            let v: u64 = text.parse().map_err(|e| bad(&e))?;
+            i64::try_from(v).map_or_else(|_| Value::Decimal(v.to_string()), Value::Int)
+        }
+        TypeClass::Integer => Value::Int(text.parse().map_err(|e| bad(&e))?),
+        TypeClass::Float => Value::Float(text.parse().map_err(|e| bad(&e))?),
+        TypeClass::Decimal => Value::Decimal(text),
+        TypeClass::Text => Value::Text(text),
+        class => Value::Other { class, text },
+    })
 }
 
-fn from_binary(ty: &str, row: &MySqlRow, i: usize) -> Value {
+fn from_binary(ty: &str, row: &MySqlRow, i: usize) -> Result<Value, String> {
     use sqlx::types::chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-    let other = |text: String| Value::Other {
-        type_name: ty.to_lowercase(),
-        text,
-    };
-    let decoded: Result<Value, sqlx::Error> = (|| {
-        Ok(match ty {
-            t if is_integer(t) && t.ends_with("UNSIGNED") => {
-                let v = row.try_get_unchecked::<u64, _>(i)?;
-                i64::try_from(v).map_or_else(|_| Value::Decimal(v.to_string()), Value::Int)
-            }
-            t if is_integer(t) => Value::Int(row.try_get_unchecked::<i64, _>(i)?),
-            "FLOAT" => Value::Float(
-                row.try_get_unchecked::<f32, _>(i)?
-                    .to_string()
-                    .parse()
-                    .unwrap_or(f64::NAN),
-            ),
-            "DOUBLE" => Value::Float(row.try_get_unchecked::<f64, _>(i)?),
-            "DATE" => other(
-                row.try_get_unchecked::<NaiveDate, _>(i)?
-                    .format("%Y-%m-%d")
-                    .to_string(),
-            ),
-            "DATETIME" | "TIMESTAMP" => {
-                let t = row.try_get_unchecked::<NaiveDateTime, _>(i)?;
-                other(t.format("%Y-%m-%d %H:%M:%S%.f").to_string())
-            }
-            "TIME" => other(
-                row.try_get_unchecked::<NaiveTime, _>(i)?
-                    .format("%H:%M:%S%.f")
-                    .to_string(),
-            ),
-            // DECIMAL, strings and JSON travel as text even in the binary protocol.
-            t => from_text(t, row.try_get_unchecked::<Vec<u8>, _>(i)?),
-        })
-    })();
-    decoded.unwrap_or_else(|e| undecodable(ty, &e))
+    let class = class_of(ty);
+    let other = |text: String| Ok(Value::Other { class, text });
+    let e = |e: sqlx::Error| e.to_string();
+    match ty {
+        t if is_integer(t) && t.ends_with("UNSIGNED") => {
+            let v = row.try_get_unchecked::<u64, _>(i).map_err(e)?;
+            Ok(i64::try_from(v).map_or_else(|_| Value::Decimal(v.to_string()), Value::Int))
+        }
+        t if is_integer(t) => Ok(Value::Int(row.try_get_unchecked::<i64, _>(i).map_err(e)?)),
+        // Through its shortest text, so a FLOAT's 0.1 stays 0.1.
+        "FLOAT" => row
+            .try_get_unchecked::<f32, _>(i)
+            .map_err(e)?
+            .to_string()
+            .parse()
+            .map(Value::Float)
+            .map_err(|err: std::num::ParseFloatError| err.to_string()),
+        "DOUBLE" => Ok(Value::Float(row.try_get_unchecked::<f64, _>(i).map_err(e)?)),
+        "DATE" => other(
+            row.try_get_unchecked::<NaiveDate, _>(i)
+                .map_err(e)?
+                .format("%Y-%m-%d")
+                .to_string(),
+        ),
+        "DATETIME" | "TIMESTAMP" => other(
+            row.try_get_unchecked::<NaiveDateTime, _>(i)
+                .map_err(e)?
+                .format("%Y-%m-%d %H:%M:%S%.f")
+                .to_string(),
+        ),
+        "TIME" => other(
+            row.try_get_unchecked::<NaiveTime, _>(i)
+                .map_err(e)?
+                .format("%H:%M:%S%.f")
+                .to_string(),
+        ),
+        // DECIMAL, strings and JSON travel as text even in the binary protocol.
+        t => from_text(t, row.try_get_unchecked::<Vec<u8>, _>(i).map_err(e)?),
+    }
 }
 
-fn columns(row: Option<&MySqlRow>) -> Vec<String> {
-    row.map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
-        .unwrap_or_default()
+fn describe(row: &MySqlRow) -> Vec<Column> {
+    super::sqlx_columns(row.columns(), class_of)
 }
 
 impl MySqlSession {
@@ -266,9 +318,9 @@ impl MySqlSession {
 
 #[async_trait]
 impl Session for MySqlSession {
-    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Option<u64>, ExecError> {
         if params.is_empty() {
-            return self.simple(sql).await;
+            return self.simple(sql).await.map(Some);
         }
         let args = arguments(params)?;
         let conn = self.conn()?;
@@ -276,7 +328,7 @@ impl Session for MySqlSession {
             .execute(&mut *conn)
             .await
             .map_err(map_error)?;
-        Ok(done.rows_affected())
+        Ok(Some(done.rows_affected()))
     }
 
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
@@ -301,15 +353,18 @@ impl Session for MySqlSession {
             )
         };
         let mut result = ResultSet {
-            columns: columns(rows.first()),
-            rows: rows.iter().map(|r| decode_row(r, wire)).collect(),
+            columns: rows.first().map(describe).unwrap_or_default(),
+            rows: rows
+                .iter()
+                .map(|r| decode_row(r, wire))
+                .collect::<Result<_, _>>()?,
         };
         if rows.is_empty() {
             let conn = self.conn()?;
-            // No rows to read column names from: ask the prepared statement.
+            // No rows to read columns from: ask the prepared statement.
             result.columns = sqlx::Executor::prepare(&mut *conn, sql_str(sql))
                 .await
-                .map(|s| super::statement_columns(&s))
+                .map(|s| super::statement_columns(&s, class_of))
                 .unwrap_or_default();
         }
         Ok(result)
@@ -321,7 +376,7 @@ impl Session for MySqlSession {
         params: &[Param],
         batch: usize,
         max_batches: usize,
-    ) -> Result<Vec<Vec<Row>>, ExecError> {
+    ) -> Result<Batches, ExecError> {
         let args = if params.is_empty() {
             None
         } else {
@@ -337,6 +392,7 @@ impl Session for MySqlSession {
                     batch,
                     max_batches,
                     |r| decode_row(r, Wire::Text),
+                    describe,
                     map_error,
                 )
                 .await
@@ -348,6 +404,7 @@ impl Session for MySqlSession {
                     batch,
                     max_batches,
                     |r| decode_row(r, Wire::Binary),
+                    describe,
                     map_error,
                 )
                 .await

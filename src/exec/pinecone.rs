@@ -10,8 +10,8 @@ use serde_json::{Value as Json, json};
 
 use super::http::{self, HttpClient};
 use super::{
-    Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions, VectorAnswer,
-    VectorMatch,
+    Batches, Canceller, Capability, DbError, Engine, ExecError, ResultSet, Session, SessionOptions,
+    VectorAnswer, VectorMatch,
 };
 use crate::plan::{Param, VectorOp, VectorRecord, VectorValues};
 use crate::target::Target;
@@ -43,6 +43,10 @@ impl PineconeEngine {
 
 #[async_trait]
 impl Engine for PineconeEngine {
+    fn capabilities(&self) -> &'static [Capability] {
+        &[Capability::Vectors]
+    }
+
     async fn open(&self, _options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
         Ok(Box::new(PineconeSession {
             http: self.http.clone(),
@@ -136,8 +140,8 @@ impl PineconeSession {
         self.call(method, &url, body).await
     }
 
-    /// The data-plane base URL of an index, from its description.
-    async fn host(&self, index: &str) -> Result<String, ExecError> {
+    /// The data-plane base URL of an index and its metric, from its description.
+    async fn describe(&self, index: &str) -> Result<(String, Option<String>), ExecError> {
         let described = self
             .control(Method::GET, &format!("/indexes/{index}"), None)
             .await?;
@@ -149,7 +153,15 @@ impl PineconeSession {
                     "index `{index}` has no host in its description: {described}"
                 ))
             })?;
-        self.http.url(host.trim_end_matches('/'))
+        let metric = described
+            .get("metric")
+            .and_then(Json::as_str)
+            .map(str::to_string);
+        Ok((self.http.url(host.trim_end_matches('/'))?, metric))
+    }
+
+    async fn host(&self, index: &str) -> Result<String, ExecError> {
+        self.describe(index).await.map(|(host, _)| host)
     }
 
     async fn data(
@@ -170,16 +182,13 @@ impl PineconeSession {
             let d = self
                 .control(Method::GET, &format!("/indexes/{name}"), None)
                 .await?;
-            let ready = d
-                .pointer("/status/ready")
-                .and_then(Json::as_bool)
-                .unwrap_or(true);
-            if ready {
+            // A description without the flag says nothing about readiness: keep waiting.
+            if d.pointer("/status/ready").and_then(Json::as_bool) == Some(true) {
                 return Ok(());
             }
             if started.elapsed() > READY_TIMEOUT {
                 return Err(ExecError::Client(format!(
-                    "index `{name}` was not ready after {READY_TIMEOUT:?}"
+                    "index `{name}` did not report `status.ready: true` within {READY_TIMEOUT:?}; last description: {d}"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -196,7 +205,7 @@ fn with_namespace(mut body: Json, namespace: &Option<String>) -> Json {
 
 #[async_trait]
 impl Session for PineconeSession {
-    async fn execute(&mut self, _sql: &str, _params: &[Param]) -> Result<u64, ExecError> {
+    async fn execute(&mut self, _sql: &str, _params: &[Param]) -> Result<Option<u64>, ExecError> {
         unsupported("SQL")
     }
 
@@ -210,7 +219,7 @@ impl Session for PineconeSession {
         _: &[Param],
         _: usize,
         _: usize,
-    ) -> Result<Vec<Vec<Row>>, ExecError> {
+    ) -> Result<Batches, ExecError> {
         unsupported("SQL")
     }
 
@@ -283,10 +292,15 @@ impl Session for PineconeSession {
                     let answer = self
                         .call(Method::POST, &format!("{host}/vectors/upsert"), Some(body))
                         .await?;
+                    // The count is the server's word; the number sent is not an answer.
                     upserted += answer
                         .get("upsertedCount")
                         .and_then(Json::as_u64)
-                        .unwrap_or(chunk.len() as u64);
+                        .ok_or_else(|| {
+                            ExecError::Client(format!(
+                                "the upsert answer has no `upsertedCount`: {answer}"
+                            ))
+                        })?;
                 }
                 Ok(VectorAnswer::Upserted(upserted))
             }
@@ -309,11 +323,11 @@ impl Session for PineconeSession {
                 if let Some(f) = filter {
                     body["filter"] = f.clone();
                 }
+                let (host, metric) = self.describe(index).await?;
                 let answer = self
-                    .data(
-                        index,
+                    .call(
                         Method::POST,
-                        "/query",
+                        &format!("{host}/query"),
                         Some(with_namespace(body, namespace)),
                     )
                     .await?;
@@ -322,17 +336,25 @@ impl Session for PineconeSession {
                     .and_then(Json::as_array)
                     .ok_or_else(|| ExecError::Client(format!("no `matches` in {answer}")))?
                     .iter()
-                    .map(|m| VectorMatch {
-                        id: m
-                            .get("id")
-                            .and_then(Json::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                        score: m.get("score").and_then(Json::as_f64).unwrap_or(f64::NAN),
-                        metadata: m.get("metadata").cloned(),
+                    .map(|m| {
+                        let field = |name: &str| {
+                            ExecError::Client(format!("a match without a valid `{name}`: {m}"))
+                        };
+                        Ok(VectorMatch {
+                            id: m
+                                .get("id")
+                                .and_then(Json::as_str)
+                                .ok_or_else(|| field("id"))?
+                                .to_string(),
+                            score: m
+                                .get("score")
+                                .and_then(Json::as_f64)
+                                .ok_or_else(|| field("score"))?,
+                            metadata: m.get("metadata").cloned(),
+                        })
                     })
-                    .collect();
-                Ok(VectorAnswer::Matches(matches))
+                    .collect::<Result<_, ExecError>>()?;
+                Ok(VectorAnswer::Matches { matches, metric })
             }
             VectorOp::FetchVectors {
                 index,

@@ -7,8 +7,16 @@
 //! `FETCH n`), `copy` through `COPY … FROM STDIN`, and `cancel_after` through
 //! `pg_cancel_backend` from a second connection: sqlx keeps the backend's secret key to
 //! itself, so the protocol-level CancelRequest is out of reach, and this is the same server
-//! cancel under another door. Sessions run with `TimeZone = 'UTC'` so timestamps read the
-//! same whichever protocol path returned them.
+//! cancel under another door.
+//!
+//! Sessions start as a plain client's do: no `extra_float_digits`, no `SET` of our own, and
+//! statements are unnamed, so a transaction-pooling proxy (PgBouncer) or a server that
+//! scopes statement names differently never sees our statement names collide. A statement's
+//! parameter types come from one simple-query message (`PREPARE`, a look at
+//! `pg_prepared_statements`, `DEALLOCATE`), which a pooler keeps on one server connection.
+//! A target with `statement-cache-capacity=N` opts into sqlx's named, cached statements.
+//! One setting remains that no switch removes: sqlx's start-up packet sends
+//! `TimeZone=UTC` (and `DateStyle=ISO, MDY`, the server default).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -20,15 +28,18 @@ use sqlx::postgres::{
 };
 use sqlx::types::BigDecimal;
 use sqlx::{
-    Arguments, AssertSqlSafe, Column, Connection, Either, Executor, Row as _, SqlSafeStr,
+    Arguments, AssertSqlSafe, Column as _, Connection, Either, Executor, Row as _, SqlSafeStr,
     Statement, TypeInfo, ValueRef,
 };
 
 use super::tx::TxState;
-use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
+use super::{
+    Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
+    SessionOptions, undecodable,
+};
 use crate::plan::Param;
 use crate::target::Target;
-use crate::value::{Scalar, Value, format_float};
+use crate::value::{Scalar, TypeClass, Value, format_float};
 
 /// The cursor `fetch` steps read through.
 const CURSOR: &str = "helios_matrix_cursor";
@@ -36,8 +47,13 @@ const CURSOR: &str = "helios_matrix_cursor";
 /// COPY data is sent in chunks of about this many bytes.
 const COPY_CHUNK: usize = 64 * 1024;
 
+/// The SQL-level statement name the parameter look-up prepares and deallocates at once.
+const DESCRIBE: &str = "helios_matrix_params";
+
 pub struct PostgresEngine {
     options: PgConnectOptions,
+    /// The target asked for sqlx's named, cached statements (`statement-cache-capacity`).
+    named_statements: bool,
 }
 
 impl PostgresEngine {
@@ -48,7 +64,18 @@ impl PostgresEngine {
                 crate::target::mask(&e.to_string())
             ))
         })?;
-        Ok(Self { options })
+        let named_statements =
+            super::http::query_param(target, "statement-cache-capacity").is_some();
+        let options = options.extra_float_digits(None);
+        let options = if named_statements {
+            options
+        } else {
+            options.statement_cache_capacity(0)
+        };
+        Ok(Self {
+            options,
+            named_statements,
+        })
     }
 }
 
@@ -60,17 +87,20 @@ async fn connect(options: &PgConnectOptions) -> Result<PgConnection, ExecError> 
 
 #[async_trait]
 impl Engine for PostgresEngine {
+    fn capabilities(&self) -> &'static [Capability] {
+        &Capability::SQL
+    }
+
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
         let mut conn = connect(&self.options).await?;
-        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        let pid: i32 = sqlx::raw_sql(sql_str("SELECT pg_backend_pid()"))
             .fetch_one(&mut conn)
             .await
-            .map_err(map_error)?;
-        conn.execute("SET TimeZone = 'UTC'")
-            .await
+            .and_then(|row| row.try_get::<i32, _>(0))
             .map_err(map_error)?;
         Ok(Box::new(PgSession {
             conn: Some(conn),
+            named_statements: self.named_statements,
             tx: TxState::new(options.autocommit),
             canceller: Arc::new(PgCanceller {
                 options: self.options.clone(),
@@ -100,17 +130,29 @@ impl Canceller for PgCanceller {
 
 struct PgSession {
     conn: Option<PgConnection>,
+    named_statements: bool,
     tx: TxState,
     canceller: Arc<PgCanceller>,
 }
 
 fn map_error(e: sqlx::Error) -> ExecError {
     match e {
-        sqlx::Error::Database(db) => ExecError::Db(DbError {
-            sqlstate: db.code().map(|c| c.into_owned()),
-            code: None,
-            message: db.message().to_string(),
-        }),
+        sqlx::Error::Database(db) => {
+            let sqlstate = db.code().map(|c| c.into_owned());
+            let mut message = db.message().to_string();
+            // 42P05 / 26000 on one of sqlx's own statement names: our cache, not the server.
+            if matches!(sqlstate.as_deref(), Some("42P05" | "26000")) && message.contains("sqlx_s_")
+            {
+                message.push_str(
+                    " (hint: this is helios-matrix's own named statement; a transaction-pooling proxy in front of the server does not keep statement names per client: drop `statement-cache-capacity` from the target to use unnamed statements)",
+                );
+            }
+            ExecError::Db(DbError {
+                sqlstate,
+                code: None,
+                message,
+            })
+        }
         sqlx::Error::Io(io) => ExecError::Lost(io.to_string()),
         sqlx::Error::Protocol(p) => ExecError::Lost(p),
         sqlx::Error::Tls(t) => ExecError::Lost(t.to_string()),
@@ -149,23 +191,82 @@ impl PgSession {
         sent
     }
 
-    /// Binds `params` as the types the server inferred for the statement's placeholders.
-    async fn arguments(&mut self, sql: &str, params: &[Param]) -> Result<PgArguments, ExecError> {
+    /// The types the server infers for a statement's parameters. Without the statement
+    /// cache, one simple-query message prepares the statement under a SQL-level name, reads
+    /// its parameter types and deallocates it: a pooler keeps a single message on one server
+    /// connection, and a statement that cannot be prepared fails here with the same error
+    /// its execution would give. Statements `PREPARE` does not take bind as written.
+    async fn parameter_types(&mut self, sql: &str) -> Result<Vec<ParamType>, ExecError> {
+        let named = self.named_statements;
         let conn = self.conn()?;
-        let types: Vec<PgTypeInfo> = match conn.prepare(sql_str(sql)).await {
-            Ok(statement) => match statement.parameters() {
-                Some(Either::Left(types)) => types.to_vec(),
-                _ => Vec::new(),
-            },
-            // 42P18: the server cannot infer a parameter's type (`$1 IS NULL`); bind each
-            // value as its own type instead, as a client with typed parameters would.
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P18") => Vec::new(),
-            Err(e) => return Err(map_error(e)),
-        };
+        if named {
+            return match conn.prepare(sql_str(sql)).await {
+                Ok(statement) => Ok(match statement.parameters() {
+                    Some(Either::Left(types)) => types
+                        .iter()
+                        .map(|t| ParamType {
+                            name: t.name().to_string(),
+                            oid: t.oid().map(|o| o.0),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                }),
+                // 42P18: the server cannot infer a parameter's type (`$1 IS NULL`).
+                Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P18") => {
+                    Ok(Vec::new())
+                }
+                Err(e) => Err(map_error(e)),
+            };
+        }
+        if !preparable(sql) {
+            return Ok(Vec::new());
+        }
+        let describe = format!(
+            "PREPARE {DESCRIBE} AS {sql};\n\
+             SELECT upper(t.typname::text), p.oid::int8 \
+             FROM pg_prepared_statements s \
+             CROSS JOIN LATERAL unnest(s.parameter_types) WITH ORDINALITY AS p(oid, n) \
+             JOIN pg_type t ON t.oid = p.oid WHERE s.name = '{DESCRIBE}' ORDER BY p.n;\n\
+             DEALLOCATE {DESCRIBE}"
+        );
+        match sqlx::raw_sql(sql_str(&describe))
+            .fetch_all(&mut *conn)
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| {
+                    Ok(ParamType {
+                        name: r.try_get::<String, _>(0)?,
+                        oid: u32::try_from(r.try_get::<i64, _>(1)?).ok(),
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(map_error),
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P18") => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(map_error(e)),
+        }
+    }
+
+    /// Binds `params` as the types the server inferred for the statement's placeholders,
+    /// as asyncpg does, so `NULL` or a string bind to whatever column they meet.
+    async fn arguments(&mut self, sql: &str, params: &[Param]) -> Result<PgArguments, ExecError> {
+        let types = self.parameter_types(sql).await?;
         let mut args = PgArguments::default();
         for (index, param) in params.iter().enumerate() {
-            let ty = types.get(index).map_or("UNKNOWN", |t| t.name());
-            encode(&mut args, &param.value, ty).map_err(|e| {
+            let ty = types.get(index);
+            let added = match (&param.value, ty.and_then(|t| t.oid)) {
+                // An unnamed statement declares its parameters' types when parsed: a NULL
+                // must carry the one the server inferred, or it would declare text.
+                (Scalar::Null, Some(oid)) => args
+                    .add(TypedNull(PgTypeInfo::with_oid(Oid(oid))))
+                    .map_err(|e| e.to_string()),
+                (value, _) => encode(&mut args, value, ty.map_or("UNKNOWN", |t| t.name.as_str())),
+            };
+            let ty = ty.map_or("UNKNOWN", |t| t.name.as_str());
+            added.map_err(|e| {
                 ExecError::Client(format!(
                     "parameter ${} ({}): {e}",
                     index + 1,
@@ -185,12 +286,57 @@ impl PgSession {
                 .map_err(map_error);
         }
         let args = self.arguments(sql, params).await?;
+        let persistent = self.named_statements;
         let conn = self.conn()?;
         sqlx::query_with(sql_str(sql), args)
+            .persistent(persistent)
             .fetch_all(&mut *conn)
             .await
             .map_err(map_error)
     }
+}
+
+/// A parameter type the server inferred: sqlx's name for it and its OID.
+struct ParamType {
+    name: String,
+    oid: Option<u32>,
+}
+
+/// A NULL parameter of a given type.
+struct TypedNull(PgTypeInfo);
+
+impl sqlx::Type<sqlx::Postgres> for TypedNull {
+    fn type_info() -> PgTypeInfo {
+        // Only a fallback: `produces` names the real type of each value.
+        PgTypeInfo::with_name("text")
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for TypedNull {
+    fn encode_by_ref(
+        &self,
+        _: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Ok(sqlx::encode::IsNull::Yes)
+    }
+
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(self.0.clone())
+    }
+}
+
+/// Statements SQL `PREPARE` accepts.
+fn preparable(sql: &str) -> bool {
+    let first = sql
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "VALUES" | "WITH" | "MERGE" | "TABLE"
+    )
 }
 
 /// Encodes one parameter as the PostgreSQL type the server expects.
@@ -296,47 +442,74 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn decode_row(row: &PgRow) -> Row {
+/// A PostgreSQL type's portable class, from the name sqlx gives its OID.
+fn class_of(ty: &str) -> TypeClass {
+    match ty {
+        "INT2" | "INT4" | "INT8" | "OID" => TypeClass::Integer,
+        "FLOAT4" | "FLOAT8" => TypeClass::Float,
+        "NUMERIC" => TypeClass::Decimal,
+        "BOOL" => TypeClass::Boolean,
+        "BYTEA" => TypeClass::Bytes,
+        "DATE" => TypeClass::Date,
+        "TIME" | "TIMETZ" => TypeClass::Time,
+        "TIMESTAMP" | "TIMESTAMPTZ" => TypeClass::Timestamp,
+        "INTERVAL" => TypeClass::Interval,
+        "JSON" | "JSONB" => TypeClass::Json,
+        "UUID" => TypeClass::Uuid,
+        "VECTOR" => TypeClass::Vector,
+        t if t.ends_with("[]") => TypeClass::Array,
+        t if is_text_type(t) => TypeClass::Text,
+        _ => TypeClass::Other,
+    }
+}
+
+fn decode_row(row: &PgRow) -> Result<Row, ExecError> {
     (0..row.len())
-        .map(|i| match row.try_get_raw(i) {
-            Ok(raw) if raw.is_null() => Value::Null,
-            Ok(raw) => {
-                let ty = raw.type_info().name().to_string();
-                match raw.format() {
-                    PgValueFormat::Text => from_text(&ty, raw.as_str().unwrap_or_default()),
-                    PgValueFormat::Binary => from_binary(&ty, row, i, &raw),
-                }
+        .map(|i| {
+            let column = row.column(i);
+            let fail = |e: &dyn std::fmt::Display, bytes: Option<&[u8]>| {
+                undecodable(i, column.name(), column.type_info().name(), e, bytes)
+            };
+            let raw = row.try_get_raw(i).map_err(|e| fail(&e, None))?;
+            if raw.is_null() {
+                return Ok(Value::Null);
             }
-            Err(e) => Value::Other {
-                type_name: "undecodable".to_string(),
-                text: e.to_string(),
-            },
+            let ty = raw.type_info().name().to_string();
+            let decoded = match raw.format() {
+                PgValueFormat::Text => match raw.as_str() {
+                    Ok(s) => from_text(&ty, s),
+                    Err(e) => Err(e.to_string()),
+                },
+                PgValueFormat::Binary => from_binary(&ty, row, i, &raw),
+            };
+            decoded.map_err(|e| fail(&e, raw.as_bytes().ok()))
         })
         .collect()
 }
 
 /// A value in PostgreSQL's text format (simple-protocol results, FETCH).
-fn from_text(ty: &str, s: &str) -> Value {
-    let other = || Value::Other {
-        type_name: ty.to_lowercase(),
-        text: s.to_string(),
-    };
-    match ty {
-        "INT2" | "INT4" | "INT8" | "OID" => s.parse().map_or_else(|_| other(), Value::Int),
-        "FLOAT4" | "FLOAT8" => s.parse().map_or_else(|_| other(), Value::Float),
-        "NUMERIC" => Value::Decimal(s.to_string()),
-        "BOOL" => match s {
+fn from_text(ty: &str, s: &str) -> Result<Value, String> {
+    let bad = |e: &dyn std::fmt::Display| format!("`{s}`: {e}");
+    Ok(match class_of(ty) {
+        TypeClass::Integer => Value::Int(s.parse().map_err(|e| bad(&e))?),
+        TypeClass::Float => Value::Float(s.parse().map_err(|e| bad(&e))?),
+        TypeClass::Decimal => Value::Decimal(s.to_string()),
+        TypeClass::Boolean => match s {
             "t" => Value::Bool(true),
             "f" => Value::Bool(false),
-            _ => other(),
+            _ => return Err(bad(&"not t or f")),
         },
-        "BYTEA" => s
-            .strip_prefix("\\x")
-            .and_then(decode_hex)
-            .map_or_else(other, Value::Bytes),
-        t if is_text_type(t) => Value::Text(s.to_string()),
-        _ => other(),
-    }
+        TypeClass::Bytes => Value::Bytes(
+            s.strip_prefix("\\x")
+                .and_then(decode_hex)
+                .ok_or_else(|| bad(&"not \\x hex"))?,
+        ),
+        TypeClass::Text => Value::Text(s.to_string()),
+        class => Value::Other {
+            class,
+            text: s.to_string(),
+        },
+    })
 }
 
 fn fmt_time(t: sqlx::types::chrono::NaiveTime) -> String {
@@ -418,12 +591,10 @@ fn fmt_array<T>(items: Vec<Option<T>>, text: impl Fn(T) -> String, quote: bool) 
 
 /// A value in PostgreSQL's binary format (extended-protocol results), rendered the way
 /// the server's text output would show it.
-fn from_binary(ty: &str, row: &PgRow, i: usize, raw: &PgValueRef<'_>) -> Value {
+fn from_binary(ty: &str, row: &PgRow, i: usize, raw: &PgValueRef<'_>) -> Result<Value, String> {
     use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-    let other = |text: String| Value::Other {
-        type_name: ty.to_lowercase(),
-        text,
-    };
+    let class = class_of(ty);
+    let other = |text: String| Value::Other { class, text };
     let decoded: Result<Value, sqlx::Error> = (|| {
         Ok(match ty {
             "INT2" => Value::Int(row.try_get_unchecked::<i16, _>(i)?.into()),
@@ -440,7 +611,9 @@ fn from_binary(ty: &str, row: &PgRow, i: usize, raw: &PgValueRef<'_>) -> Value {
             "FLOAT8" => Value::Float(row.try_get_unchecked::<f64, _>(i)?),
             "NUMERIC" => match numeric_text(raw.as_bytes().unwrap_or_default()) {
                 Some(text) => Value::Decimal(text),
-                None => other("undecodable numeric".to_string()),
+                None => {
+                    return Err(sqlx::Error::Decode("a malformed numeric".into()));
+                }
             },
             "BOOL" => Value::Bool(row.try_get_unchecked::<bool, _>(i)?),
             "BYTEA" => Value::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i)?),
@@ -521,7 +694,7 @@ fn from_binary(ty: &str, row: &PgRow, i: usize, raw: &PgValueRef<'_>) -> Value {
             }
         })
     })();
-    decoded.unwrap_or_else(|e| other(format!("undecodable: {e}")))
+    decoded.map_err(|e| e.to_string())
 }
 
 /// NUMERIC's binary form as the server prints it, keeping its display scale (`1.50`, not
@@ -584,14 +757,15 @@ fn numeric_text(bytes: &[u8]) -> Option<String> {
     Some(text)
 }
 
-fn result_set(rows: &[PgRow]) -> ResultSet {
-    ResultSet {
-        columns: rows
-            .first()
-            .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
-            .unwrap_or_default(),
-        rows: rows.iter().map(decode_row).collect(),
-    }
+fn describe(row: &PgRow) -> Vec<Column> {
+    super::sqlx_columns(row.columns(), class_of)
+}
+
+fn result_set(rows: &[PgRow]) -> Result<ResultSet, ExecError> {
+    Ok(ResultSet {
+        columns: rows.first().map(describe).unwrap_or_default(),
+        rows: rows.iter().map(decode_row).collect::<Result<_, _>>()?,
+    })
 }
 
 /// One COPY text-format field.
@@ -617,31 +791,34 @@ fn copy_field(out: &mut Vec<u8>, value: &Scalar) {
 
 #[async_trait]
 impl Session for PgSession {
-    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Option<u64>, ExecError> {
         self.before_statement().await?;
         if params.is_empty() {
-            return self.simple(sql).await;
+            return self.simple(sql).await.map(Some);
         }
         let args = self.arguments(sql, params).await?;
+        let persistent = self.named_statements;
         let conn = self.conn()?;
         let done = sqlx::query_with(sql_str(sql), args)
+            .persistent(persistent)
             .execute(&mut *conn)
             .await
             .map_err(map_error)?;
-        Ok(done.rows_affected())
+        Ok(Some(done.rows_affected()))
     }
 
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
         self.before_statement().await?;
         let rows = self.rows(sql, params).await?;
-        let mut result = result_set(&rows);
-        if rows.is_empty() {
+        let mut result = result_set(&rows)?;
+        // No rows to read columns from: only a described statement knows them, and
+        // describing one names it, which only the statement cache does.
+        if rows.is_empty() && self.named_statements {
             let conn = self.conn()?;
-            // No rows to read column names from: ask the prepared statement.
             result.columns = conn
                 .prepare(sql_str(sql))
                 .await
-                .map(|s| super::statement_columns(&s))
+                .map(|s| super::statement_columns(&s, class_of))
                 .unwrap_or_default();
         }
         Ok(result)
@@ -653,7 +830,7 @@ impl Session for PgSession {
         params: &[Param],
         batch: usize,
         max_batches: usize,
-    ) -> Result<Vec<Vec<Row>>, ExecError> {
+    ) -> Result<Batches, ExecError> {
         self.before_statement().await?;
         // A cursor lives in a transaction: borrow the open one, or open one for it.
         let own_tx = !self.tx.is_open();
@@ -749,21 +926,24 @@ impl PgSession {
         params: &[Param],
         batch: usize,
         max_batches: usize,
-    ) -> Result<Vec<Vec<Row>>, ExecError> {
+    ) -> Result<Batches, ExecError> {
         let declare = format!("DECLARE {CURSOR} NO SCROLL CURSOR FOR {sql}");
         if params.is_empty() {
             self.simple(&declare).await?;
         } else {
-            let args = self.arguments(&declare, params).await?;
+            // The cursor's parameters are its query's.
+            let args = self.arguments(sql, params).await?;
+            let persistent = self.named_statements;
             let conn = self.conn()?;
             sqlx::query_with(sql_str(&declare), args)
+                .persistent(persistent)
                 .execute(&mut *conn)
                 .await
                 .map_err(map_error)?;
         }
         let fetch = format!("FETCH FORWARD {batch} FROM {CURSOR}");
-        let mut batches = Vec::new();
-        while batches.len() < max_batches {
+        let mut read = Batches::default();
+        while read.batches.len() < max_batches {
             let conn = self.conn()?;
             let rows = sqlx::raw_sql(sql_str(&fetch))
                 .fetch_all(&mut *conn)
@@ -773,13 +953,17 @@ impl PgSession {
                 break;
             }
             let full = rows.len() == batch;
-            batches.push(rows.iter().map(decode_row).collect());
+            let set = result_set(&rows)?;
+            if read.columns.is_empty() {
+                read.columns = set.columns;
+            }
+            read.batches.push(set.rows);
             if !full {
                 break;
             }
         }
         self.simple(&format!("CLOSE {CURSOR}")).await?;
-        Ok(batches)
+        Ok(read)
     }
 }
 
@@ -842,15 +1026,34 @@ mod tests {
 
     #[test]
     fn text_results_decode_by_type() {
-        assert_eq!(from_text("INT4", "42"), Value::Int(42));
-        assert_eq!(from_text("BOOL", "t"), Value::Bool(true));
+        assert_eq!(from_text("INT4", "42"), Ok(Value::Int(42)));
+        assert_eq!(from_text("BOOL", "t"), Ok(Value::Bool(true)));
         assert_eq!(
             from_text("NUMERIC", "10.50"),
-            Value::Decimal("10.50".into())
+            Ok(Value::Decimal("10.50".into()))
         );
-        assert_eq!(from_text("BYTEA", "\\x0aff"), Value::Bytes(vec![10, 255]));
-        assert!(
-            matches!(from_text("DATE", "2024-01-02"), Value::Other { ref text, .. } if text == "2024-01-02")
+        assert_eq!(
+            from_text("BYTEA", "\\x0aff"),
+            Ok(Value::Bytes(vec![10, 255]))
         );
+        assert_eq!(
+            from_text("DATE", "2024-01-02"),
+            Ok(Value::Other {
+                class: TypeClass::Date,
+                text: "2024-01-02".into()
+            })
+        );
+        // A value that does not read as its type is an error, never a guess.
+        assert!(from_text("INT4", "forty-two").is_err());
+        assert!(from_text("BOOL", "yes").is_err());
+    }
+
+    #[test]
+    fn only_preparable_statements_are_described() {
+        assert!(preparable("SELECT $1"));
+        assert!(preparable("  with x as (select 1) select * from x"));
+        assert!(preparable("(SELECT 1)"));
+        assert!(!preparable("CREATE TABLE t (a int)"));
+        assert!(!preparable("SET x = 1"));
     }
 }

@@ -27,10 +27,13 @@ use tokio::sync::Mutex;
 
 use super::http::{self, HttpClient};
 use super::tx::TxState;
-use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
+use super::{
+    Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
+    SessionOptions, undecodable,
+};
 use crate::plan::Param;
 use crate::target::{Target, mask};
-use crate::value::{Scalar, Value, format_float};
+use crate::value::{Scalar, TypeClass, Value, format_float};
 
 /// Rows per array-bound INSERT of a `copy`.
 const COPY_ROWS: usize = 1_000;
@@ -132,6 +135,10 @@ fn api_error(status: u16, body: &Json) -> ExecError {
 
 #[async_trait]
 impl Engine for SnowflakeEngine {
+    fn capabilities(&self) -> &'static [Capability] {
+        &Capability::SQL
+    }
+
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
         let mut query: Vec<(&str, String)> = vec![("request_id", request_id())];
         if let Some(d) = &self.database {
@@ -399,28 +406,72 @@ fn scaled(n: i128, scale: i64) -> Value {
     Value::Decimal(format!("{}{int}.{frac}", if n < 0 { "-" } else { "" }))
 }
 
+/// A Snowflake logical type's portable class (`FIXED` with a scale is a decimal).
+fn class_of(logical: &str, scale: i64) -> TypeClass {
+    match logical {
+        "FIXED" if scale == 0 => TypeClass::Integer,
+        "FIXED" | "DECFLOAT" => TypeClass::Decimal,
+        "REAL" => TypeClass::Float,
+        "TEXT" | "" => TypeClass::Text,
+        "BOOLEAN" => TypeClass::Boolean,
+        "DATE" => TypeClass::Date,
+        "TIME" => TypeClass::Time,
+        l if l.starts_with("TIMESTAMP") => TypeClass::Timestamp,
+        "BINARY" => TypeClass::Bytes,
+        "VARIANT" | "OBJECT" => TypeClass::Json,
+        "ARRAY" => TypeClass::Array,
+        "VECTOR" => TypeClass::Vector,
+        _ => TypeClass::Other,
+    }
+}
+
+/// The answer's columns, from its `rowtype`.
+fn columns_of(types: &[(String, String, i64)]) -> Vec<Column> {
+    types
+        .iter()
+        .map(|(name, ty, scale)| {
+            let native = if *scale > 0 {
+                format!("{}({scale})", ty.to_lowercase())
+            } else {
+                ty.to_lowercase()
+            };
+            Column::new(name, class_of(ty, *scale), native)
+        })
+        .collect()
+}
+
 /// A JSON-format cell (`rowset`): always text, typed by the rowtype.
-fn json_cell(value: &Json, ty: &str, scale: i64) -> Value {
+fn json_cell(value: &Json, ty: &str, scale: i64) -> Result<Value, String> {
     let Some(text) = value
         .as_str()
         .map(str::to_string)
         .or_else(|| (!value.is_null()).then(|| value.to_string()))
     else {
-        return Value::Null;
+        return Ok(Value::Null);
     };
-    match ty {
-        "FIXED" if scale == 0 => text
-            .parse()
-            .map_or_else(|_| Value::Decimal(text.clone()), Value::Int),
-        "FIXED" => Value::Decimal(text),
-        "REAL" => text.parse().map_or(Value::Text(text.clone()), Value::Float),
-        "BOOLEAN" => Value::Bool(matches!(text.as_str(), "1" | "true" | "TRUE")),
-        "TEXT" => Value::Text(text),
-        other => Value::Other {
-            type_name: other.to_lowercase(),
-            text,
+    let bad = |e: &dyn std::fmt::Display| format!("`{text}`: {e}");
+    Ok(match class_of(ty, scale) {
+        TypeClass::Integer => match text.parse() {
+            Ok(n) => Value::Int(n),
+            // NUMBER(38,0) past i64 stays exact.
+            Err(e) => {
+                text.parse::<i128>().map_err(|_| bad(&e))?;
+                Value::Decimal(text)
+            }
         },
-    }
+        TypeClass::Decimal => {
+            text.parse::<f64>().map_err(|e| bad(&e))?;
+            Value::Decimal(text)
+        }
+        TypeClass::Float => Value::Float(text.parse().map_err(|e| bad(&e))?),
+        TypeClass::Boolean => match text.as_str() {
+            "1" | "true" | "TRUE" => Value::Bool(true),
+            "0" | "false" | "FALSE" => Value::Bool(false),
+            _ => return Err(bad(&"not a boolean")),
+        },
+        TypeClass::Text => Value::Text(text),
+        class => Value::Other { class, text },
+    })
 }
 
 /// The `scale` of an Arrow field's Snowflake metadata (0 when absent), checked like a
@@ -481,10 +532,8 @@ fn arrow_cell(column: &ArrayRef, field: &Field, row: usize) -> Value {
         .map(|f| f.value(row).to_string())
         .unwrap_or_default()
     };
-    let other = |text: String| Value::Other {
-        type_name: logical.to_lowercase(),
-        text,
-    };
+    let class = class_of(&logical, scale);
+    let other = |text: String| Value::Other { class, text };
     match (logical.as_str(), column.data_type()) {
         ("FIXED", DataType::Decimal128(_, s)) => {
             let v = column
@@ -592,9 +641,9 @@ fn arrow_rows(bytes: &[u8]) -> Result<Vec<Row>, ExecError> {
 impl SnowflakeSession {
     /// All rows of an answer: the inline rowset and any further chunks, read in order until
     /// `limit` rows are in.
-    async fn rows(&self, data: &Json, limit: usize) -> Result<(Vec<String>, Vec<Row>), ExecError> {
+    async fn rows(&self, data: &Json, limit: usize) -> Result<(Vec<Column>, Vec<Row>), ExecError> {
         let types = rowtype(data)?;
-        let columns = types.iter().map(|t| t.0.clone()).collect();
+        let columns = columns_of(&types);
         let format = data
             .get("queryResultFormat")
             .and_then(Json::as_str)
@@ -609,7 +658,7 @@ impl SnowflakeSession {
                 .map_err(|e| ExecError::Client(format!("bad rowsetBase64: {e}")))?;
             arrow_rows(&bytes)?
         } else {
-            json_rows(data.get("rowset"), &types)
+            json_rows(data.get("rowset"), &types)?
         };
         if let Some(chunks) = data.get("chunks").and_then(Json::as_array) {
             let headers = data
@@ -658,7 +707,7 @@ impl SnowflakeSession {
                     let text = format!("[{}]", String::from_utf8_lossy(&bytes));
                     let parsed: Json = serde_json::from_str(&text)
                         .map_err(|e| ExecError::Client(format!("bad JSON chunk: {e}")))?;
-                    rows.extend(json_rows(Some(&parsed), &types));
+                    rows.extend(json_rows(Some(&parsed), &types)?);
                 }
             }
         }
@@ -667,51 +716,50 @@ impl SnowflakeSession {
     }
 }
 
-fn json_rows(rowset: Option<&Json>, types: &[(String, String, i64)]) -> Vec<Row> {
-    rowset
-        .and_then(Json::as_array)
-        .map(|rows| {
-            rows.iter()
-                .map(|row| {
-                    row.as_array()
-                        .map(|cells| {
-                            cells
-                                .iter()
-                                .enumerate()
-                                .map(|(i, v)| {
-                                    let (ty, scale) =
-                                        types.get(i).map_or(("TEXT", 0), |t| (t.1.as_str(), t.2));
-                                    json_cell(v, ty, scale)
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default()
+fn json_rows(
+    rowset: Option<&Json>,
+    types: &[(String, String, i64)],
+) -> Result<Vec<Row>, ExecError> {
+    let Some(rows) = rowset.and_then(Json::as_array) else {
+        return Ok(Vec::new());
+    };
+    rows.iter()
+        .map(|row| {
+            let cells = row.as_array().map(Vec::as_slice).unwrap_or_default();
+            cells
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let (name, ty, scale) = types
+                        .get(i)
+                        .map_or(("", "TEXT", 0), |t| (t.0.as_str(), t.1.as_str(), t.2));
+                    json_cell(v, ty, scale).map_err(|e| undecodable(i, name, ty, &e, None))
                 })
                 .collect()
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 #[async_trait]
 impl Session for SnowflakeSession {
-    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Option<u64>, ExecError> {
         let data = self.api.query(sql, bindings(params)).await?;
-        // DML answers carry their counts as the first row ("number of rows inserted", …).
-        let (_, rows) = self.rows(&data, 1).await?;
-        let counted = rows.first().map(|r| {
-            r.iter()
-                .filter_map(|v| match v {
-                    Value::Int(n) => u64::try_from(*n).ok(),
-                    _ => None,
-                })
-                .next()
-                .unwrap_or(0)
-        });
         let is_dml = data
             .get("statementTypeId")
             .and_then(Json::as_u64)
             .is_some_and(|t| (0x3000..0x4000).contains(&t));
-        Ok(if is_dml { counted.unwrap_or(0) } else { 0 })
+        if !is_dml {
+            // DDL and the like touch no rows.
+            return Ok(Some(0));
+        }
+        // DML answers carry their counts as the first row ("number of rows inserted", …).
+        let (_, rows) = self.rows(&data, 1).await?;
+        Ok(rows.first().and_then(|r| {
+            r.iter().find_map(|v| match v {
+                Value::Int(n) => u64::try_from(*n).ok(),
+                _ => None,
+            })
+        }))
     }
 
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
@@ -726,11 +774,14 @@ impl Session for SnowflakeSession {
         params: &[Param],
         batch: usize,
         max_batches: usize,
-    ) -> Result<Vec<Vec<Row>>, ExecError> {
+    ) -> Result<Batches, ExecError> {
         // The first rows arrive with the answer; further chunks are read only as needed.
         let data = self.api.query(sql, bindings(params)).await?;
-        let (_, rows) = self.rows(&data, batch.saturating_mul(max_batches)).await?;
-        Ok(rows.chunks(batch.max(1)).map(<[Row]>::to_vec).collect())
+        let (columns, rows) = self.rows(&data, batch.saturating_mul(max_batches)).await?;
+        Ok(Batches {
+            columns,
+            batches: rows.chunks(batch.max(1)).map(<[Row]>::to_vec).collect(),
+        })
     }
 
     fn transactions(&mut self) -> Option<&mut TxState> {
@@ -810,13 +861,17 @@ mod tests {
 
     #[test]
     fn json_cells_follow_the_rowtype() {
-        assert_eq!(json_cell(&json!("1"), "FIXED", 0), Value::Int(1));
+        assert_eq!(json_cell(&json!("1"), "FIXED", 0), Ok(Value::Int(1)));
         assert_eq!(
             json_cell(&json!("1.50"), "FIXED", 2),
-            Value::Decimal("1.50".into())
+            Ok(Value::Decimal("1.50".into()))
         );
-        assert_eq!(json_cell(&json!("1"), "BOOLEAN", 0), Value::Bool(true));
-        assert_eq!(json_cell(&Json::Null, "TEXT", 0), Value::Null);
+        assert_eq!(json_cell(&json!("1"), "BOOLEAN", 0), Ok(Value::Bool(true)));
+        assert_eq!(json_cell(&Json::Null, "TEXT", 0), Ok(Value::Null));
+        // What does not read as its type is an error, never a guess.
+        assert!(json_cell(&json!("yes"), "BOOLEAN", 0).is_err());
+        assert!(json_cell(&json!("x"), "REAL", 0).is_err());
+        assert!(json_cell(&json!("x"), "FIXED", 0).is_err());
     }
 
     #[test]
@@ -900,8 +955,8 @@ mod tests {
             writer.finish().expect("finish");
         }
         let rows = arrow_rows(&bytes).expect("decodes");
-        let other = |t: &str, s: &str| Value::Other {
-            type_name: t.into(),
+        let other = |class: TypeClass, s: &str| Value::Other {
+            class,
             text: s.into(),
         };
         assert_eq!(
@@ -915,8 +970,8 @@ mod tests {
                 Value::Text("héllo".into()),
                 Value::Bytes(vec![1, 2]),
                 Value::Bytes(vec![3]),
-                other("date", "2024-01-02"),
-                other("timestamp_ntz", "2024-01-02 03:04:05.5"),
+                other(TypeClass::Date, "2024-01-02"),
+                other(TypeClass::Timestamp, "2024-01-02 03:04:05.5"),
             ]
         );
         assert!(rows[1].iter().all(|v| *v == Value::Null), "{:?}", rows[1]);

@@ -17,14 +17,17 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Column, Connection, Executor, Row as _, TypeInfo, ValueRef};
+use sqlx::{AssertSqlSafe, Column as _, Connection, Executor, Row as _, TypeInfo, ValueRef};
 
 use super::bulk;
 use super::tx::TxState;
-use super::{Canceller, DbError, Engine, ExecError, ResultSet, Row, Session, SessionOptions};
+use super::{
+    Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
+    SessionOptions, undecodable,
+};
 use crate::plan::Param;
 use crate::target::Target;
-use crate::value::{Scalar, Value};
+use crate::value::{Scalar, TypeClass, Value};
 
 /// How many SQLite VM steps run between checks of the cancel flag.
 const PROGRESS_STEPS: i32 = 1000;
@@ -93,6 +96,10 @@ impl SqliteEngine {
 
 #[async_trait]
 impl Engine for SqliteEngine {
+    fn capabilities(&self) -> &'static [Capability] {
+        &Capability::SQL
+    }
+
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
         let mut conn = SqliteConnection::connect_with(&self.options(&options.case_key)?)
             .await
@@ -162,48 +169,91 @@ fn map_error(e: sqlx::Error) -> ExecError {
     }
 }
 
-fn decode_row(row: &SqliteRow) -> Row {
+/// A declared column type's class by SQLite's affinity rules; `None` for NUMERIC affinity
+/// (and undeclared expressions), whose values keep whatever storage class they got.
+fn declared_class(declared: &str) -> Option<TypeClass> {
+    let d = declared.to_ascii_uppercase();
+    Some(if d.starts_with("BOOL") {
+        TypeClass::Boolean
+    } else if d.contains("INT") {
+        TypeClass::Integer
+    } else if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") {
+        TypeClass::Text
+    } else if d.contains("BLOB") {
+        TypeClass::Bytes
+    } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
+        TypeClass::Float
+    } else {
+        return None;
+    })
+}
+
+/// Values carry SQLite's storage class (INTEGER, REAL, TEXT, BLOB), as Python's sqlite3
+/// returns them; a column declared BOOLEAN reads its integers as booleans.
+fn decode_row(row: &SqliteRow) -> Result<Row, ExecError> {
     (0..row.len())
         .map(|i| {
-            let declared = row.column(i).type_info().name().to_ascii_uppercase();
-            let Ok(raw) = row.try_get_raw(i) else {
-                return Value::Null;
-            };
+            let column = row.column(i);
+            let declared = column.type_info().name().to_ascii_uppercase();
+            let raw = row
+                .try_get_raw(i)
+                .map_err(|e| undecodable(i, column.name(), &declared, &e, None))?;
             if raw.is_null() {
-                return Value::Null;
+                return Ok(Value::Null);
             }
             let storage = raw.type_info().name().to_ascii_uppercase();
-            match storage.as_str() {
+            let fail = |e: sqlx::Error| {
+                let bytes = row.try_get_unchecked::<Vec<u8>, _>(i).ok();
+                undecodable(i, column.name(), &storage, &e, bytes.as_deref())
+            };
+            Ok(match storage.as_str() {
                 "INTEGER" | "INT8" | "BIGINT" | "INT" | "BOOLEAN" => {
-                    match row.try_get_unchecked::<i64, _>(i) {
-                        Ok(v) if declared == "BOOLEAN" || declared == "BOOL" => Value::Bool(v != 0),
-                        Ok(v) => Value::Int(v),
-                        Err(_) => text_of(row, i),
+                    let v = row.try_get_unchecked::<i64, _>(i).map_err(fail)?;
+                    if declared_class(&declared) == Some(TypeClass::Boolean) {
+                        Value::Bool(v != 0)
+                    } else {
+                        Value::Int(v)
                     }
                 }
-                "REAL" => row
-                    .try_get_unchecked::<f64, _>(i)
-                    .map(Value::Float)
-                    .unwrap_or_else(|_| text_of(row, i)),
-                "BLOB" => row
-                    .try_get_unchecked::<Vec<u8>, _>(i)
-                    .map(Value::Bytes)
-                    .unwrap_or(Value::Null),
-                _ => text_of(row, i),
-            }
+                "REAL" => Value::Float(row.try_get_unchecked::<f64, _>(i).map_err(fail)?),
+                "BLOB" => Value::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i).map_err(fail)?),
+                _ => Value::Text(row.try_get_unchecked::<String, _>(i).map_err(fail)?),
+            })
         })
         .collect()
 }
 
-/// Any value SQLite can hold has a text form; used for what the typed reads refuse.
-fn text_of(row: &SqliteRow, i: usize) -> Value {
-    match row.try_get_unchecked::<String, _>(i) {
-        Ok(s) => Value::Text(s),
-        Err(e) => Value::Other {
-            type_name: "undecodable".to_string(),
-            text: e.to_string(),
-        },
-    }
+/// The result's columns: a declared type's affinity, else the class of the first value the
+/// column holds (SQLite types values, not columns).
+fn result_columns(described: Vec<Column>, rows: &[Row]) -> Vec<Column> {
+    described
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut column)| {
+            if let Some(class) = declared_class(&column.native) {
+                column.class = class;
+                return column;
+            }
+            column.class = rows
+                .iter()
+                .find_map(|r| r.get(i).and_then(Value::class))
+                .unwrap_or(TypeClass::Other);
+            // No declared type to show: the storage class the values came in.
+            column.native = match column.class {
+                TypeClass::Integer | TypeClass::Boolean => "INTEGER",
+                TypeClass::Float => "REAL",
+                TypeClass::Bytes => "BLOB",
+                TypeClass::Text => "TEXT",
+                _ => "NULL",
+            }
+            .to_string();
+            column
+        })
+        .collect()
+}
+
+fn describe(row: &SqliteRow) -> Vec<Column> {
+    super::sqlx_columns(row.columns(), |_| TypeClass::Other)
 }
 
 impl SqliteSession {
@@ -238,7 +288,7 @@ impl SqliteSession {
 
 #[async_trait]
 impl Session for SqliteSession {
-    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ExecError> {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Option<u64>, ExecError> {
         self.before_statement().await?;
         let args = arguments(params)?;
         let conn = self.conn()?;
@@ -246,7 +296,7 @@ impl Session for SqliteSession {
             .execute(&mut *conn)
             .await
             .map_err(map_error)?;
-        Ok(result.rows_affected())
+        Ok(Some(result.rows_affected()))
     }
 
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
@@ -257,20 +307,21 @@ impl Session for SqliteSession {
             .fetch_all(&mut *conn)
             .await
             .map_err(map_error)?;
-        let columns = match rows.first() {
-            Some(row) => row.columns().iter().map(|c| c.name().to_string()).collect(),
+        let described = match rows.first() {
+            Some(row) => describe(row),
             // No rows: ask the prepared statement for its columns.
             None => conn
                 .prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(
                     sql.to_string(),
                 )))
                 .await
-                .map(|s| super::statement_columns(&s))
+                .map(|s| super::statement_columns(&s, |_| TypeClass::Other))
                 .unwrap_or_default(),
         };
+        let rows = rows.iter().map(decode_row).collect::<Result<Vec<_>, _>>()?;
         Ok(ResultSet {
-            columns,
-            rows: rows.iter().map(decode_row).collect(),
+            columns: result_columns(described, &rows),
+            rows,
         })
     }
 
@@ -280,13 +331,18 @@ impl Session for SqliteSession {
         params: &[Param],
         batch: usize,
         max_batches: usize,
-    ) -> Result<Vec<Vec<Row>>, ExecError> {
+    ) -> Result<Batches, ExecError> {
         self.before_statement().await?;
         let args = arguments(params)?;
         let conn = self.conn()?;
         // SQLite steps a statement row by row: reading the stream lazily is its cursor.
         let stream = sqlx::query_with(AssertSqlSafe(sql.to_string()), args).fetch(&mut *conn);
-        super::read_batches(stream, batch, max_batches, decode_row, map_error).await
+        let mut read =
+            super::read_batches(stream, batch, max_batches, decode_row, describe, map_error)
+                .await?;
+        let first = read.batches.first().cloned().unwrap_or_default();
+        read.columns = result_columns(std::mem::take(&mut read.columns), &first);
+        Ok(read)
     }
 
     fn transactions(&mut self) -> Option<&mut TxState> {

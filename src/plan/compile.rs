@@ -7,7 +7,7 @@ use crate::diag::{Diagnostics, did_you_mean};
 use crate::plan::template::Expander;
 use crate::plan::{
     Action, CasePlan, CopyRows, ErrorExpect, FixturePlan, Plan, ProtocolPlan, Step, SuitePlan,
-    placeholders,
+    Xfail, placeholders,
 };
 use crate::registry::{Kind, PlaceholderStyle, Protocol, Rank, Registry};
 use crate::source::join_display;
@@ -315,17 +315,11 @@ fn compile_case(
         .get("autocommit")
         .and_then(|n| decode::boolean(n, "autocommit", d))
         .unwrap_or(true);
-    let timeout: Option<Duration> = f
-        .get("timeout")
-        .and_then(|n| decode::duration(n, "timeout", d));
-    let xfail = match f.get("xfail") {
-        Some(x) => labels.select(x, "xfail", d).map(|(label, reason)| {
-            reason.as_str().map(str::to_string).unwrap_or_else(|| {
-                format!("expected to fail on {}", label.as_str().unwrap_or_default())
-            })
-        }),
-        None => None,
+    let (timeout, case_timeout) = match f.get("timeout") {
+        Some(n) => timeouts(n, d),
+        None => (None, None),
     };
+    let xfail_node = f.get("xfail");
     let step_nodes: Vec<Node> = match f.get("steps") {
         Some(n) => decode::list(n, "steps", d)
             .map(<[Node]>::to_vec)
@@ -342,6 +336,10 @@ fn compile_case(
     } else {
         StepsOf::Case
     };
+    let xfail = match xfail_node {
+        Some(x) => xfail(registry, labels, x, skip.is_none(), d),
+        None => None,
+    };
     let steps = compile_steps(registry, labels, &step_nodes, of, expander, d);
     Some(CasePlan {
         id: case.id.clone(),
@@ -353,8 +351,82 @@ fn compile_case(
         xfail,
         autocommit,
         timeout,
+        case_timeout,
         fixtures,
         steps,
+    })
+}
+
+/// `timeout: 5s` (each step) or `timeout: {step: 5s, case: 2m}`.
+fn timeouts(node: &Node, d: &mut Diagnostics) -> (Option<Duration>, Option<Duration>) {
+    if node.entries().is_none() {
+        return (decode::duration(node, "timeout", d), None);
+    }
+    let Some(mut f) = Fields::of(node, "timeout", d) else {
+        return (None, None);
+    };
+    let step = f.get("step").and_then(|n| decode::duration(n, "step", d));
+    let case = f.get("case").and_then(|n| decode::duration(n, "case", d));
+    f.finish(d);
+    (step, case)
+}
+
+/// The `xfail` entry for this protocol: `{label: "reason"}` or
+/// `{label: {reason: "…", error: class-or-map, step: N}}`.
+fn xfail(
+    registry: &Registry,
+    labels: &Labels<'_>,
+    node: &Node,
+    runs: bool,
+    d: &mut Diagnostics,
+) -> Option<Xfail> {
+    let (label, value) = labels.select(node, "xfail", d)?;
+    let label = label.as_str().unwrap_or_default();
+    if let Some(reason) = value.as_str() {
+        return Some(Xfail {
+            reason: reason.to_string(),
+            label: label.to_string(),
+            ..Xfail::default()
+        });
+    }
+    let mut f = Fields::of(value, "an xfail entry", d)?;
+    let reason = f
+        .get("reason")
+        .and_then(|n| decode::string(n, "reason", d))
+        .unwrap_or_else(|| format!("expected to fail on {label}"));
+    let error_node = f.get("error");
+    let mut error = error_node.and_then(|n| step::error(n, d));
+    let step = f
+        .get("step")
+        .and_then(|n| decode::count(n, "step", d))
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    let timeout = f
+        .get("timeout")
+        .and_then(|n| decode::boolean(n, "timeout", d))
+        .unwrap_or(false);
+    f.finish(d);
+    if timeout && error.is_some() {
+        d.error(
+            value.span,
+            "an xfail expects either a server error (`error`) or a timeout, not both",
+        );
+        return None;
+    }
+    if step == Some(0) {
+        d.error(value.span, "`step` counts the case's steps from 1");
+        return None;
+    }
+    if let (Some(expect), Some(n)) = (error.as_mut(), error_node)
+        && !resolve_class(registry, labels, n, expect, runs, d)
+    {
+        return None;
+    }
+    Some(Xfail {
+        reason,
+        label: label.to_string(),
+        error,
+        step,
+        timeout,
     })
 }
 
@@ -544,17 +616,31 @@ fn resolve_class(
                 .take()
                 .or_else(|| mapping.native.message.clone());
         }
-        None if !runs => {}
-        None => {
+        None if !runs => {
             // Reported once per class and protocol, at the class in matrix.yaml.
             let message = format!(
-                "error class `{class_name}` has no mapping for protocol `{}`; steps expecting it accept any error there",
+                "error class `{class_name}` has no mapping for protocol `{}` (the cases expecting it are skipped there)",
                 labels.protocol.name
             );
             d.warning(class.span, message).help(format!(
                 "map it under error_classes.{class_name} for `{}` or its dialect",
                 labels.protocol.name
             ));
+        }
+        None => {
+            // Without a mapping the expectation would accept any error at all.
+            d.error(
+                span,
+                format!(
+                    "error class `{class_name}` has no mapping for protocol `{}`, where this case runs",
+                    labels.protocol.name
+                ),
+            )
+            .help(format!(
+                "map it under error_classes.{class_name} in matrix.yaml for `{}` or its dialect, or skip the case there",
+                labels.protocol.name
+            ));
+            return false;
         }
     }
     true

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::registry::ErrorExpect;
 use crate::registry::{Priority, Protocol};
-use crate::value::Scalar;
+use crate::value::{Compare, Scalar, TypeClass};
 
 /// Everything compiled from a spec directory: one entry per protocol.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,13 +59,38 @@ pub struct CasePlan {
     pub tags: Vec<String>,
     /// Why the case does not run on this protocol, if it doesn't.
     pub skip: Option<String>,
-    /// Why the case is expected to fail on this protocol, if it is.
-    pub xfail: Option<String>,
+    /// Why and how the case is expected to fail on this protocol, if it is.
+    pub xfail: Option<Xfail>,
     pub autocommit: bool,
+    /// Time limit of each step of the case (the run's `--step-timeout` otherwise).
     #[serde(with = "opt_duration")]
     pub timeout: Option<Duration>,
+    /// Time limit of the whole case (the run's `--case-timeout` otherwise).
+    #[serde(with = "opt_duration")]
+    pub case_timeout: Option<Duration>,
     pub fixtures: Vec<String>,
     pub steps: Vec<Step>,
+}
+
+/// An expected failure. Without `error` or `step`, any failure of the case's own checks is
+/// the expected one; with them, only a failure of that kind is. Infrastructure failures
+/// (connect, TLS, login, missing target, fixtures, timeouts) are never expected failures.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Xfail {
+    #[serde(default)]
+    pub reason: String,
+    /// The label the entry is keyed on: whose gap this is.
+    #[serde(default)]
+    pub label: String,
+    /// The server error the case is expected to fail with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorExpect>,
+    /// The 1-based position, among the case's steps, of the step expected to fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+    /// The expected failure is a timeout (of a step or of the case).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timeout: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -156,6 +182,9 @@ pub struct Query {
     #[serde(with = "opt_duration")]
     pub cancel_after: Option<Duration>,
     pub tolerance: Option<f64>,
+    /// The portable type class expected of each column.
+    pub types: Option<Vec<TypeClass>>,
+    pub compare: Compare,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -197,39 +226,6 @@ pub struct Fetch {
 pub struct BatchCheck {
     pub len: Option<u64>,
     pub first: Option<Vec<Scalar>>,
-}
-
-/// What a failing step must report. After compilation `class` is kept for display only;
-/// the native fields carry the protocol's codes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ErrorExpect {
-    pub class: Option<String>,
-    pub sqlstate: Option<String>,
-    pub code: Option<String>,
-    pub message: Option<String>,
-}
-
-impl ErrorExpect {
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(c) = &self.class {
-            parts.push(c.clone());
-        }
-        if let Some(s) = &self.sqlstate {
-            parts.push(format!("SQLSTATE {s}"));
-        }
-        if let Some(c) = &self.code {
-            parts.push(format!("code {c}"));
-        }
-        if let Some(m) = &self.message {
-            parts.push(format!("message /{m}/"));
-        }
-        if parts.is_empty() {
-            "an error".to_string()
-        } else {
-            parts.join(", ")
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -375,7 +371,7 @@ pub struct VectorChecks {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<MatchesCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub each_match: Option<serde_json::Value>,
+    pub each_match: Option<EachMatch>,
     /// `describe_index`, `describe_index_stats`: a partial match of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<serde_json::Value>,
@@ -385,6 +381,22 @@ impl VectorChecks {
     pub fn is_empty(&self) -> bool {
         self == &VectorChecks::default()
     }
+}
+
+/// Checks every match of a vector query must pass; at least one match must come back
+/// unless the step says `matches: {count: 0}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EachMatch {
+    /// Metadata every match carries (a partial match: these keys with these values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    /// Every score is at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_score: Option<f64>,
+    /// Every score is at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_score: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -28,6 +28,7 @@ fn environment() -> Result<Environment<'static>, TemplateError> {
     env.add_filter("json", json);
     env.add_filter("text", text);
     env.add_filter("vector_json", vector_json);
+    env.add_filter("xfail_expects", xfail_expects);
     env.add_test("sql_plain", |v: Value| v.as_str().is_some_and(is_plain_sql));
     env.add_template("slt/suite.slt", SLT_TEMPLATE)?;
     Ok(env)
@@ -102,6 +103,16 @@ fn text(value: Value) -> Result<String, TemplateError> {
     } else {
         Ok(s)
     }
+}
+
+/// What an xfail expects beyond its reason (`error`, `step`), as one JSON object.
+fn xfail_expects(xfail: Value) -> Result<String, TemplateError> {
+    let mut v: serde_json::Value = serde_json::from_str(&to_json(&xfail)?)
+        .map_err(|e| TemplateError::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("reason");
+    }
+    Ok(v.to_string())
 }
 
 /// A vector step as one JSON line (the action without its `kind` tag).
@@ -199,7 +210,7 @@ pub fn render(plan: &Plan) -> Result<Rendered, TemplateError> {
                     source: format!("{}:{}", suite.source, case.line),
                     script: path.to_string_lossy().replace('\\', "/"),
                     skip: case.skip.as_deref(),
-                    xfail: case.xfail.as_deref(),
+                    xfail: case.xfail.as_ref().map(|x| x.reason.as_str()),
                 });
             }
         }

@@ -50,6 +50,15 @@ impl Reporter for JunitReporter {
         let classname = format!("{}.{}", case.protocol, case.suite);
         let status = match outcome {
             Outcome::Passed => TestCaseStatus::success(),
+            // JUnit's own distinction: <error> when the case could not run, <failure> when
+            // a check failed.
+            Outcome::Failed(f) if f.is_infrastructure() => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(f.message.clone())
+                    .set_type("error")
+                    .set_description(f.details());
+                s
+            }
             Outcome::Failed(f) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(f.message.clone())
@@ -57,7 +66,7 @@ impl Reporter for JunitReporter {
                     .set_description(f.details());
                 s
             }
-            Outcome::UnexpectedPass { reason } => {
+            Outcome::UnexpectedPass { reason, .. } => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(format!(
                     "unexpected pass: the case is marked xfail ({reason}) but passed"
@@ -71,7 +80,9 @@ impl Reporter for JunitReporter {
                 s
             }
             // pytest's convention, which CI dashboards already understand.
-            Outcome::ExpectedFailure { reason, failure } => {
+            Outcome::ExpectedFailure {
+                reason, failure, ..
+            } => {
                 let mut s = TestCaseStatus::skipped();
                 s.set_message(format!("expected failure: {reason}"))
                     .set_type("xfail")
@@ -86,8 +97,11 @@ impl Reporter for JunitReporter {
         tc.add_property(Property::new("protocol", case.protocol.as_str()));
         tc.add_property(Property::new("source", case.location()));
         match outcome {
-            Outcome::ExpectedFailure { reason, .. } | Outcome::UnexpectedPass { reason } => {
+            Outcome::ExpectedFailure { reason, label, .. }
+            | Outcome::UnexpectedPass { reason, label } => {
                 tc.add_property(Property::new("xfail", reason.as_str()));
+                // Whose gap it is: the label the xfail entry is keyed on.
+                tc.add_property(Property::new("xfail_on", label.as_str()));
             }
             _ => {}
         }

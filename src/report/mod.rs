@@ -27,13 +27,20 @@ pub struct Counts {
     pub expected_failures: usize,
     /// Passed where an `xfail` said it would fail (a failure).
     pub unexpected_passes: usize,
+    /// Of `failed`, those that could not run as written (infrastructure errors).
+    pub errors: usize,
 }
 
 impl Counts {
     pub fn add(&mut self, outcome: &Outcome) {
         match outcome {
             Outcome::Passed => self.passed += 1,
-            Outcome::Failed(_) => self.failed += 1,
+            Outcome::Failed(f) => {
+                self.failed += 1;
+                if f.is_infrastructure() {
+                    self.errors += 1;
+                }
+            }
             Outcome::Skipped(_) => self.skipped += 1,
             Outcome::ExpectedFailure { .. } => self.expected_failures += 1,
             Outcome::UnexpectedPass { .. } => self.unexpected_passes += 1,
@@ -46,6 +53,7 @@ impl Counts {
         self.skipped += other.skipped;
         self.expected_failures += other.expected_failures;
         self.unexpected_passes += other.unexpected_passes;
+        self.errors += other.errors;
     }
 
     /// Cases that fail the run.
@@ -56,12 +64,19 @@ impl Counts {
     /// `N passed, N failed, N skipped`: expected failures count as passed (they are what
     /// the spec says), unexpected passes as failed.
     pub fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "{} passed, {} failed, {} skipped",
             self.passed + self.expected_failures,
             self.failures(),
             self.skipped
-        )
+        );
+        if self.errors > 0 {
+            line.push_str(&format!(
+                " ({} of the failures are errors: the case could not run)",
+                self.errors
+            ));
+        }
+        line
     }
 }
 

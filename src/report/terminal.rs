@@ -60,10 +60,13 @@ impl<W: Write> TerminalReporter<W> {
     fn case_line(case: &CaseInfo, outcome: &Outcome, duration: Duration) -> String {
         let (label, detail) = match outcome {
             Outcome::Passed => ("PASS ", String::new()),
+            Outcome::Failed(f) if f.is_infrastructure() => ("ERROR", String::new()),
             Outcome::Failed(_) => ("FAIL ", String::new()),
             Outcome::Skipped(reason) => ("SKIP ", format!(" ({reason})")),
             Outcome::ExpectedFailure { reason, .. } => ("XFAIL", format!(" ({reason})")),
-            Outcome::UnexpectedPass { reason } => ("XPASS", format!(" (marked xfail: {reason})")),
+            Outcome::UnexpectedPass { reason, .. } => {
+                ("XPASS", format!(" (marked xfail: {reason})"))
+            }
         };
         format!(
             "{label} {:<11} {} {}{detail} [{}]",
@@ -122,7 +125,7 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                         case.location(),
                         f.details().replace('\n', "\n  ")
                     )),
-                    Outcome::UnexpectedPass { reason } => Some(format!(
+                    Outcome::UnexpectedPass { reason, .. } => Some(format!(
                         "{headline}\n  {} passed but is marked xfail ({reason}); remove the xfail entry\n  at {}",
                         case.id,
                         case.location()

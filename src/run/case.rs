@@ -11,7 +11,7 @@ use crate::plan::{
     Action, CasePlan, CopyRows, ErrorExpect, Query, Statement, Step, SuitePlan, VectorStep,
 };
 use crate::target::{Target, mask};
-use crate::value::{DEFAULT_TOLERANCE, Scalar};
+use crate::value::{Comparison, DEFAULT_TOLERANCE, Scalar};
 
 /// The session fixtures run on: autocommit, separate from the case's own sessions.
 const FIXTURE_SESSION: &str = "\u{0}fixtures";
@@ -39,6 +39,7 @@ pub(super) async fn run_case(
             target.map(Target::address).unwrap_or_default(),
             target.map(ToString::to_string).unwrap_or_default()
         ),
+        fixtures_started: 0,
     };
     let fixtures: Vec<_> = case
         .fixtures
@@ -46,28 +47,43 @@ pub(super) async fn run_case(
         .filter_map(|name| suite.fixtures.iter().find(|f| &f.name == name))
         .collect();
 
-    let mut result = Ok(());
-    let mut set_up = 0;
-    for fixture in &fixtures {
-        set_up += 1;
-        if let Err(mut f) = run.steps(&fixture.setup, Some(FIXTURE_SESSION)).await {
-            f.message = format!("fixture `{}` setup failed: {}", fixture.name, f.message);
-            result = Err(f);
-            break;
+    let case_limit = case.case_timeout.unwrap_or(config.case_timeout);
+    let body = async {
+        for fixture in &fixtures {
+            run.fixtures_started += 1;
+            if let Err(f) = run.steps(&fixture.setup, Some(FIXTURE_SESSION)).await {
+                return Err(Failure::infrastructure(format!(
+                    "fixture `{}` setup failed: {}",
+                    fixture.name, f.message
+                ))
+                .at(f.location));
+            }
         }
-    }
-    if result.is_ok() {
-        result = run.steps(&case.steps, None).await;
-    }
+        run.steps(&case.steps, None).await
+    };
+    let mut result = match tokio::time::timeout(case_limit, body).await {
+        Ok(result) => result,
+        Err(_) => {
+            // The call in flight was dropped mid-way: no session can be trusted now.
+            run.abandon_sessions().await;
+            Err(Failure::timeout(format!(
+                "the case did not finish within its time limit of {} (--case-timeout, or `timeout: {{case: …}}` on the case); its sessions were cancelled",
+                humantime::format_duration(case_limit)
+            )))
+        }
+    };
     // Cleanup runs whatever happened: open transactions are rolled back, sessions closed,
     // and every fixture that started setting up is torn down, so the next case starts clean.
     run.close_sessions(|name| name != FIXTURE_SESSION).await;
-    for fixture in fixtures[..set_up].iter().rev() {
-        if let Err(mut f) = run.steps(&fixture.teardown, Some(FIXTURE_SESSION)).await
+    for fixture in fixtures[..run.fixtures_started].iter().rev() {
+        if let Err(f) = run.steps(&fixture.teardown, Some(FIXTURE_SESSION)).await
             && result.is_ok()
         {
-            f.message = format!("fixture `{}` teardown failed: {}", fixture.name, f.message);
-            result = Err(f);
+            result = Err(Failure::infrastructure(format!(
+                "fixture `{}` teardown failed: {}",
+                fixture.name, f.message
+            ))
+            .at(f.location));
         }
     }
     run.close_sessions(|_| true).await;
@@ -85,6 +101,15 @@ struct CaseRun<'a> {
     expander: Expander,
     /// `postgresql at 127.0.0.1:5432 (postgres://test:****@…)`, for connection messages.
     target: String,
+    /// How many of the case's fixtures began their setup (and so need tearing down).
+    fixtures_started: usize,
+}
+
+impl Failure {
+    fn at(mut self, location: Option<String>) -> Self {
+        self.location = location;
+        self
+    }
 }
 
 impl CaseRun<'_> {
@@ -92,10 +117,15 @@ impl CaseRun<'_> {
         format!("{}:{}", self.suite.source, step.line)
     }
 
+    /// Runs steps in order; a failure carries the step's location, and for the case's own
+    /// steps (no forced session) its 1-based position.
     async fn steps(&mut self, steps: &[Step], session: Option<&str>) -> Result<(), Failure> {
-        for step in steps {
+        for (index, step) in steps.iter().enumerate() {
             self.step(step, session).await.map_err(|mut f| {
                 f.location.get_or_insert_with(|| self.location(step));
+                if session.is_none() {
+                    f.step = u32::try_from(index + 1).ok();
+                }
                 f
             })?;
         }
@@ -134,9 +164,11 @@ impl CaseRun<'_> {
             let opened = tokio::time::timeout(self.step_timeout, self.engine.open(&options)).await;
             let session = match opened {
                 Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(Failure::new(connect_message(&self.target, &e))),
+                Ok(Err(e)) => {
+                    return Err(Failure::infrastructure(connect_message(&self.target, &e)));
+                }
                 Err(_) => {
-                    return Err(Failure::new(format!(
+                    return Err(Failure::infrastructure(format!(
                         "cannot connect to {}: no answer within {}",
                         self.target,
                         humantime::format_duration(self.step_timeout)
@@ -147,7 +179,7 @@ impl CaseRun<'_> {
         }
         self.sessions
             .get_mut(name)
-            .ok_or_else(|| Failure::new("session vanished"))
+            .ok_or_else(|| Failure::infrastructure("session vanished"))
     }
 
     /// Runs one call with the step timeout; on timeout the call is cancelled and the
@@ -174,7 +206,7 @@ impl CaseRun<'_> {
                 if let Some(s) = self.sessions.remove(name) {
                     let _ = tokio::time::timeout(Duration::from_secs(2), s.close()).await;
                 }
-                Err(Failure::new(format!(
+                Err(Failure::timeout(format!(
                     "step timed out after {} (the session was cancelled and closed)",
                     humantime::format_duration(limit)
                 )))
@@ -221,10 +253,7 @@ impl CaseRun<'_> {
                     .await?
                 {
                     Ok(_) => Ok(()),
-                    Err(e) => Err(Failure::new(format!(
-                        "copy into {} failed: {e}",
-                        copy.table
-                    ))),
+                    Err(e) => Err(exec_failure(e, &format!("copy into {}", copy.table))),
                 }
             }
             Action::Vector(v) => self.vector(session, v).await,
@@ -239,7 +268,7 @@ impl CaseRun<'_> {
     ) -> Result<(), Failure> {
         match self.timed(session, call).await? {
             Ok(()) => Ok(()),
-            Err(e) => Err(Failure::new(format!("{what} failed: {e}"))),
+            Err(e) => Err(exec_failure(e, what)),
         }
     }
 
@@ -254,10 +283,13 @@ impl CaseRun<'_> {
             .await
             .map_err(with_sql)?;
         match (result, &s.error) {
-            (Ok(n), None) => match s.count {
-                Some(expected) if expected != n => Err(with_sql(Failure::new(format!(
+            (Ok(affected), None) => match (s.count, affected) {
+                (Some(expected), Some(n)) if expected != n => Err(with_sql(Failure::new(format!(
                     "the statement affected {n} row(s), expected {expected}"
                 )))),
+                (Some(_), None) => Err(with_sql(Failure::new(
+                    "`count` cannot be checked: the server's answer does not say how many rows the statement affected",
+                ))),
                 _ => Ok(()),
             },
             (Ok(_), Some(expect)) => Err(with_sql(Failure::new(format!(
@@ -273,7 +305,10 @@ impl CaseRun<'_> {
             sql: Some(q.sql.clone()),
             ..f
         };
-        let tolerance = q.tolerance.unwrap_or(DEFAULT_TOLERANCE);
+        let cells = Comparison {
+            tolerance: q.tolerance,
+            mode: q.compare,
+        };
         let (sql, params) = (q.sql.clone(), q.params.clone());
         if let Some(fetch) = &q.fetch {
             let batch = usize::try_from(fetch.batch).unwrap_or(usize::MAX);
@@ -286,7 +321,10 @@ impl CaseRun<'_> {
                 .map_err(with_sql)?;
             return match (result, &q.error) {
                 (Ok(got), None) => {
-                    check::batches(fetch, &got, tolerance).map_err(|m| with_sql(Failure::new(m)))
+                    if let Some(types) = &q.types {
+                        check::types(types, &got.columns).map_err(|m| with_sql(Failure::new(m)))?;
+                    }
+                    check::batches(fetch, &got, cells).map_err(|m| with_sql(Failure::new(m)))
                 }
                 (Ok(_), Some(expect)) => Err(with_sql(Failure::new(format!(
                     "expected {} but the query succeeded",
@@ -319,7 +357,7 @@ impl CaseRun<'_> {
             .await
             .map_err(with_sql)?;
         match (result, &q.error) {
-            (Ok(rs), None) => check_result(q, &rs, tolerance).map_err(with_sql),
+            (Ok(rs), None) => check_result(q, &rs, cells).map_err(with_sql),
             (Ok(_), Some(expect)) => Err(with_sql(Failure::new(format!(
                 "expected {} but the query succeeded",
                 expect.describe()
@@ -335,7 +373,7 @@ impl CaseRun<'_> {
             .await?;
         match answer {
             Ok(answer) => check_vector(step, &answer).map_err(Failure::new),
-            Err(e) => Err(Failure::new(format!("{} failed: {e}", step.op.name()))),
+            Err(e) => Err(exec_failure(e, step.op.name())),
         }
     }
 
@@ -344,6 +382,16 @@ impl CaseRun<'_> {
         for name in names {
             if let Some(session) = self.sessions.remove(&name) {
                 let _ = tokio::time::timeout(self.step_timeout, session.close()).await;
+            }
+        }
+    }
+
+    /// Cancels whatever each session was running and drops it without a goodbye: after a
+    /// call was cut off mid-way, its connection's state is unknown.
+    async fn abandon_sessions(&mut self) {
+        for (_, session) in std::mem::take(&mut self.sessions) {
+            if let Some(c) = session.canceller() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), c.cancel()).await;
             }
         }
     }
@@ -357,30 +405,55 @@ fn connect_message(target: &str, e: &ExecError) -> String {
     mask(&format!("cannot connect to {target}: {cause}"))
 }
 
+/// A failed executor call where no error was expected. A server error keeps its codes, so
+/// an xfail that states the error it expects can be held to it; a lost connection is an
+/// infrastructure failure.
+fn exec_failure(e: ExecError, what: &str) -> Failure {
+    let message = mask(&format!("{what} failed: {e}"));
+    match e {
+        ExecError::Db(db) => Failure {
+            server_error: Some(Box::new(db)),
+            ..Failure::new(message)
+        },
+        ExecError::Lost(_) | ExecError::Connect(_) => Failure::infrastructure(message),
+        ExecError::Unsupported(_) | ExecError::Client(_) => Failure::new(message),
+    }
+}
+
 /// A failed call: fine when an error was expected and this is it.
 fn error_outcome(e: ExecError, expect: Option<&ErrorExpect>) -> Result<(), Failure> {
     match (e, expect) {
         (ExecError::Db(db), Some(expect)) if check::error_matches(expect, &db) => Ok(()),
-        (ExecError::Db(db), Some(expect)) => Err(Failure::new(format!(
-            "expected {}, got {db}",
-            expect.describe()
-        ))),
+        (ExecError::Db(db), Some(expect)) => Err(Failure {
+            message: format!("expected {}, got {db}", expect.describe()),
+            server_error: Some(Box::new(db)),
+            ..Failure::default()
+        }),
+        (ExecError::Db(db), None) => Err(Failure {
+            message: mask(&format!("server error: {db}")),
+            server_error: Some(Box::new(db)),
+            ..Failure::default()
+        }),
+        (other @ (ExecError::Lost(_) | ExecError::Connect(_)), _) => {
+            Err(Failure::infrastructure(mask(&other.to_string())))
+        }
         (other, _) => Err(Failure::new(mask(&other.to_string()))),
     }
 }
 
-fn check_result(q: &Query, rs: &ResultSet, tolerance: f64) -> Result<(), Failure> {
-    if let Some(columns) = &q.columns
-        && columns != &rs.columns
-    {
-        return Err(Failure {
-            message: "the column names differ".to_string(),
-            diff: Some(check::diff(
-                &[columns.join(" | ")],
-                &[rs.columns.join(" | ")],
-            )),
-            ..Failure::default()
-        });
+fn check_result(q: &Query, rs: &ResultSet, cells: Comparison) -> Result<(), Failure> {
+    if let Some(columns) = &q.columns {
+        let got = rs.column_names();
+        if columns != &got {
+            return Err(Failure {
+                message: "the column names differ".to_string(),
+                diff: Some(check::diff(&[columns.join(" | ")], &[got.join(" | ")])),
+                ..Failure::default()
+            });
+        }
+    }
+    if let Some(types) = &q.types {
+        check::types(types, &rs.columns).map_err(Failure::new)?;
     }
     if let Some(n) = q.row_count
         && rs.rows.len() as u64 != n
@@ -391,11 +464,16 @@ fn check_result(q: &Query, rs: &ResultSet, tolerance: f64) -> Result<(), Failure
         )));
     }
     if let Some(rows) = &q.rows
-        && let Err(diff) = check::rows(rows, &rs.rows, q.sort, tolerance)
+        && let Err(differ) = check::rows(rows, &rs.rows, &rs.columns, q.sort, cells)
     {
+        let mut message = "the result differs".to_string();
+        for note in &differ.notes {
+            message.push_str("\n  ");
+            message.push_str(note);
+        }
         return Err(Failure {
-            message: "the result differs".to_string(),
-            diff: Some(diff),
+            message,
+            diff: Some(differ.diff),
             ..Failure::default()
         });
     }
@@ -427,15 +505,16 @@ fn check_vector(step: &VectorStep, answer: &VectorAnswer) -> Result<(), String> 
                 return Err(format!("{n} vector(s) upserted, expected {expected}"));
             }
         }
-        VectorAnswer::Matches(found) => {
+        VectorAnswer::Matches { matches, metric } => {
+            check_ranking(matches, metric.as_deref())?;
             if let Some(m) = &checks.matches {
                 if let Some(n) = m.count
-                    && found.len() as u64 != n
+                    && matches.len() as u64 != n
                 {
-                    return Err(format!("{} match(es), expected {n}", found.len()));
+                    return Err(format!("{} match(es), expected {n}", matches.len()));
                 }
                 if let Some(ids) = &m.ids {
-                    let got: Vec<&str> = found.iter().map(|x| x.id.as_str()).collect();
+                    let got: Vec<&str> = matches.iter().map(|x| x.id.as_str()).collect();
                     let ok = if m.ids_in_order {
                         got.iter().zip(ids).all(|(g, w)| *g == w) && got.len() == ids.len()
                     } else {
@@ -451,15 +530,37 @@ fn check_vector(step: &VectorStep, answer: &VectorAnswer) -> Result<(), String> 
                 }
             }
             if let Some(each) = &checks.each_match {
-                for found in found {
-                    let Some(meta) = each.get("metadata") else {
-                        continue;
-                    };
-                    let have = found.metadata.clone().unwrap_or(serde_json::Value::Null);
-                    if !json_contains(&have, meta) {
+                let zero_allowed = checks.matches.as_ref().and_then(|m| m.count) == Some(0);
+                if matches.is_empty() && !zero_allowed {
+                    return Err(
+                        "`each_match` has nothing to check: the query returned no matches (write `matches: {count: 0}` if none are expected)"
+                            .to_string(),
+                    );
+                }
+                for found in matches {
+                    if let Some(meta) = &each.metadata {
+                        let have = found.metadata.clone().unwrap_or(serde_json::Value::Null);
+                        if !json_contains(&have, meta) {
+                            return Err(format!(
+                                "match `{}` has metadata {have}, expected it to contain {meta}",
+                                found.id
+                            ));
+                        }
+                    }
+                    if let Some(min) = each.min_score
+                        && found.score < min
+                    {
                         return Err(format!(
-                            "match `{}` has metadata {have}, expected it to contain {meta}",
-                            found.id
+                            "match `{}` scores {}, below min_score {min}",
+                            found.id, found.score
+                        ));
+                    }
+                    if let Some(max) = each.max_score
+                        && found.score > max
+                    {
+                        return Err(format!(
+                            "match `{}` scores {}, above max_score {max}",
+                            found.id, found.score
                         ));
                     }
                 }
@@ -477,6 +578,48 @@ fn check_vector(step: &VectorStep, answer: &VectorAnswer) -> Result<(), String> 
     Ok(())
 }
 
+/// Matches come ranked best first: by falling score for similarity metrics (cosine,
+/// dot product), by rising distance for euclidean.
+fn check_ranking(matches: &[crate::exec::VectorMatch], metric: Option<&str>) -> Result<(), String> {
+    if matches.len() < 2 {
+        return Ok(());
+    }
+    let ascending = match metric.map(str::to_ascii_lowercase).as_deref() {
+        Some("cosine" | "dotproduct" | "dot_product") => false,
+        Some("euclidean") => true,
+        Some(other) => {
+            return Err(format!(
+                "the index's metric `{other}` is unknown, so the ranking of its matches cannot be checked"
+            ));
+        }
+        None => {
+            return Err(
+                "the index description names no metric, so the ranking of its matches cannot be checked"
+                    .to_string(),
+            );
+        }
+    };
+    for pair in matches.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let in_order = if ascending {
+            a.score <= b.score
+        } else {
+            a.score >= b.score
+        };
+        if !in_order {
+            return Err(format!(
+                "matches are not ranked by the {} metric: `{}` ({}) comes before `{}` ({})",
+                metric.unwrap_or_default(),
+                a.id,
+                a.score,
+                b.id,
+                b.score
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Partial match: every key of `want` is in `have` with a matching value.
 fn json_contains(have: &serde_json::Value, want: &serde_json::Value) -> bool {
     use serde_json::Value as J;
@@ -489,5 +632,92 @@ fn json_contains(have: &serde_json::Value, want: &serde_json::Value) -> bool {
             .zip(w.as_f64())
             .is_some_and(|(a, b)| crate::value::approx_eq(b, a, DEFAULT_TOLERANCE)),
         (h, w) => h == w,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::VectorMatch;
+    use crate::plan::{EachMatch, MatchesCheck, VectorChecks, VectorOp};
+
+    fn hit(id: &str, score: f64, category: &str) -> VectorMatch {
+        VectorMatch {
+            id: id.into(),
+            score,
+            metadata: Some(serde_json::json!({"category": category})),
+        }
+    }
+
+    fn query_step(checks: VectorChecks) -> VectorStep {
+        VectorStep {
+            op: VectorOp::ListIndexes,
+            checks,
+        }
+    }
+
+    fn answer(matches: Vec<VectorMatch>, metric: &str) -> VectorAnswer {
+        VectorAnswer::Matches {
+            matches,
+            metric: Some(metric.into()),
+        }
+    }
+
+    #[test]
+    fn each_match_needs_a_match_unless_none_are_expected() {
+        let each = EachMatch {
+            metadata: Some(serde_json::json!({"category": "A"})),
+            ..EachMatch::default()
+        };
+        let step = query_step(VectorChecks {
+            each_match: Some(each.clone()),
+            ..VectorChecks::default()
+        });
+        let err = check_vector(&step, &answer(vec![], "cosine")).expect_err("vacuous");
+        assert!(err.contains("no matches"), "{err}");
+        let step = query_step(VectorChecks {
+            each_match: Some(each),
+            matches: Some(MatchesCheck {
+                count: Some(0),
+                ..MatchesCheck::default()
+            }),
+            ..VectorChecks::default()
+        });
+        assert!(check_vector(&step, &answer(vec![], "cosine")).is_ok());
+    }
+
+    #[test]
+    fn each_match_checks_every_key() {
+        let step = query_step(VectorChecks {
+            each_match: Some(EachMatch {
+                metadata: Some(serde_json::json!({"category": "A"})),
+                min_score: Some(0.5),
+                max_score: None,
+            }),
+            ..VectorChecks::default()
+        });
+        let good = vec![hit("a", 0.9, "A"), hit("b", 0.6, "A")];
+        assert!(check_vector(&step, &answer(good, "cosine")).is_ok());
+        let wrong_meta = vec![hit("a", 0.9, "A"), hit("b", 0.6, "B")];
+        assert!(check_vector(&step, &answer(wrong_meta, "cosine")).is_err());
+        let low = vec![hit("a", 0.9, "A"), hit("b", 0.4, "A")];
+        let err = check_vector(&step, &answer(low, "cosine")).expect_err("below min");
+        assert!(err.contains("min_score"), "{err}");
+    }
+
+    #[test]
+    fn matches_must_be_ranked_as_the_metric_says() {
+        let step = query_step(VectorChecks::default());
+        let descending = vec![hit("a", 0.9, "A"), hit("b", 0.1, "A")];
+        let ascending = vec![hit("a", 0.1, "A"), hit("b", 0.9, "A")];
+        assert!(check_vector(&step, &answer(descending.clone(), "cosine")).is_ok());
+        assert!(check_vector(&step, &answer(ascending.clone(), "cosine")).is_err());
+        assert!(check_vector(&step, &answer(ascending.clone(), "euclidean")).is_ok());
+        assert!(check_vector(&step, &answer(descending, "euclidean")).is_err());
+        let unknown = VectorAnswer::Matches {
+            matches: ascending,
+            metric: None,
+        };
+        assert!(check_vector(&step, &unknown).is_err());
     }
 }

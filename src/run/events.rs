@@ -26,9 +26,26 @@ impl CaseInfo {
     }
 }
 
+/// What kind of failure a case had: the case's own checks, or the machinery around them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureKind {
+    /// A check of the case failed: a wrong result, an unexpected error or success, an
+    /// executor that could not read the answer.
+    #[default]
+    Check,
+    /// A step or the whole case ran out of time. Reported as an error, and an expected
+    /// failure only where an xfail says `timeout: true`.
+    Timeout,
+    /// The case could not be run as written: no target, cannot connect, TLS or login
+    /// refused, the connection lost, a fixture failing. Never an expected failure;
+    /// reported as an error.
+    Infrastructure,
+}
+
 /// Why a case failed, with what a person needs to act on it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Failure {
+    pub kind: FailureKind,
     pub message: String,
     /// `file:line` of the failing step.
     pub location: Option<String>,
@@ -36,6 +53,10 @@ pub struct Failure {
     pub sql: Option<String>,
     /// Expected vs actual, as a unified diff.
     pub diff: Option<String>,
+    /// The 1-based position among the case's own steps of the step that failed.
+    pub step: Option<u32>,
+    /// The error the server answered, when the failure is an unexpected server error.
+    pub server_error: Option<Box<crate::exec::DbError>>,
 }
 
 impl Failure {
@@ -44,6 +65,27 @@ impl Failure {
             message: message.into(),
             ..Self::default()
         }
+    }
+
+    /// A failure of the machinery around the case (see [`FailureKind::Infrastructure`]).
+    pub fn infrastructure(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Infrastructure,
+            ..Self::new(message)
+        }
+    }
+
+    /// A timeout, like an infrastructure failure, is an error: the case did not finish.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Timeout,
+            ..Self::new(message)
+        }
+    }
+
+    /// Whether the case could not run to a verdict (reported as an error).
+    pub fn is_infrastructure(&self) -> bool {
+        self.kind != FailureKind::Check
     }
 
     /// The whole failure as text: message, location, SQL, diff.
@@ -75,11 +117,14 @@ pub enum Outcome {
     /// Failed where an `xfail` said it would.
     ExpectedFailure {
         reason: String,
+        /// The label the xfail entry is keyed on (`fakesnow`, `mysql`, …).
+        label: String,
         failure: Failure,
     },
     /// Passed where an `xfail` said it would fail: counts as a failure.
     UnexpectedPass {
         reason: String,
+        label: String,
     },
 }
 

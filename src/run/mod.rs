@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::sync::mpsc;
 
-pub use events::{CaseInfo, Event, Failure, Outcome};
+pub use events::{CaseInfo, Event, Failure, FailureKind, Outcome};
 
-use crate::exec::{Engine, engine_for};
-use crate::plan::{CasePlan, ProtocolPlan, SuitePlan};
+use crate::exec::{Capability, Engine, engine_for};
+use crate::plan::{Action, CasePlan, ProtocolPlan, SuitePlan, Xfail};
 use crate::target::Target;
 
 /// Knobs of a run.
@@ -25,6 +25,8 @@ use crate::target::Target;
 pub struct RunConfig {
     /// Longest a single step (one statement, one iteration of a repeat) may take.
     pub step_timeout: Duration,
+    /// Longest a whole case (fixtures and steps) may take.
+    pub case_timeout: Duration,
     /// Stop at the first failure; the rest is reported as not run.
     pub fail_fast: bool,
 }
@@ -77,6 +79,7 @@ async fn run_protocol(
         protocol: protocol.name.clone(),
         target: selected.target.as_ref().map(ToString::to_string),
     });
+    // Anything that stops the engine from existing is an infrastructure failure of every case.
     let engine: Result<Arc<dyn Engine>, String> = match &selected.target {
         None => Err(format!(
             "no target configured for {}: set it in matrix.yaml, {} or --target {}=URL",
@@ -103,16 +106,25 @@ async fn run_protocol(
             priority: case.priority,
         });
         let started = Instant::now();
+        let missing = engine
+            .as_ref()
+            .ok()
+            .and_then(|e| missing_capability(case, e.capabilities()));
         let outcome = if let Some(reason) = &case.skip {
             Outcome::Skipped(reason.clone())
+        } else if let Some(missing) = missing {
+            Outcome::Skipped(format!(
+                "the {} executor has no {}, which this case needs",
+                protocol.executor,
+                missing.describe()
+            ))
         } else if config.fail_fast && stop.load(Ordering::Relaxed) {
             Outcome::Skipped("not run: --fail-fast stopped the run after a failure".to_string())
         } else {
             let result = match &engine {
                 Err(e) => Err(Failure {
-                    message: e.clone(),
                     location: Some(info.location()),
-                    ..Failure::default()
+                    ..Failure::infrastructure(e.clone())
                 }),
                 Ok(engine) => {
                     let key = format!("{}-{n}", sanitize(&case.id));
@@ -128,17 +140,7 @@ async fn run_protocol(
                     .await
                 }
             };
-            match (result, &case.xfail) {
-                (Ok(()), None) => Outcome::Passed,
-                (Err(f), None) => Outcome::Failed(f),
-                (Ok(()), Some(reason)) => Outcome::UnexpectedPass {
-                    reason: reason.clone(),
-                },
-                (Err(failure), Some(reason)) => Outcome::ExpectedFailure {
-                    reason: reason.clone(),
-                    failure,
-                },
-            }
+            verdict(result, case.xfail.as_ref())
         };
         if outcome.is_failure() {
             stop.store(true, Ordering::Relaxed);
@@ -154,8 +156,205 @@ async fn run_protocol(
     });
 }
 
+/// The outcome of a case that ran, given its xfail: an expected failure only when the
+/// failure is one the xfail covers.
+fn verdict(result: Result<(), Failure>, xfail: Option<&Xfail>) -> Outcome {
+    match (result, xfail) {
+        (Ok(()), None) => Outcome::Passed,
+        (Err(f), None) => Outcome::Failed(f),
+        (Ok(()), Some(x)) => Outcome::UnexpectedPass {
+            reason: x.reason.clone(),
+            label: x.label.clone(),
+        },
+        (Err(mut f), Some(x)) => match xfail_covers(x, &f) {
+            Ok(()) => Outcome::ExpectedFailure {
+                reason: x.reason.clone(),
+                label: x.label.clone(),
+                failure: f,
+            },
+            Err(why) => {
+                f.message = format!("{}\n  (marked xfail: {}; {why})", f.message, x.reason);
+                Outcome::Failed(f)
+            }
+        },
+    }
+}
+
+/// Whether an xfail covers a failure; if not, why not.
+fn xfail_covers(x: &Xfail, f: &Failure) -> Result<(), String> {
+    match (f.kind, x.timeout) {
+        (FailureKind::Infrastructure, _) => {
+            return Err("an infrastructure failure is never an expected failure".to_string());
+        }
+        (FailureKind::Timeout, false) => {
+            return Err(
+                "a timeout is not the expected failure (an xfail that expects one says `timeout: true`)"
+                    .to_string(),
+            );
+        }
+        (FailureKind::Check, true) => {
+            return Err("it was expected to time out".to_string());
+        }
+        (FailureKind::Timeout, true) | (FailureKind::Check, false) => {}
+    }
+    if let Some(step) = x.step
+        && f.step != Some(step)
+    {
+        return Err(match f.step {
+            Some(s) => format!("it was expected to fail at step {step}, not step {s}"),
+            None => format!("it was expected to fail at step {step}"),
+        });
+    }
+    if let Some(expect) = &x.error {
+        match &f.server_error {
+            Some(db) if check::error_matches(expect, db) => {}
+            Some(db) => {
+                return Err(format!(
+                    "it was expected to fail with {}, not {db}",
+                    expect.describe()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "it was expected to fail with {}, not a failed check",
+                    expect.describe()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first capability a case needs that the executor lacks.
+fn missing_capability(case: &CasePlan, has: &[Capability]) -> Option<Capability> {
+    let mut needs = Vec::new();
+    let mut sessions = std::collections::BTreeSet::new();
+    if !case.autocommit {
+        needs.push(Capability::AutocommitOff);
+    }
+    for step in &case.steps {
+        sessions.insert(step.session.as_deref().unwrap_or("default"));
+        needs.push(match &step.action {
+            Action::Statement(_) => Capability::Sql,
+            Action::Query(q) if q.fetch.is_some() => Capability::Cursors,
+            Action::Query(q) if q.cancel_after.is_some() => Capability::Cancel,
+            Action::Query(_) => Capability::Sql,
+            Action::Begin | Action::Commit | Action::Rollback => Capability::Transactions,
+            Action::Copy(_) => Capability::Copy,
+            Action::Vector(_) => Capability::Vectors,
+            Action::Sleep { .. } => continue,
+        });
+    }
+    if sessions.len() > 1 {
+        needs.push(Capability::Sessions);
+    }
+    needs.sort();
+    needs.into_iter().find(|n| !has.contains(n))
+}
+
 fn sanitize(id: &str) -> String {
     id.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::DbError;
+    use crate::plan::ErrorExpect;
+
+    fn server_failure(sqlstate: &str) -> Failure {
+        Failure {
+            server_error: Some(Box::new(DbError {
+                sqlstate: Some(sqlstate.into()),
+                ..DbError::default()
+            })),
+            step: Some(2),
+            ..Failure::new("boom")
+        }
+    }
+
+    fn xfail(error: Option<&str>, step: Option<u32>) -> Xfail {
+        Xfail {
+            reason: "known gap".into(),
+            label: "fakesnow".into(),
+            timeout: false,
+            error: error.map(|s| ErrorExpect {
+                sqlstate: Some(s.into()),
+                ..ErrorExpect::default()
+            }),
+            step,
+        }
+    }
+
+    #[test]
+    fn an_xfail_never_absorbs_infrastructure_failures() {
+        let down = Failure::infrastructure("cannot connect to snowflake at 127.0.0.1:8443");
+        assert!(matches!(
+            verdict(Err(down), Some(&xfail(None, None))),
+            Outcome::Failed(f) if f.message.contains("never an expected failure")
+        ));
+        assert!(matches!(
+            verdict(
+                Err(Failure::new("the result differs")),
+                Some(&xfail(None, None))
+            ),
+            Outcome::ExpectedFailure { .. }
+        ));
+    }
+
+    #[test]
+    fn a_timeout_is_an_expected_failure_only_where_the_xfail_says_so() {
+        let timed_out = || Failure::timeout("step timed out after 6s");
+        assert!(matches!(
+            verdict(Err(timed_out()), Some(&xfail(None, None))),
+            Outcome::Failed(f) if f.message.contains("a timeout is not the expected failure")
+        ));
+        let expects_timeout = Xfail {
+            timeout: true,
+            ..xfail(None, None)
+        };
+        assert!(matches!(
+            verdict(Err(timed_out()), Some(&expects_timeout)),
+            Outcome::ExpectedFailure { .. }
+        ));
+        assert!(matches!(
+            verdict(Err(Failure::new("the result differs")), Some(&expects_timeout)),
+            Outcome::Failed(f) if f.message.contains("expected to time out")
+        ));
+    }
+
+    #[test]
+    fn an_xfail_that_states_its_error_holds_the_failure_to_it() {
+        let x = xfail(Some("42601"), None);
+        assert!(matches!(
+            verdict(Err(server_failure("42601")), Some(&x)),
+            Outcome::ExpectedFailure { .. }
+        ));
+        let Outcome::Failed(f) = verdict(Err(server_failure("42P01")), Some(&x)) else {
+            panic!("a different error is a failure");
+        };
+        assert!(
+            f.message.contains("SQLSTATE 42601") && f.message.contains("42P01"),
+            "{}",
+            f.message
+        );
+        assert!(matches!(
+            verdict(Err(Failure::new("the result differs")), Some(&x)),
+            Outcome::Failed(_)
+        ));
+        assert!(matches!(
+            verdict(Err(server_failure("42601")), Some(&xfail(None, Some(3)))),
+            Outcome::Failed(_)
+        ));
+        assert!(matches!(
+            verdict(Err(server_failure("42601")), Some(&xfail(None, Some(2)))),
+            Outcome::ExpectedFailure { .. }
+        ));
+        assert!(matches!(
+            verdict(Ok(()), Some(&x)),
+            Outcome::UnexpectedPass { .. }
+        ));
+    }
 }

@@ -10,8 +10,12 @@ use crate::plan::{
 };
 use crate::registry;
 use crate::spec::decode::{self, Fields};
-use crate::value::Scalar;
+use crate::value::{Compare, Scalar, TypeClass};
 use crate::yaml::{Node, NodeKind};
+
+/// How many iterations a `repeat` may expand to unless it raises the cap (`limit:`): a
+/// typo such as `to: 2000000000` is a compile error, not a run that never ends.
+pub const REPEAT_LIMIT: u64 = 1_000_000;
 
 /// Step kinds that are SQL or transaction control.
 const SQL_KINDS: [&str; 7] = [
@@ -49,6 +53,8 @@ fn options(kind: &str) -> &'static [&'static str] {
             "error",
             "cancel_after",
             "tolerance",
+            "types",
+            "compare",
         ],
         "list_indexes" | "fetch_vectors" => &["contains", "count"],
         "upsert" => &["count"],
@@ -273,6 +279,24 @@ fn query(kind_value: &Node, f: &mut Fields<'_>, d: &mut Diagnostics) -> Option<A
     let tolerance = f
         .get("tolerance")
         .and_then(|n| decode::float(n, "tolerance", d));
+    let types = match f.get("types") {
+        Some(n) => Some(types(n, d)?),
+        None => None,
+    };
+    let compare = match f.get("compare") {
+        Some(n) => {
+            let text = decode::string(n, "compare", d)?;
+            match Compare::parse(&text) {
+                Some(c) => c,
+                None => {
+                    d.error(n.span, format!("unknown comparison `{text}`"))
+                        .help("one of: typed (the default), text");
+                    return None;
+                }
+            }
+        }
+        None => Compare::Typed,
+    };
     let batches_beside = f.get("batches");
     if let Some(fetch_node) = f.key_node("fetch") {
         let clashing: Vec<&str> = ["rows", "columns", "row_count", "sort", "cancel_after"]
@@ -314,7 +338,30 @@ fn query(kind_value: &Node, f: &mut Fields<'_>, d: &mut Diagnostics) -> Option<A
         error,
         cancel_after,
         tolerance,
+        types,
+        compare,
     }))
+}
+
+/// `types: [integer, text]`: a portable class per column.
+fn types(node: &Node, d: &mut Diagnostics) -> Option<Vec<TypeClass>> {
+    let names = decode::strings(node, "types", d)?;
+    let mut out = Vec::new();
+    for name in names {
+        match TypeClass::parse(&name) {
+            Some(class) => out.push(class),
+            None => {
+                let diag = d.error(node.span, format!("unknown type class `{name}`"));
+                let all = TypeClass::ALL.map(TypeClass::as_str);
+                match did_you_mean(&name, all.iter().copied()) {
+                    Some(s) => diag.help(format!("did you mean `{s}`?")),
+                    None => diag.help(format!("one of: {}", all.join(", "))),
+                };
+                return None;
+            }
+        }
+    }
+    Some(out)
 }
 
 fn fetch(node: &Node, beside: Option<&Node>, d: &mut Diagnostics) -> Option<Fetch> {
@@ -453,6 +500,7 @@ pub fn repeat(node: &Node, d: &mut Diagnostics) -> Option<Repeat> {
         .and_then(|n| decode::integer(n, "from", d))
         .unwrap_or(0);
     let to = f.get("to").and_then(|n| decode::integer(n, "to", d));
+    let limit = f.get("limit").and_then(|n| decode::count(n, "limit", d));
     f.finish(d);
     let Some(var) = var else {
         d.error(node.span, "`repeat` needs `var`: the loop variable's name");
@@ -473,7 +521,23 @@ pub fn repeat(node: &Node, d: &mut Diagnostics) -> Option<Repeat> {
         );
         return None;
     }
-    Some(Repeat { var, from, to })
+    let repeat = Repeat { var, from, to };
+    let cap = limit.unwrap_or(REPEAT_LIMIT);
+    if repeat.len() > cap {
+        d.error(
+            node.span,
+            format!(
+                "`repeat` runs {} iterations, more than the limit of {cap}",
+                repeat.len()
+            ),
+        )
+        .help(format!(
+            "if that many is meant, raise the cap on this repeat: `limit: {}`",
+            repeat.len()
+        ));
+        return None;
+    }
+    Some(repeat)
 }
 
 fn copy(node: &Node, d: &mut Diagnostics) -> Option<Action> {

@@ -1,0 +1,52 @@
+//! `helios-matrix list`: the selection `run` would use, without running it.
+
+use clap::Args;
+
+use super::{SelectArgs, exit};
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+pub fn command(args: &ListArgs) -> u8 {
+    let selection = match args.select.load(None) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let selected = selection.selected();
+    let mut total = 0;
+    for s in &selected {
+        let protocol = &s.protocol.protocol;
+        let target = selection.targets.get(&protocol.name).map_or_else(
+            || "no target".to_string(),
+            |t| format!("{} from {}", t.target, t.origin.describe()),
+        );
+        println!(
+            "{} ({}, {}): {} case(s)",
+            protocol.name,
+            protocol.tier.as_str(),
+            target,
+            s.cases.len()
+        );
+        println!(
+            "  labels: {}",
+            protocol.labels_in_force(&selection.plan.labels).join(", ")
+        );
+        for (suite, case) in &s.cases {
+            let status = match (&case.skip, &case.xfail) {
+                (Some(reason), _) => format!("skip: {reason}"),
+                (None, Some(xfail)) => format!("xfail: {}", xfail.reason),
+                (None, None) => "run".to_string(),
+            };
+            println!(
+                "  {:<14} {} {:<40} {}:{}  [{status}]",
+                case.id, case.priority, case.name, suite.source, case.line
+            );
+        }
+        total += s.cases.len();
+    }
+    println!("{total} case(s) on {} protocol(s)", selected.len());
+    exit::OK
+}

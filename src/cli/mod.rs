@@ -1,0 +1,175 @@
+//! The command line: one file per command, each parsing its flags and calling library
+//! code. Exit codes live here, and mean one thing each.
+
+mod compile;
+mod list;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::diag::Diagnostics;
+use crate::registry::Priority;
+use crate::select::{self, Selection};
+use crate::spec::SpecSet;
+
+/// Exit codes; each means one thing.
+pub mod exit {
+    /// Every selected case passed (or was skipped / failed as expected); generated files are current.
+    pub const OK: u8 = 0;
+    /// A case within the gate (`--gate`, default p0) failed; or `compile --check` found stale files.
+    pub const FAILED: u8 = 1;
+    /// Usage error or invalid specs: nothing was run.
+    pub const USAGE: u8 = 2;
+    /// A file could not be read or written (JUnit report, generated scripts).
+    pub const IO: u8 = 3;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  no case within the gate (--gate, default p0) failed; --check: up to date
+  1  a case within the gate failed, errored or passed unexpectedly; --check: generated files are stale
+  2  usage error or invalid specs (every problem is reported with file:line:column)
+  3  a file could not be read or written (JUnit report, generated scripts)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "helios-matrix",
+    version,
+    about = "Write database protocol compatibility tests once in YAML; compile them per dialect; run them against real servers.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile specs into one sqllogictest-style script per protocol × suite, plus manifest.json.
+    #[command(after_help = EXIT_CODES)]
+    Compile(compile::CompileArgs),
+    /// Compile specs in memory (or read compiled scripts) and run them against each protocol's target.
+    #[command(after_help = EXIT_CODES)]
+    Run(run::RunArgs),
+    /// List the cases `run` would run with the same selection: protocol, its target and the
+    /// labels in force, then each case's id, priority, whether it runs, is skipped or is
+    /// expected to fail, and where it is written.
+    #[command(after_help = EXIT_CODES)]
+    List(list::ListArgs),
+}
+
+/// Which cases, on which protocols and targets: shared by `run` and `list`.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// The spec directory: the registry (protocols, targets) and, without --scripts, the suites.
+    #[arg(long, default_value = "specs", value_name = "DIR")]
+    pub specs: PathBuf,
+    /// Protocols to run (repeatable or comma-separated). Default: every protocol with a target.
+    #[arg(
+        long = "protocol",
+        short = 'p',
+        value_delimiter = ',',
+        value_name = "PROTOCOL"
+    )]
+    pub protocols: Vec<String>,
+    /// Only cases of these priorities (p0, p1, p2; repeatable or comma-separated).
+    #[arg(long = "priority", value_delimiter = ',', value_parser = parse_priority, value_name = "PRIORITY")]
+    pub priorities: Vec<Priority>,
+    /// Only cases carrying one of these tags (a case's own or its suite's; repeatable or comma-separated).
+    #[arg(long = "tag", value_delimiter = ',', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only cases whose id or name matches this regular expression.
+    #[arg(long = "case", value_name = "REGEX")]
+    pub case: Option<String>,
+    /// An extra label every protocol carries (for `on`/`only`/`skip`/`xfail`). Repeatable.
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// Override a protocol's target, e.g. postgresql=postgres://u:p@127.0.0.1:5432/db (repeatable).
+    /// Wins over HELIOS_MATRIX_TARGET_<PROTOCOL> and matrix.yaml. A target given here or in
+    /// the environment carries none of the registry's server labels (an emulator's known
+    /// gaps do not excuse a real server); give its own with --target-label.
+    #[arg(long = "target", value_name = "PROTOCOL=URL")]
+    pub targets: Vec<String>,
+    /// Labels of the server behind a protocol's target, e.g. snowflake=heliosdb (repeatable;
+    /// comma-separated labels). They rank above the protocol name in `on`/`xfail`/`skip`.
+    /// Also HELIOS_MATRIX_TARGET_LABELS_<PROTOCOL> for a target given in the environment.
+    #[arg(long = "target-label", value_name = "PROTOCOL=LABEL[,LABEL]")]
+    pub target_labels: Vec<String>,
+}
+
+impl SelectArgs {
+    fn options(&self) -> select::Options {
+        select::Options {
+            specs: self.specs.clone(),
+            protocols: self.protocols.clone(),
+            priorities: self.priorities.clone(),
+            tags: self.tags.clone(),
+            case: self.case.clone(),
+            labels: self.labels.clone(),
+            targets: self.targets.clone(),
+            target_labels: self.target_labels.clone(),
+        }
+    }
+
+    /// The selection, with its warnings printed; an exit code when there is none.
+    fn load(&self, scripts: Option<&std::path::Path>) -> Result<Selection, u8> {
+        match Selection::load(&self.options(), scripts) {
+            Ok(selection) => {
+                eprint!("{}", selection.warnings);
+                Ok(selection)
+            }
+            Err(select::Error::Specs { report, errors }) => {
+                eprint!("{report}");
+                eprintln!("error: {errors} problem(s) in the specs; nothing was done");
+                Err(exit::USAGE)
+            }
+            Err(select::Error::Usage(message)) => {
+                eprintln!("error: {message}");
+                Err(exit::USAGE)
+            }
+        }
+    }
+}
+
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    Priority::parse(s).ok_or_else(|| format!("`{s}` is not a priority (p0, p1, p2)"))
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    ExitCode::from(match cli.command {
+        Command::Compile(args) => compile::command(&args),
+        Command::Run(args) => run::command(&args),
+        Command::List(args) => list::command(&args),
+    })
+}
+
+/// Prints the diagnostics; `false` when any is an error.
+fn report_diagnostics(mut diags: Diagnostics, specs: &SpecSet) -> bool {
+    diags.sort();
+    if !diags.items().is_empty() {
+        eprint!("{}", diags.render(&specs.sources));
+    }
+    if diags.has_errors() {
+        eprintln!(
+            "error: {} problem(s) in the specs; nothing was done",
+            diags.error_count()
+        );
+        return false;
+    }
+    true
+}

@@ -1,0 +1,95 @@
+//! `helios-matrix run`: the selection through each protocol's executor, reported on the
+//! terminal and in JUnit.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{SelectArgs, exit, parse_priority};
+use crate::registry::Priority;
+use crate::report::Reporter;
+use crate::report::junit::JunitReporter;
+use crate::report::terminal::TerminalReporter;
+use crate::run::{RunConfig, run};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Run the compiled scripts in DIR (from `compile`) instead of compiling the specs.
+    #[arg(long, value_name = "DIR")]
+    pub scripts: Option<PathBuf>,
+    /// Write a JUnit XML report here (written whole, atomically, even when cases fail).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Longest one step may take before its case fails and its session is cancelled.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub step_timeout: Duration,
+    /// Longest one case (fixtures and steps) may take before it fails and its sessions are
+    /// cancelled; a case may set its own (`timeout: {case: 2m}`).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub case_timeout: Duration,
+    /// The quality gate: failures of cases with these priorities fail the run (exit 1);
+    /// failures of other priorities are reported only. The seed's CI policy is the default.
+    #[arg(long, value_delimiter = ',', value_parser = parse_priority, default_value = "p0", value_name = "PRIORITIES")]
+    pub gate: Vec<Priority>,
+    /// Stop at the first failing case; the remaining cases are reported as not run.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Plain lines instead of progress bars, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub fn command(args: &RunArgs) -> u8 {
+    let selection = match args.select.load(args.scripts.as_deref()) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let selected = selection.selected();
+    let config = RunConfig {
+        step_timeout: args.step_timeout,
+        case_timeout: args.case_timeout,
+        fail_fast: args.fail_fast,
+    };
+    let progress =
+        !args.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let mut terminal = TerminalReporter::new(std::io::stdout(), progress, args.gate.clone());
+    let mut junit = args.junit.clone().map(JunitReporter::new);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::IO;
+        }
+    };
+    runtime.block_on(run(&selected, &config, |event| {
+        terminal.event(&event);
+        if let Some(j) = junit.as_mut() {
+            j.event(&event);
+        }
+    }));
+    let mut code = if terminal.tally().gate_failures(&args.gate) > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
+    if let Err(e) = terminal.finish() {
+        eprintln!("error: cannot write the report: {e}");
+        code = exit::IO;
+    }
+    if let (Some(j), Some(path)) = (junit.as_mut(), &args.junit) {
+        if let Err(e) = j.finish() {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            code = exit::IO;
+        } else {
+            eprintln!("JUnit report: {}", path.display());
+        }
+    }
+    code
+}

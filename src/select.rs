@@ -1,0 +1,217 @@
+//! Selection: which protocols, targets and cases a run (or `list`) covers.
+//!
+//! Targets are resolved first, because the labels of the server behind each target take
+//! part in compiling that protocol's plan; then only the selected protocols are compiled
+//! (or read back from compiled scripts), and the filters pick their cases.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use crate::diag::{Diagnostics, did_you_mean};
+use crate::plan::Plan;
+use crate::plan::compile::compile_protocols;
+use crate::registry::{Priority, Protocol, Registry};
+use crate::run::Selected;
+use crate::spec::{self, SpecSet};
+use crate::target::{self, Resolved};
+
+/// What to select, as the command line says it.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The spec directory (registry and suites).
+    pub specs: PathBuf,
+    /// Protocols by name; empty: every protocol with a target.
+    pub protocols: Vec<String>,
+    pub priorities: Vec<Priority>,
+    pub tags: Vec<String>,
+    /// A regular expression over case ids and names.
+    pub case: Option<String>,
+    /// `--label`: labels every protocol carries.
+    pub labels: Vec<String>,
+    /// `--target PROTOCOL=URL`.
+    pub targets: Vec<String>,
+    /// `--target-label PROTOCOL=LABEL[,LABEL]`.
+    pub target_labels: Vec<String>,
+}
+
+/// Why nothing can be selected.
+#[derive(Debug)]
+pub enum Error {
+    /// The specs have errors; `report` holds every diagnostic, rendered.
+    Specs { report: String, errors: usize },
+    /// The options are wrong.
+    Usage(String),
+}
+
+/// A loaded selection: the plan of the selected protocols and their targets.
+pub struct Selection {
+    pub plan: Plan,
+    pub targets: BTreeMap<String, Resolved>,
+    /// Warnings about the specs, rendered; empty when there are none.
+    pub warnings: String,
+    case_filter: Option<Regex>,
+    priorities: Vec<Priority>,
+    tags: Vec<String>,
+}
+
+fn rendered(mut diags: Diagnostics, specs: &SpecSet) -> String {
+    diags.sort();
+    if diags.items().is_empty() {
+        String::new()
+    } else {
+        diags.render(&specs.sources)
+    }
+}
+
+fn specs_error(diags: Diagnostics, specs: &SpecSet) -> Error {
+    let errors = diags.error_count();
+    Error::Specs {
+        report: rendered(diags, specs),
+        errors,
+    }
+}
+
+fn suggestion(name: &str, registry: &Registry) -> String {
+    did_you_mean(name, registry.protocols.iter().map(|p| p.name.as_str()))
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+/// `PROTOCOL=VALUE` options, checked against the registry.
+fn per_protocol(
+    given: &[String],
+    flag: &str,
+    what: &str,
+    registry: &Registry,
+) -> Result<Vec<(String, String)>, Error> {
+    given
+        .iter()
+        .map(|t| {
+            let Some((name, value)) = t.split_once('=') else {
+                return Err(Error::Usage(format!(
+                    "{flag} takes PROTOCOL={what}, got `{}`",
+                    target::mask(t)
+                )));
+            };
+            if registry.protocol(name).is_none() {
+                return Err(Error::Usage(format!(
+                    "{flag} names unknown protocol `{name}`{}",
+                    suggestion(name, registry)
+                )));
+            }
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+impl Selection {
+    /// Loads the specs, resolves targets and compiles the selected protocols; with
+    /// `scripts`, the suites come from the compiled scripts in that directory instead.
+    pub fn load(options: &Options, scripts: Option<&Path>) -> Result<Selection, Error> {
+        let mut diags = Diagnostics::default();
+        let mut specs = spec::load(&options.specs, &options.labels, &mut diags);
+        if diags.has_errors() {
+            return Err(specs_error(diags, &specs));
+        }
+        let overrides: BTreeMap<String, String> =
+            per_protocol(&options.targets, "--target", "URL", &specs.registry)?
+                .into_iter()
+                .collect();
+        let mut labels: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, list) in per_protocol(
+            &options.target_labels,
+            "--target-label",
+            "LABEL[,LABEL]",
+            &specs.registry,
+        )? {
+            labels
+                .entry(name)
+                .or_default()
+                .extend(target::split_labels(&list));
+        }
+        let targets = target::resolve(&specs.registry, &overrides, &labels, |k| {
+            std::env::var(k).ok()
+        });
+        for name in &options.protocols {
+            if specs.registry.protocol(name).is_none() {
+                return Err(Error::Usage(format!(
+                    "unknown protocol `{name}`{}",
+                    suggestion(name, &specs.registry)
+                )));
+            }
+        }
+        // Each protocol compiles with the labels of the server behind its target in force.
+        for protocol in &mut specs.registry.protocols {
+            protocol.labels = targets
+                .get(&protocol.name)
+                .map(|t| t.labels.clone())
+                .unwrap_or_default();
+        }
+        // Only the selected protocols are compiled; `compile` checks them all.
+        let selected = |p: &Protocol| {
+            if options.protocols.is_empty() {
+                targets.contains_key(&p.name)
+            } else {
+                options.protocols.contains(&p.name)
+            }
+        };
+        let mut plan = compile_protocols(&specs, &options.labels, selected, &mut diags);
+        if diags.has_errors() {
+            return Err(specs_error(diags, &specs));
+        }
+        let warnings = rendered(diags, &specs);
+        if let Some(dir) = scripts {
+            plan = crate::script::read_plan(dir, plan, &specs.registry).map_err(Error::Usage)?;
+        }
+        let case_filter = options
+            .case
+            .as_deref()
+            .map(Regex::new)
+            .transpose()
+            .map_err(|e| Error::Usage(format!("--case is not a valid regular expression: {e}")))?;
+        if plan.protocols.is_empty() {
+            return Err(Error::Usage(
+                "no protocol selected (none named with --protocol has a target, or none exists)"
+                    .to_string(),
+            ));
+        }
+        Ok(Selection {
+            plan,
+            targets,
+            warnings,
+            case_filter,
+            priorities: options.priorities.clone(),
+            tags: options.tags.clone(),
+        })
+    }
+
+    /// The cases of each selected protocol that pass the filters.
+    pub fn selected(&self) -> Vec<Selected<'_>> {
+        self.plan
+            .protocols
+            .iter()
+            .map(|p| Selected {
+                protocol: p,
+                target: self.targets.get(&p.protocol.name).map(|t| t.target.clone()),
+                cases: p
+                    .suites
+                    .iter()
+                    .flat_map(|s| s.cases.iter().map(move |c| (s, c)))
+                    .filter(|(_, c)| {
+                        self.priorities.is_empty() || self.priorities.contains(&c.priority)
+                    })
+                    .filter(|(_, c)| {
+                        self.tags.is_empty() || c.tags.iter().any(|t| self.tags.contains(t))
+                    })
+                    .filter(|(_, c)| {
+                        self.case_filter
+                            .as_ref()
+                            .is_none_or(|r| r.is_match(&c.id) || r.is_match(&c.name))
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
