@@ -36,9 +36,10 @@ compile: build
 compile-check: build
     {{bin}} compile specs/ -o generated/ --check
 
-# Tests against the real servers and emulators (started by `just services`).
+# Tests against the real servers and emulators (started by `just services`), one at a
+# time: they share the servers' databases.
 test-live: services
-    cargo test --test live -- --ignored
+    cargo test --test live -- --ignored --test-threads=1
 
 # Run every case on the embedded SQLite target, JUnit under target/junit/.
 run-sqlite: build

@@ -15,6 +15,9 @@
 //! parameter types come from one simple-query message (`PREPARE`, a look at
 //! `pg_prepared_statements`, `DEALLOCATE`), which a pooler keeps on one server connection.
 //! A target with `statement-cache-capacity=N` opts into sqlx's named, cached statements.
+//! sqlx parses and binds a statement in two round trips; a target with
+//! `pooler=transaction` (a transaction-pooling proxy, which may send the two to different
+//! server connections) runs a statement with parameters outside a transaction inside one.
 //! One setting remains that no switch removes: sqlx's start-up packet sends
 //! `TimeZone=UTC` (and `DateStyle=ISO, MDY`, the server default).
 
@@ -54,6 +57,8 @@ pub struct PostgresEngine {
     options: PgConnectOptions,
     /// The target asked for sqlx's named, cached statements (`statement-cache-capacity`).
     named_statements: bool,
+    /// The target is a transaction-pooling proxy (`pooler=transaction`).
+    transaction_pooler: bool,
 }
 
 impl PostgresEngine {
@@ -66,6 +71,15 @@ impl PostgresEngine {
         })?;
         let named_statements =
             super::http::query_param(target, "statement-cache-capacity").is_some();
+        let transaction_pooler = match super::http::query_param(target, "pooler").as_deref() {
+            None => false,
+            Some("transaction") => true,
+            Some(other) => {
+                return Err(ExecError::Connect(format!(
+                    "invalid target: `pooler={other}` (the one value is `transaction`)"
+                )));
+            }
+        };
         let options = options.extra_float_digits(None);
         let options = if named_statements {
             options
@@ -75,6 +89,7 @@ impl PostgresEngine {
         Ok(Self {
             options,
             named_statements,
+            transaction_pooler,
         })
     }
 }
@@ -101,6 +116,8 @@ impl Engine for PostgresEngine {
         Ok(Box::new(PgSession {
             conn: Some(conn),
             named_statements: self.named_statements,
+            transaction_pooler: self.transaction_pooler,
+            pinning: false,
             tx: TxState::new(options.autocommit),
             canceller: Arc::new(PgCanceller {
                 options: self.options.clone(),
@@ -119,8 +136,8 @@ struct PgCanceller {
 impl Canceller for PgCanceller {
     async fn cancel(&self) -> Result<(), ExecError> {
         let mut conn = connect(&self.options).await?;
-        sqlx::query("SELECT pg_cancel_backend($1)")
-            .bind(self.pid)
+        // A simple query: nothing named is left behind on a pooled server connection.
+        sqlx::raw_sql(sql_str(&format!("SELECT pg_cancel_backend({})", self.pid)))
             .execute(&mut conn)
             .await
             .map_err(map_error)?;
@@ -131,6 +148,9 @@ impl Canceller for PgCanceller {
 struct PgSession {
     conn: Option<PgConnection>,
     named_statements: bool,
+    transaction_pooler: bool,
+    /// Inside the transaction [`PgSession::pinned`] opened.
+    pinning: bool,
     tx: TxState,
     canceller: Arc<PgCanceller>,
 }
@@ -197,9 +217,8 @@ impl PgSession {
     /// connection, and a statement that cannot be prepared fails here with the same error
     /// its execution would give. Statements `PREPARE` does not take bind as written.
     async fn parameter_types(&mut self, sql: &str) -> Result<Vec<ParamType>, ExecError> {
-        let named = self.named_statements;
-        let conn = self.conn()?;
-        if named {
+        if self.named_statements {
+            let conn = self.conn()?;
             return match conn.prepare(sql_str(sql)).await {
                 Ok(statement) => Ok(match statement.parameters() {
                     Some(Either::Left(types)) => types
@@ -221,14 +240,26 @@ impl PgSession {
         if !preparable(sql) {
             return Ok(Vec::new());
         }
+        // Inside a transaction a failed PREPARE would abort it: a savepoint keeps the
+        // look-up from touching the transaction, fail or not.
+        let guarded = self.tx.is_open() || self.pinning;
+        let (open, close) = if guarded {
+            (
+                format!("SAVEPOINT {DESCRIBE};\n"),
+                format!(";\nRELEASE SAVEPOINT {DESCRIBE}"),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         let describe = format!(
-            "PREPARE {DESCRIBE} AS {sql};\n\
+            "{open}PREPARE {DESCRIBE} AS {sql};\n\
              SELECT upper(t.typname::text), p.oid::int8 \
              FROM pg_prepared_statements s \
              CROSS JOIN LATERAL unnest(s.parameter_types) WITH ORDINALITY AS p(oid, n) \
              JOIN pg_type t ON t.oid = p.oid WHERE s.name = '{DESCRIBE}' ORDER BY p.n;\n\
-             DEALLOCATE {DESCRIBE}"
+             DEALLOCATE {DESCRIBE}{close}"
         );
+        let conn = self.conn()?;
         match sqlx::raw_sql(sql_str(&describe))
             .fetch_all(&mut *conn)
             .await
@@ -243,7 +274,15 @@ impl PgSession {
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(map_error),
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P18") => {
+            // The statement cannot be prepared alone (a syntax error, a parameter whose
+            // type cannot be inferred, …): bind as written and let it fail, or not, itself.
+            Err(sqlx::Error::Database(_)) => {
+                if guarded {
+                    let undo =
+                        format!("ROLLBACK TO SAVEPOINT {DESCRIBE}; RELEASE SAVEPOINT {DESCRIBE}");
+                    // In a transaction that was already failed, the statement fails anyway.
+                    let _ = sqlx::raw_sql(sql_str(&undo)).execute(&mut *conn).await;
+                }
                 Ok(Vec::new())
             }
             Err(e) => Err(map_error(e)),
@@ -275,6 +314,29 @@ impl PgSession {
             })?;
         }
         Ok(args)
+    }
+
+    /// Runs `call` on one server connection even through a transaction pooler: sqlx's
+    /// parse and bind are two round trips, which a pooler may otherwise send to two
+    /// servers, so outside a transaction a statement with parameters gets its own.
+    async fn pinned<T>(
+        &mut self,
+        params: &[Param],
+        call: impl AsyncFnOnce(&mut Self) -> Result<T, ExecError>,
+    ) -> Result<T, ExecError> {
+        if !self.transaction_pooler || params.is_empty() || self.tx.is_open() {
+            return call(self).await;
+        }
+        self.simple("BEGIN").await?;
+        self.pinning = true;
+        let result = call(self).await;
+        self.pinning = false;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.simple(end).await;
+        if result.is_ok() {
+            ended?;
+        }
+        result
     }
 
     async fn rows(&mut self, sql: &str, params: &[Param]) -> Result<Vec<PgRow>, ExecError> {
@@ -796,20 +858,25 @@ impl Session for PgSession {
         if params.is_empty() {
             return self.simple(sql).await.map(Some);
         }
-        let args = self.arguments(sql, params).await?;
-        let persistent = self.named_statements;
-        let conn = self.conn()?;
-        let done = sqlx::query_with(sql_str(sql), args)
-            .persistent(persistent)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_error)?;
-        Ok(Some(done.rows_affected()))
+        self.pinned(params, async |s| {
+            let args = s.arguments(sql, params).await?;
+            let persistent = s.named_statements;
+            let conn = s.conn()?;
+            let done = sqlx::query_with(sql_str(sql), args)
+                .persistent(persistent)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_error)?;
+            Ok(Some(done.rows_affected()))
+        })
+        .await
     }
 
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
         self.before_statement().await?;
-        let rows = self.rows(sql, params).await?;
+        let rows = self
+            .pinned(params, async |s| s.rows(sql, params).await)
+            .await?;
         let mut result = result_set(&rows)?;
         // No rows to read columns from: only a described statement knows them, and
         // describing one names it, which only the statement cache does.
