@@ -298,6 +298,10 @@ pub fn compare(expected: &Scalar, actual: &Value, how: Comparison) -> Result<(),
     let Some(class) = actual.class() else {
         return ok(matches!(expected, Scalar::Null));
     };
+    if matches!(expected, Scalar::Null) {
+        // Whatever the mode: `null` is SQL NULL, never the text "NULL".
+        return Err(Mismatch::Value);
+    }
     let tolerance = how.float_tolerance();
     if how.mode == Compare::Text {
         return ok(text_equal(expected, actual, tolerance));
@@ -579,6 +583,11 @@ mod tests {
             Err(Mismatch::Value)
         );
         assert_eq!(text(Scalar::Null, Value::Null), Ok(()));
+        assert_eq!(
+            text(Scalar::Null, Value::Text("NULL".into())),
+            Err(Mismatch::Value),
+            "null is SQL NULL in text mode too"
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl Labels<'_> {
                             rank.describe()
                         ),
                     )
-                    .help("key the override on a more specific label (protocol name over dialect over tier)");
+                    .help("keep one of them, or key the override on a label of another rank (server label over protocol name over dialect over tier over command-line label)");
                     return None;
                 }
                 Some((r, _, _)) if r > rank => {}
@@ -368,6 +368,12 @@ fn timeouts(node: &Node, d: &mut Diagnostics) -> (Option<Duration>, Option<Durat
     let step = f.get("step").and_then(|n| decode::duration(n, "step", d));
     let case = f.get("case").and_then(|n| decode::duration(n, "case", d));
     f.finish(d);
+    for (limit, key) in [(step, "step"), (case, "case")] {
+        if limit.is_some_and(|l| l.is_zero()) {
+            let span = node.get(key).map_or(node.span, |n| n.span);
+            d.error(span, format!("a {key} time limit must be longer than zero"));
+        }
+    }
     (step, case)
 }
 
