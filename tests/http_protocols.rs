@@ -759,3 +759,74 @@ cases:
         "{stdout}"
     );
 }
+
+#[test]
+fn pinecone_never_assumes_what_the_server_did_not_say() {
+    let peer = Peer::start(|r| {
+        let index = |status: Json| {
+            Reply::json(json!({
+                "name": "idx", "dimension": 2, "metric": "cosine",
+                "host": format!("http://{}/data/idx", r.peer),
+                "status": status
+            }))
+        };
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/indexes") => index(json!({"ready": false})),
+            // No `ready` flag twice, then not ready, then ready: the executor must wait.
+            ("GET", "/indexes/idx") if r.n <= 2 => index(json!({"state": "Initializing"})),
+            ("GET", "/indexes/idx") if r.n == 3 => index(json!({"ready": false})),
+            ("GET", "/indexes/idx") => index(json!({"ready": true})),
+            // An upsert answer without its count.
+            ("POST", "/data/idx/vectors/upsert") => Reply::json(json!({})),
+            // Cosine scores must fall; these rise.
+            ("POST", "/data/idx/query") => Reply::json(json!({"matches": [
+                {"id": "a", "score": 0.1, "metadata": {"c": "A"}},
+                {"id": "b", "score": 0.9, "metadata": {"c": "A"}}
+            ]})),
+            (method, path) => Err(format!("unexpected request {method} {path}")),
+        }
+    });
+    let dir = specs(
+        r#"
+suite: vectors
+protocols: [pinecone]
+priority: p0
+cases:
+  - id: PCX-1
+    name: a new index is used only once it says it is ready
+    steps:
+      - create_index: {name: idx, dimension: 2, metric: cosine}
+  - id: PCX-2
+    name: an upsert answer without a count is not a count
+    steps:
+      - upsert: {index: idx, vectors: [{id: a, values: [0.1, 0.2]}]}
+        count: 1
+  - id: PCX-3
+    name: matches out of the metric's order fail
+    steps:
+      - vector_query: {index: idx, vector: [0.1, 0.2], top_k: 2}
+        each_match: {metadata: {c: A}}
+"#,
+    );
+    let (code, stdout) = run(
+        dir.path(),
+        "pinecone",
+        &format!("http://{}?api_key=secret", peer.addr),
+    );
+    peer.assert_no_violations();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("PASS  pinecone    PCX-1"), "{stdout}");
+    assert!(
+        peer.count("/indexes/idx") >= 4,
+        "it stopped waiting before `ready: true`: {stdout}"
+    );
+    assert!(
+        stdout.contains("the upsert answer has no `upsertedCount`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("matches are not ranked by the cosine metric"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("secret"), "{stdout}");
+}

@@ -72,6 +72,8 @@ fn the_schema_rejects_malformed_specs_it_can_judge() {
         "bad_template.yaml",
         "duplicate_id.yaml",
         "params_mismatch.yaml",
+        "repeat_over_limit.yaml",
+        "zero_case_timeout.yaml",
         "undefined_template_var.yaml",
         "unknown_error_class.yaml",
         "unknown_fixture.yaml",
