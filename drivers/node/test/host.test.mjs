@@ -1,0 +1,283 @@
+// Behaviour of drivers/node/host.mjs over its real stdin/stdout, as helios-matrix drives it.
+// The PostgreSQL tests need the reference server (scripts/services.sh up) and are skipped,
+// with the reason, only when nothing listens on its port.
+
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
+import net from 'node:net'
+import readline from 'node:readline'
+import { after, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+
+const HOST = fileURLToPath(new URL('../host.mjs', import.meta.url))
+const TARGET = process.env.HELIOS_PG_TARGET ?? 'postgres://test:test@127.0.0.1:5432/helios?sslmode=require'
+const PG_VERSION = createRequire(import.meta.url)('pg/package.json').version
+
+/** A running host: `request` sends one line and resolves with its response. */
+class Host {
+  constructor() {
+    this.child = spawn(process.execPath, [HOST], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.stderr = ''
+    this.child.stderr.on('data', (chunk) => (this.stderr += chunk))
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)))
+    this.nextId = 1
+    this.waiting = new Map()
+    this.lines = [] // every stdout line, raw: JSON.parse would round big integers
+    const out = readline.createInterface({ input: this.child.stdout })
+    this.hello = new Promise((resolve) => {
+      out.on('line', (line) => {
+        this.lines.push(line)
+        const message = JSON.parse(line)
+        if (message.hello !== undefined) return resolve(message)
+        const done = this.waiting.get(message.id)
+        assert.ok(done, `response to an unknown id: ${line}`)
+        this.waiting.delete(message.id)
+        done({ ...message, raw: line })
+      })
+    })
+    hosts.push(this)
+  }
+
+  request(op, args = {}) {
+    const id = this.nextId++
+    const response = new Promise((resolve) => this.waiting.set(id, resolve))
+    this.child.stdin.write(JSON.stringify({ id, op, ...args }) + '\n')
+    return response
+  }
+
+  /** A request that must succeed. */
+  async ok(op, args) {
+    const response = await this.request(op, args)
+    assert.equal(response.ok, true, `${op} failed: ${response.raw}\n${this.stderr}`)
+    return response
+  }
+
+  async rows(sql, params = []) {
+    return (await this.ok('query', { sql, params })).rows
+  }
+}
+
+const hosts = []
+after(() => hosts.forEach((host) => host.child.kill()))
+
+async function connected(autocommit = true) {
+  const host = new Host()
+  await host.ok('connect', { target: TARGET, autocommit })
+  return host
+}
+
+function portOpen(port, hostname) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: hostname, timeout: 1000 })
+    socket.on('connect', () => resolve(socket.end() && true))
+    socket.on('error', () => resolve(false))
+    socket.on('timeout', () => resolve(socket.destroy() && false))
+  })
+}
+
+const { hostname, port } = new URL(TARGET)
+const pgUp = await portOpen(Number(port || 5432), hostname)
+const skipPg = pgUp ? false : `PostgreSQL is not listening on ${hostname}:${port || 5432} (scripts/services.sh up starts it)`
+
+describe('protocol', () => {
+  test('writes the hello line first, with the driver and its capabilities', async () => {
+    const host = new Host()
+    const hello = await host.hello
+    assert.deepEqual(hello, {
+      hello: 'helios-matrix-driver-host',
+      protocol: 1,
+      driver: 'node-postgres',
+      driver_version: PG_VERSION,
+      runtime: 'Node.js ' + process.version,
+      capabilities: ['sql', 'sessions', 'transactions', 'autocommit_off', 'cursors', 'cancel'],
+    })
+    assert.equal(host.lines[0], JSON.stringify(hello), 'hello comes before anything else')
+  })
+
+  test('an unknown op, and copy, answer unsupported; the host goes on', async () => {
+    const host = new Host()
+    for (const op of ['frobnicate', 'copy', 'vector']) {
+      const response = await host.request(op)
+      assert.equal(response.ok, false)
+      assert.equal(response.error.kind, 'unsupported')
+      assert.match(response.error.message, new RegExp(op))
+    }
+  })
+
+  test('a statement before connect is a client error', async () => {
+    const response = await new Host().request('query', { sql: 'SELECT 1', params: [] })
+    assert.equal(response.error.kind, 'client')
+  })
+
+  test('close and end of input both exit with status 0', async () => {
+    const closing = new Host()
+    await closing.ok('close')
+    assert.equal(await closing.exited, 0)
+    const ending = new Host()
+    await ending.hello
+    ending.child.stdin.end()
+    assert.equal(await ending.exited, 0)
+  })
+})
+
+describe('PostgreSQL', { skip: skipPg }, () => {
+  test('connects with TLS for sslmode=require and never prints the password', async () => {
+    const host = await connected()
+    assert.deepEqual(await host.rows('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'), [[true]])
+    const refused = await new Host().request('connect', {
+      target: TARGET.replace('test:test@', 'test:s3cret-pw@'),
+      autocommit: true,
+    })
+    assert.equal(refused.error.kind, 'connect')
+    assert.equal(refused.error.sqlstate, '28P01')
+    assert.doesNotMatch(refused.raw, /s3cret-pw/)
+  })
+
+  test('a query with $1 parameters answers typed columns and exact values', async () => {
+    const host = await connected()
+    const big = '9007199254740993' // 2^53 + 1: a double would round it
+    const response = await host.ok('query', {
+      sql: 'SELECT $1::int8 AS big, $2::numeric AS amount, $3::date AS day, NULL::text AS nothing, $4::int4 AS small, $5::float8 AS ratio, $6::text AS label',
+      params: [big, '12.3400', '2024-01-02', 7, 0.5, 'hi'],
+    })
+    assert.deepEqual(response.columns, [
+      { name: 'big', class: 'integer', native: 'int8' },
+      { name: 'amount', class: 'decimal', native: 'numeric' },
+      { name: 'day', class: 'date', native: 'date' },
+      { name: 'nothing', class: 'text', native: 'text' },
+      { name: 'small', class: 'integer', native: 'int4' },
+      { name: 'ratio', class: 'float', native: 'float8' },
+      { name: 'label', class: 'text', native: 'text' },
+    ])
+    assert.ok(
+      response.raw.includes(`"rows":[[${big},{"decimal":"12.3400"},{"date":"2024-01-02"},null,7,0.5,"hi"]]`),
+      response.raw,
+    )
+  })
+
+  test('a big integer parameter sent as a JSON number keeps its digits', async () => {
+    const host = await connected()
+    const id = host.nextId++
+    const answered = new Promise((resolve) => host.waiting.set(id, resolve))
+    host.child.stdin.write(`{"id":${id},"op":"query","sql":"SELECT $1::int8 AS v","params":[-9223372036854775808]}\n`)
+    const response = await answered
+    assert.ok(response.raw.includes('"rows":[[-9223372036854775808]]'), response.raw)
+  })
+
+  test('other types travel tagged: floats, bytes, times, json, uuid, arrays', async () => {
+    const host = await connected()
+    const response = await host.ok('query', {
+      sql: `SELECT 1::float8 AS one, 'NaN'::float4 AS nan, '\\x0aff'::bytea AS b, '03:04:05.5'::time AS t,
+                   '2024-01-02 03:04:05+00'::timestamptz AS ts, '1 day 04:05:06'::interval AS iv,
+                   '{"a": 1}'::jsonb AS j, '123e4567-e89b-12d3-a456-426614174000'::uuid AS u,
+                   ARRAY[1, 2, 3] AS arr, true AS yes`,
+      params: [],
+    })
+    assert.deepEqual(
+      response.columns.map((column) => column.class),
+      ['float', 'float', 'bytes', 'time', 'timestamp', 'interval', 'json', 'uuid', 'array', 'boolean'],
+    )
+    assert.ok(response.raw.includes('"rows":[[1.0,{"float":"NaN"},{"bytes":"Cv8="},{"time":"03:04:05.5"},'), response.raw)
+    assert.deepEqual(response.rows[0].slice(4), [
+      { timestamp: '2024-01-02 03:04:05+00' },
+      { interval: '1 day 04:05:06' },
+      { json: '{"a": 1}' },
+      { uuid: '123e4567-e89b-12d3-a456-426614174000' },
+      { array: '{1,2,3}' },
+      true,
+    ])
+  })
+
+  test('a syntax error is a db error with sqlstate 42601 and the exception class', async () => {
+    const host = await connected()
+    const response = await host.request('execute', { sql: 'SELEC 1', params: [] })
+    assert.equal(response.ok, false)
+    assert.deepEqual(
+      { ...response.error, message: undefined },
+      { kind: 'db', message: undefined, sqlstate: '42601', code: null, exception: 'pg.DatabaseError' },
+    )
+    assert.match(response.error.message, /syntax error/)
+    assert.deepEqual(await host.rows('SELECT 1 AS still_usable'), [[1]])
+  })
+
+  test('autocommit off opens a transaction another session cannot see until commit', async () => {
+    const table = `helios_node_host_${process.pid}`
+    const observer = await connected(true)
+    await observer.ok('execute', { sql: `CREATE TABLE ${table} (v int)`, params: [] })
+    try {
+      const writer = await connected(false)
+      const count = async () => (await observer.rows(`SELECT count(*)::int4 FROM ${table}`))[0][0]
+
+      const insert = await writer.ok('execute', { sql: `INSERT INTO ${table} VALUES ($1)`, params: [1] })
+      assert.equal(insert.rowcount, 1)
+      assert.equal(await count(), 0, 'uncommitted insert is invisible')
+      await writer.ok('rollback')
+      assert.equal(await count(), 0, 'rolled back insert stays invisible')
+      assert.deepEqual(await writer.rows(`SELECT count(*)::int4 FROM ${table}`), [[0]])
+
+      await writer.ok('execute', { sql: `INSERT INTO ${table} VALUES (2)`, params: [] })
+      await writer.ok('commit')
+      assert.equal(await count(), 1, 'committed insert is visible')
+      await writer.ok('commit') // nothing open: a no-op
+      await writer.ok('close')
+      assert.equal(await writer.exited, 0)
+    } finally {
+      await observer.ok('execute', { sql: `DROP TABLE ${table}`, params: [] })
+    }
+  })
+
+  test('begin in autocommit mode opens a transaction that rollback ends', async () => {
+    const host = await connected(true)
+    await host.ok('begin')
+    await host.ok('execute', { sql: 'CREATE TEMP TABLE helios_begin (v int)', params: [] })
+    await host.ok('rollback')
+    const response = await host.request('query', { sql: 'SELECT * FROM helios_begin', params: [] })
+    assert.equal(response.error.sqlstate, '42P01')
+  })
+
+  test('fetch reads batches through a server-side cursor', async () => {
+    for (const autocommit of [true, false]) {
+      const host = await connected(autocommit)
+      const sql = 'SELECT g AS n FROM generate_series(1, $1::int4) AS g'
+      const all = await host.ok('fetch', { sql, params: [7], batch: 3, max_batches: 10 })
+      assert.deepEqual(all.columns, [{ name: 'n', class: 'integer', native: 'int4' }])
+      assert.deepEqual(all.batches, [[[1], [2], [3]], [[4], [5], [6]], [[7]]])
+      const two = await host.ok('fetch', { sql, params: [100], batch: 2, max_batches: 2 })
+      assert.deepEqual(two.batches, [[[1], [2]], [[3], [4]]])
+      // The cursor really was one: a second fetch saw its own, and none is left open.
+      assert.deepEqual(await host.rows('SELECT count(*)::int4 FROM pg_cursors'), [[0]])
+      const inTransaction = await host.rows("SELECT now() <> statement_timestamp()")
+      assert.deepEqual(inTransaction, [[!autocommit]], 'autocommit mode leaves no transaction behind')
+    }
+  })
+
+  test('cancel interrupts a running statement with sqlstate 57014', async () => {
+    const host = await connected()
+    const started = Date.now()
+    const sleeping = host.request('query', { sql: 'SELECT pg_sleep(10)', params: [] })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const cancelled = await host.request('cancel')
+    assert.equal(cancelled.ok, true, cancelled.raw)
+    const response = await sleeping
+    assert.equal(response.ok, false)
+    assert.equal(response.error.kind, 'db')
+    assert.equal(response.error.sqlstate, '57014')
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`)
+    assert.deepEqual(await host.rows('SELECT 1'), [[1]])
+    const idle = await host.request('cancel') // nothing running: a no-op
+    assert.equal(idle.ok, true)
+  })
+
+  test('a connection the server ends answers lost from then on', async () => {
+    const victim = await connected()
+    const [[pid]] = await victim.rows('SELECT pg_backend_pid()')
+    const killer = await connected()
+    await killer.ok('query', { sql: 'SELECT pg_terminate_backend($1)', params: [pid] })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const response = await victim.request('query', { sql: 'SELECT 1', params: [] })
+    assert.equal(response.error.kind, 'lost')
+    await victim.ok('close')
+    assert.equal(await victim.exited, 0)
+  })
+})
