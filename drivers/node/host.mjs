@@ -8,12 +8,16 @@
 
 import { createRequire } from 'node:module'
 import readline from 'node:readline'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
 
 const PROTOCOL = 1
 const PG_VERSION = createRequire(import.meta.url)('pg/package.json').version
-// `copy` is left out: node-postgres itself has no COPY API (it needs pg-copy-streams).
-const CAPABILITIES = ['sql', 'sessions', 'transactions', 'autocommit_off', 'cursors', 'cancel']
+// node-postgres itself has no COPY API: `copy` goes through pg-copy-streams, the way its
+// users bulk-load.
+const CAPABILITIES = ['sql', 'sessions', 'transactions', 'autocommit_off', 'cursors', 'cancel', 'copy']
 
 // ------------------------------------------------------------------------------ types
 
@@ -318,6 +322,83 @@ async function fetch(req) {
   }
 }
 
+// ------------------------------------------------------------------------------- COPY
+
+// Rows are sent in CopyData messages of about this many bytes (one message per row would
+// cost a frame and a write each).
+const COPY_CHUNK = 64 * 1024
+
+/** Backslash escapes of COPY's text format for a string field. */
+function copyText(text) {
+  return text.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c])
+}
+
+/** One value as a field of COPY's text format (docs/driver-host.md, Values). */
+function copyField(value) {
+  if (value === null || value === undefined) return '\\N'
+  if (typeof value === 'boolean') return value ? 't' : 'f'
+  if (typeof value === 'number') {
+    if (Object.is(value, -0)) return '-0'
+    return String(value) // JSON numbers are finite; PostgreSQL reads 1e+300 as it is
+  }
+  if (typeof value === 'string') return copyText(value) // also integers past 2^53 (parseRequest)
+  if (typeof value === 'object' && !Array.isArray(value)) {
+    const entries = Object.entries(value)
+    if (entries.length === 1 && typeof entries[0][1] === 'string') {
+      const [key, text] = entries[0]
+      // bytea's text input is its hex form; its leading backslash is escaped like any other.
+      if (key === 'bytes') return copyText('\\x' + Buffer.from(text, 'base64').toString('hex'))
+      return copyText(text) // {"float": "NaN"}, {"decimal": "1.50"}, {"date": …}: their text
+    }
+  }
+  throw new HostError('client', `a copy value must be null, a boolean, a number, a string or a tagged value, not ${JSON.stringify(value)}`)
+}
+
+/** The rows in COPY's text format, in chunks; checked whole before the COPY starts. */
+function copyChunks(rows, width) {
+  if (!Array.isArray(rows)) throw new HostError('client', 'copy needs `rows`, a list of rows')
+  const chunks = []
+  let chunk = ''
+  rows.forEach((row, i) => {
+    if (!Array.isArray(row)) throw new HostError('client', `copy row ${i + 1} is not a list of values`)
+    if (width > 0 && row.length !== width) {
+      throw new HostError('client', `copy row ${i + 1} has ${row.length} values for ${width} columns`)
+    }
+    chunk += row.map(copyField).join('\t') + '\n'
+    if (chunk.length >= COPY_CHUNK) {
+      chunks.push(chunk)
+      chunk = ''
+    }
+  })
+  if (chunk !== '') chunks.push(chunk)
+  return chunks
+}
+
+/**
+ * `COPY <table> (<columns>) FROM STDIN` in text format through pg-copy-streams: the rows
+ * are written to the stream `client.query(copyFrom(sql))` returns, and the answer waits
+ * for its `finish`, which comes after the server's ReadyForQuery. `rowcount` is the
+ * stream's `rowCount`: the count in the server's `COPY n` command tag.
+ * Table and column names go into the statement as given (quoted already when they need it),
+ * as for the other executors; no columns means all of the table's, in order.
+ */
+async function copy(req) {
+  const { table, columns = [] } = req
+  if (typeof table !== 'string' || table.trim() === '') throw new HostError('client', 'copy needs `table`, a name')
+  if (!Array.isArray(columns) || columns.some((c) => typeof c !== 'string' || c.trim() === '')) {
+    throw new HostError('client', 'copy `columns` must be a list of names')
+  }
+  const chunks = copyChunks(req.rows, columns.length)
+  await openImplicitTransaction()
+  const list = columns.length > 0 ? ` (${columns.join(', ')})` : ''
+  const stream = connected().query(copyFrom(`COPY ${table}${list} FROM STDIN`))
+  // pipeline ends the stream after the last chunk and rejects with the server's error (a
+  // missing table, a bad value); on an error of its own it destroys the stream, which sends
+  // CopyFail so the server ends the COPY.
+  await pipeline(Readable.from(chunks), stream)
+  return { rowcount: stream.rowCount }
+}
+
 async function begin() {
   // node-postgres users start a transaction with the statement itself.
   if (connected().getTransactionStatus() === 'I') await run('BEGIN', [])
@@ -368,6 +449,7 @@ const OPS = {
   begin,
   commit: endTransaction('COMMIT'),
   rollback: endTransaction('ROLLBACK'),
+  copy,
   cancel,
   close,
 }

@@ -90,14 +90,14 @@ describe('protocol', () => {
       driver: 'node-postgres',
       driver_version: PG_VERSION,
       runtime: 'Node.js ' + process.version,
-      capabilities: ['sql', 'sessions', 'transactions', 'autocommit_off', 'cursors', 'cancel'],
+      capabilities: ['sql', 'sessions', 'transactions', 'autocommit_off', 'cursors', 'cancel', 'copy'],
     })
     assert.equal(host.lines[0], JSON.stringify(hello), 'hello comes before anything else')
   })
 
-  test('an unknown op, and copy, answer unsupported; the host goes on', async () => {
+  test('an unknown op, and vector, answer unsupported; the host goes on', async () => {
     const host = new Host()
-    for (const op of ['frobnicate', 'copy', 'vector']) {
+    for (const op of ['frobnicate', 'vector']) {
       const response = await host.request(op)
       assert.equal(response.ok, false)
       assert.equal(response.error.kind, 'unsupported')
@@ -108,6 +108,8 @@ describe('protocol', () => {
   test('a statement before connect is a client error', async () => {
     const response = await new Host().request('query', { sql: 'SELECT 1', params: [] })
     assert.equal(response.error.kind, 'client')
+    const copy = await new Host().request('copy', { table: 't', columns: ['v'], rows: [[1]] })
+    assert.equal(copy.error.kind, 'client')
   })
 
   test('close and end of input both exit with status 0', async () => {
@@ -249,6 +251,87 @@ describe('PostgreSQL', { skip: skipPg }, () => {
       assert.deepEqual(await host.rows('SELECT count(*)::int4 FROM pg_cursors'), [[0]])
       const inTransaction = await host.rows("SELECT now() <> statement_timestamp()")
       assert.deepEqual(inTransaction, [[!autocommit]], 'autocommit mode leaves no transaction behind')
+    }
+  })
+
+  test('copy loads 10000 rows through COPY FROM STDIN and answers the server count', async () => {
+    const host = await connected()
+    const table = `helios_node_copy_bulk_${process.pid}`
+    await host.ok('execute', { sql: `CREATE TABLE ${table} (n int8, label text, even bool, ratio float8, note text)`, params: [] })
+    try {
+      const rows = Array.from({ length: 10000 }, (_, i) => [i + 1, `row ${i + 1}`, i % 2 === 1, (i + 1) / 4, i % 10 === 0 ? null : 'x'])
+      const response = await host.ok('copy', { table, columns: ['n', 'label', 'even', 'ratio', 'note'], rows })
+      assert.equal(response.rowcount, 10000)
+      assert.deepEqual(
+        await host.rows(
+          `SELECT count(*)::int4, sum(n)::int8, count(*) FILTER (WHERE even)::int4, sum(ratio), count(note)::int4,
+                  count(*) FILTER (WHERE label = 'row ' || n)::int4 FROM ${table}`,
+        ),
+        [[10000, 50005000, 5000, 12501250.0, 9000, 10000]],
+      )
+      const none = await host.ok('copy', { table, columns: ['n'], rows: [] })
+      assert.equal(none.rowcount, 0)
+    } finally {
+      await host.ok('execute', { sql: `DROP TABLE ${table}`, params: [] })
+    }
+  })
+
+  test('copy writes text-format escapes: tab, newline, backslash, CR and NULL read back exactly', async () => {
+    const host = await connected()
+    await host.ok('execute', { sql: 'CREATE TEMP TABLE helios_copy_escape (id int, t text, b bool, f float8, x bytea)', params: [] })
+    try {
+      const tricky = 'a\tb\nc\\d\re \\N \\. end'
+      const rows = [
+        [1, tricky, true, 0.5, { bytes: 'Cv8=' }],
+        [2, null, false, { float: 'NaN' }, null],
+        [3, '\\N', null, -1e300, null], // the text \N, not NULL
+        [4, '', null, null, null],
+      ]
+      const response = await host.ok('copy', { table: 'helios_copy_escape', columns: ['id', 't', 'b', 'f', 'x'], rows })
+      assert.equal(response.rowcount, 4)
+      const read = await host.ok('query', { sql: 'SELECT id, t, t IS NULL, b, f, x FROM helios_copy_escape ORDER BY id', params: [] })
+      assert.deepEqual(read.rows, [
+        [1, tricky, false, true, 0.5, { bytes: 'Cv8=' }],
+        [2, null, true, false, { float: 'NaN' }, null],
+        [3, '\\N', false, null, -1e300, null],
+        [4, '', false, null, null, null],
+      ])
+      const width = await host.request('copy', { table: 'helios_copy_escape', columns: ['id', 't'], rows: [[5]] })
+      assert.equal(width.error.kind, 'client')
+      assert.match(width.error.message, /1 values for 2 columns/)
+    } finally {
+      await host.ok('execute', { sql: 'DROP TABLE helios_copy_escape', params: [] })
+    }
+  })
+
+  test('copy into a missing table is a db error with sqlstate 42P01; the session goes on', async () => {
+    const host = await connected()
+    const response = await host.request('copy', { table: 'helios_no_such_table', columns: ['v'], rows: [[1], [2]] })
+    assert.equal(response.ok, false)
+    assert.equal(response.error.kind, 'db')
+    assert.equal(response.error.sqlstate, '42P01')
+    assert.equal(response.error.exception, 'pg.DatabaseError')
+    assert.match(response.error.message, /helios_no_such_table/)
+    assert.deepEqual(await host.rows('SELECT 1'), [[1]])
+  })
+
+  test('copy with autocommit off opens the transaction first, like any statement', async () => {
+    const table = `helios_node_copy_tx_${process.pid}`
+    const observer = await connected(true)
+    await observer.ok('execute', { sql: `CREATE TABLE ${table} (v int)`, params: [] })
+    try {
+      const writer = await connected(false)
+      const count = async () => (await observer.rows(`SELECT count(*)::int4 FROM ${table}`))[0][0]
+      assert.equal((await writer.ok('copy', { table, columns: ['v'], rows: [[1], [2], [3]] })).rowcount, 3)
+      assert.equal(await count(), 0, 'uncommitted copy is invisible')
+      await writer.ok('rollback')
+      assert.equal(await count(), 0, 'rolled back copy stays invisible')
+      await writer.ok('copy', { table, columns: ['v'], rows: [[4]] })
+      await writer.ok('commit')
+      assert.equal(await count(), 1, 'committed copy is visible')
+      await writer.ok('close')
+    } finally {
+      await observer.ok('execute', { sql: `DROP TABLE ${table}`, params: [] })
     }
   })
 
