@@ -10,7 +10,7 @@ default:
 
 # Every check CI runs: format, lints, tests (with the reference servers), generated/ up to
 # date, and the runs CI gates on, with JUnit under target/junit/.
-ci: fmt-check clippy services test test-live compile-check run-sqlite run-matrix
+ci: fmt-check clippy services drivers test drivers-check test-live compile-check run-sqlite run-matrix run-drivers
 
 # Fail when code is not `cargo fmt`-formatted.
 fmt-check:
@@ -38,7 +38,7 @@ compile-check: build
 
 # Tests against the real servers and emulators (started by `just services`), one at a
 # time: they share the servers' databases.
-test-live: services
+test-live: services drivers
     cargo test --test live -- --ignored --test-threads=1
 
 # Run every case on the embedded SQLite target, JUnit under target/junit/.
@@ -55,6 +55,25 @@ run-matrix: build services
 # Start (installing if missing) PostgreSQL, MariaDB and the Silver emulators, state in .services/.
 services:
     bash scripts/services.sh up
+
+# Install (when their pinned requirements changed) the client drivers and their hosts:
+# Python drivers into the git-ignored .venv-drivers, node-postgres into drivers/node.
+drivers:
+    bash scripts/drivers.sh install
+    bash scripts/node-host.sh install
+
+# The driver hosts' own checks: format, lints, types and tests (against the servers).
+drivers-check: drivers services
+    bash scripts/drivers.sh check
+    bash scripts/node-host.sh check
+
+# The P0 seed cases of every protocol through every client driver the registry lists (the
+# native executors too), plus the cases where a driver takes its own path; JUnit under
+# target/junit/.
+run-drivers: build services drivers
+    mkdir -p target/junit
+    {{bin}} run --protocol postgresql,mysql --priority p0 --driver all,native --junit target/junit/drivers-gold.xml --no-progress
+    {{bin}} run --protocol snowflake,pinecone,databricks --case 'SF-00[123]|PC-00[123]|DB-00[123]' --gate p0,p1 --driver all --junit target/junit/drivers-silver.xml --no-progress
 
 # Stop the servers and emulators started by `just services`.
 services-down:

@@ -109,13 +109,17 @@ pub enum PlaceholderStyle {
     /// `:name` (Databricks); positional parameters become `:p1, :p2`.
     #[serde(rename = ":name")]
     ColonNamed,
+    /// `%s` and `%(name)s` (psycopg2, PyMySQL, mysql-connector-python); a literal `%` is
+    /// doubled when the statement has parameters.
+    #[serde(rename = "%s")]
+    Format,
     /// The protocol has no SQL (vector databases).
     #[serde(rename = "none")]
     None,
 }
 
 impl PlaceholderStyle {
-    pub const ALL: [&'static str; 7] = ["$n", "?", "?n", "@Pn", ":n", ":name", "none"];
+    pub const ALL: [&'static str; 8] = ["$n", "?", "?n", "@Pn", ":n", ":name", "%s", "none"];
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -125,6 +129,7 @@ impl PlaceholderStyle {
             "@Pn" => Self::AtP,
             ":n" => Self::ColonNumbered,
             ":name" => Self::ColonNamed,
+            "%s" => Self::Format,
             "none" => Self::None,
             _ => return None,
         })
@@ -213,6 +218,18 @@ impl Dialect {
     }
 }
 
+/// How to run a client driver: the command that starts its host (docs/driver-host.md)
+/// and the parameter style its SQL is compiled to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Driver {
+    pub name: String,
+    /// The host's command line; relative paths are relative to the working directory.
+    pub command: Vec<String>,
+    pub placeholder: PlaceholderStyle,
+    /// Every case through this driver is skipped with this reason (no server for it here).
+    pub skip: Option<String>,
+}
+
 /// One protocol of the matrix.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Protocol {
@@ -231,6 +248,9 @@ pub struct Protocol {
     /// Labels naming the server behind the target in force: the default target's, or only
     /// those given with a target from `--target` or the environment.
     pub labels: Vec<String>,
+    /// The client driver this protocol's cases run through (`--driver`); `None` is the
+    /// native executor.
+    pub driver: Option<Driver>,
     #[serde(skip)]
     pub dialect_facts: Dialect,
 }
@@ -246,6 +266,8 @@ pub enum Rank {
     Protocol = 4,
     /// A label of the server behind the target in force.
     Server = 5,
+    /// The client driver a run goes through.
+    Driver = 6,
 }
 
 impl Rank {
@@ -256,6 +278,7 @@ impl Rank {
             Rank::Dialect => "dialect",
             Rank::Protocol => "protocol name",
             Rank::Server => "server label",
+            Rank::Driver => "driver",
         }
     }
 }
@@ -263,7 +286,9 @@ impl Rank {
 impl Protocol {
     /// The rank with which `label` names this protocol, or `None` when it does not.
     pub fn label_rank(&self, label: &str, cli_labels: &[String]) -> Option<Rank> {
-        if self.labels.iter().any(|l| l == label) {
+        if self.driver.as_ref().is_some_and(|d| d.name == label) {
+            Some(Rank::Driver)
+        } else if self.labels.iter().any(|l| l == label) {
             Some(Rank::Server)
         } else if label == self.name {
             Some(Rank::Protocol)
@@ -280,7 +305,8 @@ impl Protocol {
 
     /// Every label in force for this protocol, most specific first.
     pub fn labels_in_force(&self, cli_labels: &[String]) -> Vec<String> {
-        let mut out = self.labels.clone();
+        let mut out: Vec<String> = self.driver.iter().map(|d| d.name.clone()).collect();
+        out.extend(self.labels.iter().cloned());
         out.extend([
             self.name.clone(),
             self.dialect.clone(),
@@ -300,6 +326,9 @@ pub struct ErrorExpect {
     pub sqlstate: Option<String>,
     pub code: Option<String>,
     pub message: Option<String>,
+    /// The client driver's exception class (only a driver run can report one).
+    #[serde(default)]
+    pub exception: Option<String>,
 }
 
 impl ErrorExpect {
@@ -316,6 +345,9 @@ impl ErrorExpect {
         }
         if let Some(m) = &self.message {
             parts.push(format!("message /{m}/"));
+        }
+        if let Some(e) = &self.exception {
+            parts.push(format!("exception {e}"));
         }
         if parts.is_empty() {
             "an error".to_string()
@@ -345,6 +377,8 @@ pub struct Registry {
     /// Labels users declared at the top level.
     pub labels: Vec<String>,
     pub error_classes: BTreeMap<String, ErrorClass>,
+    /// How to run each client driver, by name (the top-level `drivers:`).
+    pub drivers: BTreeMap<String, Driver>,
 }
 
 impl Registry {
@@ -360,8 +394,10 @@ impl Registry {
             known.push(p.dialect.clone());
             known.extend(p.default_target_labels.iter().cloned());
             known.extend(p.labels.iter().cloned());
+            known.extend(p.drivers.iter().cloned());
         }
         known.extend(self.labels.iter().cloned());
+        known.extend(self.drivers.keys().cloned());
         known.extend(cli_labels.iter().cloned());
         known.sort();
         known.dedup();
@@ -423,6 +459,16 @@ impl Registry {
                 d.error(root.span, "the registry has no `protocols:`");
             }
         }
+        if let Some(drivers) = fields.get("drivers")
+            && let Some(df) = Fields::of(drivers, "drivers", d)
+        {
+            for (key, value) in df.keys() {
+                let name = key.as_str().unwrap_or_default().to_string();
+                if let Some(driver) = decode_driver(&name, value, d) {
+                    registry.drivers.insert(name, driver);
+                }
+            }
+        }
         if let Some(classes) = fields.get("error_classes")
             && let Some(cf) = Fields::of(classes, "error_classes", d)
         {
@@ -460,6 +506,49 @@ impl Registry {
             }
         }
     }
+}
+
+/// `{command: [..], placeholder: "%s", skip: "reason"}`.
+fn decode_driver(name: &str, node: &Node, d: &mut Diagnostics) -> Option<Driver> {
+    let mut f = Fields::of(node, "a driver entry", d)?;
+    let command = match f.get("command") {
+        Some(n) => decode::strings(n, "command", d)?,
+        None => {
+            d.error(node.span, format!("driver `{name}` has no `command`"))
+                .help("the command line that starts its host, e.g. [node, drivers/node/host.mjs]");
+            return None;
+        }
+    };
+    if command.is_empty() {
+        d.error(node.span, format!("driver `{name}` has an empty `command`"));
+        return None;
+    }
+    let placeholder = match f.get("placeholder") {
+        Some(p) => {
+            let text = decode::string(p, "placeholder", d)?;
+            match PlaceholderStyle::parse(&text) {
+                Some(style) => style,
+                None => {
+                    d.error(p.span, format!("unknown placeholder style `{text}`"))
+                        .help(format!("one of: {}", PlaceholderStyle::ALL.join(", ")));
+                    return None;
+                }
+            }
+        }
+        None => {
+            d.error(node.span, format!("driver `{name}` has no `placeholder`"))
+                .help(format!("one of: {}", PlaceholderStyle::ALL.join(", ")));
+            return None;
+        }
+    };
+    let skip = f.get("skip").and_then(|n| decode::string(n, "skip", d));
+    f.finish(d);
+    Some(Driver {
+        name: name.to_string(),
+        command,
+        placeholder,
+        skip,
+    })
 }
 
 fn decode_protocol(
@@ -543,6 +632,7 @@ fn decode_protocol(
         drivers,
         default_target_labels: labels.clone(),
         labels,
+        driver: None,
         dialect_facts: facts,
     })
 }

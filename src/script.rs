@@ -77,6 +77,13 @@ pub fn read_plan(
     }
     for p in &compiled.protocols {
         let protocol = &p.protocol;
+        if let Some(driver) = &protocol.driver {
+            return Err(format!(
+                "the scripts in {} are compiled for the built-in executors; a run through the {} driver compiles the specs itself (drop --scripts)",
+                dir.display(),
+                driver.name
+            ));
+        }
         if protocol.labels != protocol.default_target_labels {
             return Err(format!(
                 "the scripts in {} were compiled for {}'s default target (server labels {:?}), but this run's target carries {:?}; run the specs instead of --scripts, or compile with that target",
@@ -519,6 +526,7 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
                     sqlstate: attrs.string("sqlstate", line)?,
                     code: attrs.string("code", line)?,
                     message: attrs.string("message", line)?,
+                    exception: attrs.string("exception", line)?,
                 })
             } else {
                 None

@@ -34,7 +34,13 @@ pub struct Options {
     pub targets: Vec<String>,
     /// `--target-label PROTOCOL=LABEL[,LABEL]`.
     pub target_labels: Vec<String>,
+    /// `--driver`: client drivers to run through (`all`: every driver each selected
+    /// protocol lists; `native`: the built-in executor). Empty: the built-in executor.
+    pub drivers: Vec<String>,
 }
+
+/// The name `--driver` gives the built-in executor.
+pub const NATIVE: &str = "native";
 
 /// Why nothing can be selected.
 #[derive(Debug)]
@@ -71,6 +77,53 @@ fn specs_error(diags: Diagnostics, specs: &SpecSet) -> Error {
         report: rendered(diags, specs),
         errors,
     }
+}
+
+/// The protocol × driver cells `--driver` asks for, in registry order.
+fn cells(
+    protocols: &[Protocol],
+    registry: &Registry,
+    drivers: &[String],
+) -> Result<Vec<Protocol>, Error> {
+    if drivers.is_empty() {
+        return Ok(protocols.to_vec());
+    }
+    for name in drivers {
+        let known =
+            name == "all" || name == NATIVE || protocols.iter().any(|p| p.drivers.contains(name));
+        if !known {
+            let listed: Vec<&str> = protocols
+                .iter()
+                .flat_map(|p| p.drivers.iter().map(String::as_str))
+                .collect();
+            return Err(Error::Usage(format!(
+                "--driver `{name}` is not a driver of the selected protocols ({}; or `all`, `{NATIVE}`)",
+                listed.join(", ")
+            )));
+        }
+        if name != "all" && name != NATIVE && !registry.drivers.contains_key(name) {
+            return Err(Error::Usage(format!(
+                "driver `{name}` has no entry under `drivers:` in matrix.yaml saying how to start its host"
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    for protocol in protocols {
+        if drivers.iter().any(|d| d == NATIVE) {
+            out.push(protocol.clone());
+        }
+        for name in &protocol.drivers {
+            let wanted = drivers.iter().any(|d| d == name)
+                || (drivers.iter().any(|d| d == "all") && registry.drivers.contains_key(name));
+            if let (true, Some(driver)) = (wanted, registry.drivers.get(name)) {
+                let mut cell = protocol.clone();
+                cell.dialect_facts.placeholder = driver.placeholder;
+                cell.driver = Some(driver.clone());
+                out.push(cell);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn suggestion(name: &str, registry: &Registry) -> String {
@@ -157,13 +210,24 @@ impl Selection {
                 options.protocols.contains(&p.name)
             }
         };
-        let mut plan = compile_protocols(&specs, &options.labels, selected, &mut diags);
+        // Each protocol × driver is compiled on its own: the driver is a label, and its SQL
+        // takes the driver's parameter style.
+        let protocols: Vec<Protocol> = specs
+            .registry
+            .protocols
+            .iter()
+            .filter(|p| selected(p))
+            .cloned()
+            .collect();
+        let registry = specs.registry.clone();
+        specs.registry.protocols = cells(&protocols, &registry, &options.drivers)?;
+        let mut plan = compile_protocols(&specs, &options.labels, |_| true, &mut diags);
         if diags.has_errors() {
             return Err(specs_error(diags, &specs));
         }
         let warnings = rendered(diags, &specs);
         if let Some(dir) = scripts {
-            plan = crate::script::read_plan(dir, plan, &specs.registry).map_err(Error::Usage)?;
+            plan = crate::script::read_plan(dir, plan, &registry).map_err(Error::Usage)?;
         }
         let case_filter = options
             .case
@@ -187,7 +251,7 @@ impl Selection {
         })
     }
 
-    /// The cases of each selected protocol that pass the filters.
+    /// The cases of each selected protocol (× driver) that pass the filters.
     pub fn selected(&self) -> Vec<Selected<'_>> {
         self.plan
             .protocols

@@ -241,6 +241,7 @@ mod tests {
             drivers: Vec::new(),
             default_target_labels: vec!["fakesnow".into()],
             labels: vec!["fakesnow".into()],
+            driver: None,
             dialect_facts: crate::registry::Dialect::builtin("snowflake").expect("builtin"),
         };
         let registry = Registry {

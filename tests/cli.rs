@@ -527,7 +527,7 @@ fn list_shows_the_selection_run_would_use() {
         stdout
             .lines()
             .last()
-            .is_some_and(|l| l == "2 case(s) on 1 protocol(s)"),
+            .is_some_and(|l| l == "2 case(s) in 1 cell(s)"),
         "{stdout}"
     );
     // Skips and expected failures are shown with their reasons, as run will report them.

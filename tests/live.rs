@@ -730,3 +730,182 @@ fn an_emulator_behind_a_user_given_target_gets_no_excuses() {
     assert_eq!(ran.failed().len(), 2, "{stdout}");
     assert!(!stdout.contains("XFAIL"), "{stdout}");
 }
+
+/// The Gold drivers of the registry, as `--driver all` runs them.
+const GOLD_DRIVERS: [(&str, &str); 7] = [
+    ("postgresql", "psycopg2"),
+    ("postgresql", "asyncpg"),
+    ("postgresql", "sqlalchemy"),
+    ("postgresql", "node-postgres"),
+    ("mysql", "pymysql"),
+    ("mysql", "mysql-connector-python"),
+    ("mysql", "sqlalchemy"),
+];
+
+/// (classname, name, driver property) of every testcase.
+fn driver_cases(ran: &Ran) -> Vec<(String, String, Option<String>, TestCaseStatus)> {
+    ran.report
+        .test_suites
+        .iter()
+        .flat_map(|s| s.test_cases.iter())
+        .map(|c| {
+            (
+                c.classname
+                    .as_ref()
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default(),
+                c.name.as_str().to_string(),
+                c.properties
+                    .iter()
+                    .find(|p| p.name.as_str() == "driver")
+                    .map(|p| p.value.as_str().to_string()),
+                c.status.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the reference servers and the drivers: just services drivers"]
+fn every_gold_seed_case_passes_through_every_gold_driver() {
+    let ran = run(&[
+        "-p",
+        "postgresql,mysql",
+        "--priority",
+        "p0",
+        "--driver",
+        "all",
+    ]);
+    let stdout = ran.stdout();
+    assert_eq!(ran.out.status.code(), Some(0), "{stdout}");
+    let cases = driver_cases(&ran);
+    for (protocol, driver) in GOLD_DRIVERS {
+        let seeds: Vec<&str> = if protocol == "postgresql" {
+            vec![
+                "PG-001", "PG-002", "PG-003", "PG-004", "PG-005", "PG-006", "PG-007", "PG-008",
+            ]
+        } else {
+            vec!["MY-001", "MY-002", "MY-003", "MY-004", "MY-005", "MY-006"]
+        };
+        for id in seeds {
+            let found = cases
+                .iter()
+                .find(|(class, name, _, _)| {
+                    class.starts_with(&format!("{protocol}/{driver}.")) && name.starts_with(id)
+                })
+                .unwrap_or_else(|| panic!("{id} through {driver} missing:\n{stdout}"));
+            assert_eq!(found.2.as_deref(), Some(driver), "{id}: driver property");
+            assert!(
+                matches!(found.3, TestCaseStatus::Success { .. }),
+                "{id} through {driver}: {:?}\n{stdout}",
+                found.3
+            );
+        }
+        assert!(
+            stdout.contains(&format!("{protocol}/{driver}: ")),
+            "a summary line per protocol × driver:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the reference servers and the drivers: just services drivers"]
+fn a_wrong_expected_value_fails_through_every_driver() {
+    let dir = spec_dir(&[(
+        "wrong.yaml",
+        r#"
+suite: wrong
+priority: p0
+protocols: [postgresql, mysql]
+cases:
+  - id: WRONG-1
+    name: a parameterised query with a wrong expectation
+    steps:
+      - query: SELECT ? + 1 AS n
+        params: [41]
+        rows: [[43]]
+        on:
+          postgres: {query: "SELECT CAST(? AS integer) + 1 AS n"}
+"#,
+    )]);
+    let ran = run(&[
+        "--specs",
+        arg(dir.path()),
+        "-p",
+        "postgresql,mysql",
+        "--driver",
+        "all,native",
+    ]);
+    let stdout = ran.stdout();
+    assert_eq!(ran.out.status.code(), Some(1), "{stdout}");
+    // Every Gold driver and both native executors.
+    assert_eq!(ran.failed().len(), GOLD_DRIVERS.len() + 2, "{stdout}");
+    assert_eq!(
+        stdout.matches("+42").count(),
+        GOLD_DRIVERS.len() + 2,
+        "{stdout}"
+    );
+}
+
+#[test]
+#[ignore = "needs the reference servers and the drivers: just services drivers"]
+fn a_server_dying_mid_run_fails_the_rest_through_every_driver() {
+    let mut cases = String::from("suite: dying\nprotocols: [postgresql]\npriority: p0\ncases:\n");
+    for i in 0..6 {
+        cases.push_str(&format!(
+            "  - id: DIE-{i:02}\n    name: case {i}\n    steps:\n      - query: SELECT pg_sleep(0.25)\n      - query: SELECT {i} AS n\n        rows: [[{i}]]\n"
+        ));
+    }
+    let dir = spec_dir(&[("dying.yaml", &cases)]);
+    let mut proxy = Proxy::start("127.0.0.1:5432");
+    let target = format!(
+        "postgresql=postgres://test:test@{}/helios?sslmode=require",
+        proxy.addr
+    );
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        proxy.kill();
+    });
+    let ran = run(&[
+        "--specs",
+        arg(dir.path()),
+        "-p",
+        "postgresql",
+        "--driver",
+        "psycopg2,asyncpg,sqlalchemy,node-postgres",
+        "--target",
+        &target,
+        "--step-timeout",
+        "5s",
+    ]);
+    killer.join().expect("killer");
+    let stdout = ran.stdout();
+    assert_eq!(ran.out.status.code(), Some(1), "{stdout}");
+    let cases = driver_cases(&ran);
+    assert_eq!(
+        cases.len(),
+        24,
+        "every case of every driver is in the report"
+    );
+    // The cells run one after another: the last driver's cases all come after the death.
+    for driver in ["sqlalchemy", "node-postgres"] {
+        let errored = cases
+            .iter()
+            .filter(|c| c.2.as_deref() == Some(driver))
+            .filter(|c| {
+                matches!(
+                    c.3,
+                    TestCaseStatus::NonSuccess {
+                        kind: NonSuccessKind::Error,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(errored, 6, "{driver}:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("cannot connect to postgresql at 127.0.0.1:"),
+        "{stdout}"
+    );
+}

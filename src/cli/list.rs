@@ -23,13 +23,21 @@ pub fn command(args: &ListArgs) -> u8 {
             || "no target".to_string(),
             |t| format!("{} from {}", t.target, t.origin.describe()),
         );
+        let through = protocol
+            .driver
+            .as_ref()
+            .map(|d| format!(", through {} (`{}`)", d.name, d.command.join(" ")))
+            .unwrap_or_default();
         println!(
-            "{} ({}, {}): {} case(s)",
-            protocol.name,
+            "{} ({}, {}{through}): {} case(s)",
+            s.cell(),
             protocol.tier.as_str(),
             target,
             s.cases.len()
         );
+        if protocol.driver.is_none() && !protocol.drivers.is_empty() {
+            println!("  drivers: {} (--driver)", protocol.drivers.join(", "));
+        }
         println!(
             "  labels: {}",
             protocol.labels_in_force(&selection.plan.labels).join(", ")
@@ -47,6 +55,6 @@ pub fn command(args: &ListArgs) -> u8 {
         }
         total += s.cases.len();
     }
-    println!("{total} case(s) on {} protocol(s)", selected.len());
+    println!("{total} case(s) in {} cell(s)", selected.len());
     exit::OK
 }

@@ -98,6 +98,12 @@ pub struct SelectArgs {
     /// Also HELIOS_MATRIX_TARGET_LABELS_<PROTOCOL> for a target given in the environment.
     #[arg(long = "target-label", value_name = "PROTOCOL=LABEL[,LABEL]")]
     pub target_labels: Vec<String>,
+    /// Run through these client drivers (repeatable or comma-separated): names from the
+    /// protocols' `drivers:` in matrix.yaml, `all` for every driver each selected protocol
+    /// lists, `native` for the built-in executor. Each driver is a label, more specific than
+    /// the server's. Default: the built-in executor only.
+    #[arg(long = "driver", value_delimiter = ',', value_name = "DRIVER")]
+    pub drivers: Vec<String>,
 }
 
 impl SelectArgs {
@@ -111,6 +117,7 @@ impl SelectArgs {
             labels: self.labels.clone(),
             targets: self.targets.clone(),
             target_labels: self.target_labels.clone(),
+            drivers: self.drivers.clone(),
         }
     }
 

@@ -68,7 +68,7 @@ impl DatabricksEngine {
 
 #[async_trait]
 impl Engine for DatabricksEngine {
-    fn capabilities(&self) -> &'static [Capability] {
+    fn capabilities(&self) -> &[Capability] {
         &[
             Capability::Sql,
             Capability::Cursors,
@@ -153,6 +153,7 @@ fn statement_error(status: Option<u16>, error: &Json, sql_state: Option<&str>) -
             Some(s) => format!("HTTP {s}: {message}"),
             None => message,
         },
+        ..DbError::default()
     })
 }
 
@@ -459,6 +460,7 @@ impl Api {
                         sqlstate: Some("57014".to_string()),
                         code: Some(state.clone()),
                         message: format!("the statement was {}", state.to_lowercase()),
+                        ..DbError::default()
                     }));
                 }
                 _ => {

@@ -7,6 +7,7 @@
 
 pub mod bulk;
 pub mod databricks;
+pub mod driver;
 pub mod http;
 pub mod mysql;
 pub mod pinecone;
@@ -89,6 +90,21 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// The name a driver host's `hello` uses (docs/driver-host.md).
+    pub fn parse(name: &str) -> Option<Capability> {
+        Some(match name {
+            "sessions" => Capability::Sessions,
+            "transactions" => Capability::Transactions,
+            "autocommit_off" => Capability::AutocommitOff,
+            "cursors" => Capability::Cursors,
+            "cancel" => Capability::Cancel,
+            "copy" => Capability::Copy,
+            "sql" => Capability::Sql,
+            "vectors" => Capability::Vectors,
+            _ => return None,
+        })
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Capability::Sessions => "separate sessions",
@@ -143,6 +159,9 @@ pub struct DbError {
     /// The native error number or code, as text (`1062`, `001003`).
     pub code: Option<String>,
     pub message: String,
+    /// The client driver's exception class, when a driver host reported the error
+    /// (`psycopg2.errors.UniqueViolation`).
+    pub exception: Option<String>,
 }
 
 impl fmt::Display for DbError {
@@ -199,7 +218,13 @@ pub struct SessionOptions {
 #[async_trait]
 pub trait Engine: Send + Sync {
     /// What this executor's sessions really do; see [`Capability`].
-    fn capabilities(&self) -> &'static [Capability];
+    fn capabilities(&self) -> &[Capability];
+
+    /// What runs the cases, when there is more to say than the executor's name (a client
+    /// driver and its version).
+    fn description(&self) -> Option<String> {
+        None
+    }
 
     /// Opens a session (a connection).
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError>;
@@ -415,9 +440,16 @@ pub struct VectorMatch {
     pub metadata: Option<serde_json::Value>,
 }
 
-/// The engine for an executor name from the registry.
-pub async fn engine_for(executor: &str, target: &Target) -> Result<Arc<dyn Engine>, ExecError> {
-    match executor {
+/// The engine for a protocol: the client driver's host when the protocol runs through
+/// one, else the executor the registry names.
+pub async fn engine_for(
+    protocol: &crate::registry::Protocol,
+    target: &Target,
+) -> Result<Arc<dyn Engine>, ExecError> {
+    if let Some(driver) = &protocol.driver {
+        return Ok(Arc::new(driver::DriverEngine::start(driver, target).await?));
+    }
+    match protocol.executor.as_str() {
         "sqlite" => Ok(Arc::new(sqlite::SqliteEngine::new(target)?)),
         "postgres" => Ok(Arc::new(postgres::PostgresEngine::new(target)?)),
         "mysql" => Ok(Arc::new(mysql::MySqlEngine::new(target)?)),

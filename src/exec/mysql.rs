@@ -71,7 +71,7 @@ fn restored_sql_mode(session: &str, global: &str) -> Option<String> {
 
 #[async_trait]
 impl Engine for MySqlEngine {
-    fn capabilities(&self) -> &'static [Capability] {
+    fn capabilities(&self) -> &[Capability] {
         &Capability::SQL
     }
 
@@ -145,6 +145,7 @@ fn map_error(e: sqlx::Error) -> ExecError {
                 sqlstate: db.code().map(|c| c.into_owned()),
                 code: number,
                 message: db.message().to_string(),
+                ..DbError::default()
             })
         }
         sqlx::Error::Io(io) => ExecError::Lost(io.to_string()),

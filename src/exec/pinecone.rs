@@ -43,7 +43,7 @@ impl PineconeEngine {
 
 #[async_trait]
 impl Engine for PineconeEngine {
-    fn capabilities(&self) -> &'static [Capability] {
+    fn capabilities(&self) -> &[Capability] {
         &[Capability::Vectors]
     }
 
@@ -82,6 +82,7 @@ fn api_error(status: u16, body: &Json) -> ExecError {
         sqlstate: None,
         code: Some(code),
         message: format!("HTTP {status}: {message}"),
+        ..DbError::default()
     })
 }
 

@@ -102,7 +102,7 @@ async fn connect(options: &PgConnectOptions) -> Result<PgConnection, ExecError> 
 
 #[async_trait]
 impl Engine for PostgresEngine {
-    fn capabilities(&self) -> &'static [Capability] {
+    fn capabilities(&self) -> &[Capability] {
         &Capability::SQL
     }
 
@@ -171,6 +171,7 @@ fn map_error(e: sqlx::Error) -> ExecError {
                 sqlstate,
                 code: None,
                 message,
+                ..DbError::default()
             })
         }
         sqlx::Error::Io(io) => ExecError::Lost(io.to_string()),

@@ -130,12 +130,13 @@ fn api_error(status: u16, body: &Json) -> ExecError {
         } else {
             format!("HTTP {status}: {message}")
         },
+        exception: None,
     })
 }
 
 #[async_trait]
 impl Engine for SnowflakeEngine {
-    fn capabilities(&self) -> &'static [Capability] {
+    fn capabilities(&self) -> &[Capability] {
         &Capability::SQL
     }
 

@@ -96,7 +96,7 @@ impl SqliteEngine {
 
 #[async_trait]
 impl Engine for SqliteEngine {
-    fn capabilities(&self) -> &'static [Capability] {
+    fn capabilities(&self) -> &[Capability] {
         &Capability::SQL
     }
 
@@ -160,6 +160,7 @@ fn map_error(e: sqlx::Error) -> ExecError {
             sqlstate: None,
             code: db.code().map(|c| c.into_owned()),
             message: db.message().to_string(),
+            ..DbError::default()
         }),
         sqlx::Error::Io(io) => ExecError::Lost(io.to_string()),
         sqlx::Error::WorkerCrashed => {

@@ -283,8 +283,17 @@ pub fn rewrite(
     let mut out = String::with_capacity(sql.len() + found.len() * 2);
     let mut bound: Vec<Param> = Vec::new();
     let mut last = 0;
+    // `%s` drivers format the whole statement with its parameters: a literal `%` must be
+    // doubled (`found` is not empty here, so the statement has parameters).
+    let segment = |out: &mut String, text: &str| {
+        if style == PlaceholderStyle::Format {
+            push_percent_escaped(out, text);
+        } else {
+            out.push_str(text);
+        }
+    };
     for (index, p) in found.iter().enumerate() {
-        out.push_str(&sql[last..p.start]);
+        segment(&mut out, &sql[last..p.start]);
         last = p.end;
         // 1-based number of this placeholder's value in the bound list.
         let number = match &p.name {
@@ -316,6 +325,14 @@ pub fn rewrite(
                     out.push_str(name);
                 }
             },
+            PlaceholderStyle::Format => match &p.name {
+                None => out.push_str("%s"),
+                Some(name) => {
+                    out.push_str("%(");
+                    out.push_str(name);
+                    out.push_str(")s");
+                }
+            },
             PlaceholderStyle::None => out.push_str(&sql[p.start..p.end]),
             numbered => {
                 let prefix = match numbered {
@@ -329,7 +346,7 @@ pub fn rewrite(
             }
         }
     }
-    out.push_str(&sql[last..]);
+    segment(&mut out, &sql[last..]);
     match style {
         PlaceholderStyle::Qmark | PlaceholderStyle::None => {}
         PlaceholderStyle::ColonNamed if named == 0 => {}
@@ -339,11 +356,84 @@ pub fn rewrite(
     Ok((out, bound))
 }
 
+/// Appends `text` with every `%` doubled, except inside `{{ … }}` and `{% … %}`: those are
+/// minijinja, rendered only when the step runs (`{{ i % 7 }}` must stay as it is).
+fn push_percent_escaped(out: &mut String, text: &str) {
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let (before, from) = rest.split_at(open);
+        out.push_str(&before.replace('%', "%%"));
+        let close = match from.as_bytes().get(1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            _ => {
+                out.push('{');
+                rest = &from[1..];
+                continue;
+            }
+        };
+        match from[2..].find(close) {
+            Some(end) => {
+                let end = 2 + end + close.len();
+                out.push_str(&from[..end]);
+                rest = &from[end..];
+            }
+            None => {
+                out.push_str(&from.replace('%', "%%"));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(&rest.replace('%', "%%"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry::Dialect;
     use crate::value::Scalar;
+
+    #[test]
+    fn format_drivers_get_percent_placeholders_and_doubled_percents() {
+        let p = pos(&[1, 2]);
+        assert_eq!(
+            sql_for(
+                "SELECT '50%', ? WHERE x LIKE 'a%' AND y = ?",
+                "postgres",
+                PlaceholderStyle::Format,
+                &p
+            ),
+            "SELECT '50%%', %s WHERE x LIKE 'a%%' AND y = %s"
+        );
+        // Without parameters the driver formats nothing: `%` stays single.
+        assert_eq!(
+            sql_for("SELECT '50%'", "postgres", PlaceholderStyle::Format, &[]),
+            "SELECT '50%'"
+        );
+        // A template is rendered later, so its own `%` is left alone.
+        assert_eq!(
+            sql_for(
+                "SELECT ? % 7, '{{ i % 7 }}'",
+                "postgres",
+                PlaceholderStyle::Format,
+                &pos(&[1])
+            ),
+            "SELECT %s %% 7, '{{ i % 7 }}'"
+        );
+        let named = vec![Param {
+            name: Some("id".into()),
+            value: Scalar::Int(1),
+        }];
+        let (sql, bound) = rewrite(
+            "SELECT :id, :id",
+            &lex("mysql"),
+            PlaceholderStyle::Format,
+            &named,
+        )
+        .expect("ok");
+        assert_eq!(sql, "SELECT %(id)s, %(id)s");
+        assert_eq!(bound, named, "named values bind by name, once each");
+    }
 
     fn lex(dialect: &str) -> Lexing {
         Dialect::builtin(dialect)

@@ -47,7 +47,8 @@ impl Reporter for JunitReporter {
             return;
         };
         self.total += *duration;
-        let classname = format!("{}.{}", case.protocol, case.suite);
+        // `postgresql.core_types`, or `postgresql/psycopg2.core_types` through a driver.
+        let classname = format!("{}.{}", case.cell(), case.suite);
         let status = match outcome {
             Outcome::Passed => TestCaseStatus::success(),
             // JUnit's own distinction: <error> when the case could not run, <failure> when
@@ -95,6 +96,9 @@ impl Reporter for JunitReporter {
         tc.add_property(Property::new("priority", case.priority.as_str()));
         tc.add_property(Property::new("tier", case.tier.as_str()));
         tc.add_property(Property::new("protocol", case.protocol.as_str()));
+        if let Some(driver) = &case.driver {
+            tc.add_property(Property::new("driver", driver.as_str()));
+        }
         tc.add_property(Property::new("source", case.location()));
         match outcome {
             Outcome::ExpectedFailure { reason, label, .. }
@@ -108,6 +112,9 @@ impl Reporter for JunitReporter {
         let index = *self.index.entry(classname.clone()).or_insert_with(|| {
             let mut suite = TestSuite::new(classname.clone());
             suite.add_property(Property::new("protocol", case.protocol.as_str()));
+            if let Some(driver) = &case.driver {
+                suite.add_property(Property::new("driver", driver.as_str()));
+            }
             suite.add_property(Property::new("tier", case.tier.as_str()));
             suite.add_property(Property::new("source", case.source.as_str()));
             self.suites.push(suite);

@@ -92,15 +92,15 @@ pub struct Tally {
 impl Tally {
     pub fn observe(&mut self, event: &Event) {
         match event {
-            Event::RunStarted { protocols } => {
-                for (name, _) in protocols {
+            Event::RunStarted { cells } => {
+                for (name, _) in cells {
                     self.order.push(name.clone());
                     self.per_protocol.entry(name.clone()).or_default();
                 }
             }
             Event::CaseFinished { case, outcome, .. } => {
                 self.per_protocol
-                    .entry(case.protocol.clone())
+                    .entry(case.cell())
                     .or_default()
                     .add(outcome);
                 if outcome.is_failure() {

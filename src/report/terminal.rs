@@ -70,7 +70,7 @@ impl<W: Write> TerminalReporter<W> {
         };
         format!(
             "{label} {:<11} {} {}{detail} [{}]",
-            case.protocol,
+            case.cell(),
             case.id,
             case.name,
             humantime::format_duration(Duration::from_millis(duration.as_millis() as u64))
@@ -82,13 +82,13 @@ impl<W: Write> Reporter for TerminalReporter<W> {
     fn event(&mut self, event: &Event) {
         self.tally.observe(event);
         match event {
-            Event::RunStarted { protocols } => {
+            Event::RunStarted { cells } => {
                 if let Some(bars) = &mut self.bars {
                     let style =
                         ProgressStyle::with_template("{prefix:>11} [{bar:30}] {pos}/{len} {msg}")
                             .unwrap_or_else(|_| ProgressStyle::default_bar())
                             .progress_chars("=> ");
-                    for (name, len) in protocols {
+                    for (name, len) in cells {
                         let bar = bars.multi.add(ProgressBar::new(*len as u64));
                         bar.set_style(style.clone());
                         bar.set_prefix(name.clone());
@@ -96,10 +96,18 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                     }
                 }
             }
-            Event::ProtocolStarted { protocol, target } => {
+            Event::CellStarted {
+                cell,
+                target,
+                driver,
+            } => {
                 if self.bars.is_none() {
                     let shown = target.as_deref().unwrap_or("no target configured");
-                    self.line(&format!("---- {protocol} ({shown})"));
+                    let through = driver
+                        .as_deref()
+                        .map(|d| format!(" through {d}"))
+                        .unwrap_or_default();
+                    self.line(&format!("---- {cell} ({shown}){through}"));
                 }
             }
             Event::CaseFinished {
@@ -110,7 +118,7 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                 if let Some(bar) = self
                     .bars
                     .as_ref()
-                    .and_then(|b| b.per_protocol.get(&case.protocol))
+                    .and_then(|b| b.per_protocol.get(&case.cell()))
                 {
                     bar.inc(1);
                     bar.set_message(case.id.clone());
@@ -141,12 +149,8 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                     (None, true) => {}
                 }
             }
-            Event::ProtocolFinished { protocol } => {
-                if let Some(bar) = self
-                    .bars
-                    .as_ref()
-                    .and_then(|b| b.per_protocol.get(protocol))
-                {
+            Event::CellFinished { cell } => {
+                if let Some(bar) = self.bars.as_ref().and_then(|b| b.per_protocol.get(cell)) {
                     bar.finish_with_message("done");
                 }
             }

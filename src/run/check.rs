@@ -24,7 +24,11 @@ pub fn error_matches(expect: &ErrorExpect, actual: &DbError) -> bool {
         .message
         .as_ref()
         .is_none_or(|m| Regex::new(m).is_ok_and(|re| re.is_match(&actual.message)));
-    sqlstate_ok && code_ok && message_ok
+    let exception_ok = expect
+        .exception
+        .as_ref()
+        .is_none_or(|e| actual.exception.as_deref() == Some(e.as_str()));
+    sqlstate_ok && code_ok && message_ok && exception_ok
 }
 
 /// A string that would read as another type in a diff line is shown quoted, so `"100"`
@@ -369,12 +373,14 @@ mod tests {
             sqlstate: Some("23505".into()),
             code: Some("1062".into()),
             message: "Duplicate entry '1' for key 'PRIMARY'".into(),
+            ..DbError::default()
         };
         let by = |s: Option<&str>, c: Option<&str>, m: Option<&str>| ErrorExpect {
             class: None,
             sqlstate: s.map(Into::into),
             code: c.map(Into::into),
             message: m.map(Into::into),
+            exception: None,
         };
         assert!(error_matches(&by(Some("23505"), None, None), &err));
         assert!(error_matches(&by(None, Some("1062"), None), &err));

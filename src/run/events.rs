@@ -9,6 +9,8 @@ use crate::registry::{Priority, Tier};
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseInfo {
     pub protocol: String,
+    /// The client driver the case ran through; `None` is the native executor.
+    pub driver: Option<String>,
     pub tier: Tier,
     pub suite: String,
     /// The suite's spec file (`specs/core/types.yaml`).
@@ -20,6 +22,11 @@ pub struct CaseInfo {
 }
 
 impl CaseInfo {
+    /// The matrix cell the case belongs to: `postgresql`, or `postgresql/psycopg2`.
+    pub fn cell(&self) -> String {
+        cell_name(&self.protocol, self.driver.as_deref())
+    }
+
     /// `specs/core/types.yaml:12`
     pub fn location(&self) -> String {
         format!("{}:{}", self.source, self.line)
@@ -135,23 +142,34 @@ impl Outcome {
     }
 }
 
+/// `protocol` or `protocol/driver`: one cell of the matrix.
+pub fn cell_name(protocol: &str, driver: Option<&str>) -> String {
+    match driver {
+        Some(d) => format!("{protocol}/{d}"),
+        None => protocol.to_string(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// The run begins: every protocol with how many cases it will report.
+    /// The run begins: every cell (protocol, or protocol/driver) with how many cases it
+    /// will report.
     RunStarted {
-        protocols: Vec<(String, usize)>,
+        cells: Vec<(String, usize)>,
     },
-    ProtocolStarted {
-        protocol: String,
+    CellStarted {
+        cell: String,
         target: Option<String>,
+        /// The driver's own description (`psycopg2 2.9.10 on CPython 3.11.7`), if any.
+        driver: Option<String>,
     },
     CaseFinished {
         case: Arc<CaseInfo>,
         outcome: Outcome,
         duration: Duration,
     },
-    ProtocolFinished {
-        protocol: String,
+    CellFinished {
+        cell: String,
     },
     RunFinished,
 }

@@ -1,7 +1,8 @@
 //! The runner: drives selected cases through executors and emits [`Event`]s.
 //!
 //! Protocols run concurrently (they are independent servers); the cases of one protocol run
-//! one after another, because they share that server's state. Nothing here formats output.
+//! one after another, because they share that server's state, and so do the cells of one
+//! protocol (its native executor and each driver). Nothing here formats output.
 
 mod case;
 pub mod check;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::sync::mpsc;
 
-pub use events::{CaseInfo, Event, Failure, FailureKind, Outcome};
+pub use events::{CaseInfo, Event, Failure, FailureKind, Outcome, cell_name};
 
 use crate::exec::{Capability, Engine, engine_for};
 use crate::plan::{Action, CasePlan, ProtocolPlan, SuitePlan, Xfail};
@@ -42,18 +43,34 @@ pub struct Selected<'p> {
 /// Runs the selection, sending every event to `sink` in order of occurrence.
 pub async fn run(selection: &[Selected<'_>], config: &RunConfig, mut sink: impl FnMut(Event)) {
     sink(Event::RunStarted {
-        protocols: selection
+        cells: selection
             .iter()
-            .map(|s| (s.protocol.protocol.name.clone(), s.cases.len()))
+            .map(|s| (s.cell(), s.cases.len()))
             .collect(),
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
     let stop = AtomicBool::new(false);
-    let protocols = join_all(
-        selection
-            .iter()
-            .map(|s| run_protocol(s, config, &stop, tx.clone())),
-    );
+    // Cells of one protocol share its server: one after another, in selection order.
+    let mut groups: Vec<Vec<&Selected<'_>>> = Vec::new();
+    for s in selection {
+        let name = &s.protocol.protocol.name;
+        match groups
+            .iter_mut()
+            .find(|g| g.first().is_some_and(|f| &f.protocol.protocol.name == name))
+        {
+            Some(group) => group.push(s),
+            None => groups.push(vec![s]),
+        }
+    }
+    let protocols = join_all(groups.into_iter().map(|group| {
+        let tx = tx.clone();
+        let stop = &stop;
+        async move {
+            for s in group {
+                run_cell(s, config, stop, tx.clone()).await;
+            }
+        }
+    }));
     drop(tx);
     let drain = async {
         while let Some(event) = rx.recv().await {
@@ -64,21 +81,26 @@ pub async fn run(selection: &[Selected<'_>], config: &RunConfig, mut sink: impl 
     sink(Event::RunFinished);
 }
 
-async fn run_protocol(
+impl Selected<'_> {
+    /// `postgresql` or `postgresql/psycopg2`.
+    pub fn cell(&self) -> String {
+        let p = &self.protocol.protocol;
+        cell_name(&p.name, p.driver.as_ref().map(|d| d.name.as_str()))
+    }
+}
+
+async fn run_cell(
     selected: &Selected<'_>,
     config: &RunConfig,
     stop: &AtomicBool,
     tx: mpsc::UnboundedSender<Event>,
 ) {
     let protocol = &selected.protocol.protocol;
+    let cell = selected.cell();
     let send = |e: Event| {
-        // The receiver lives until every protocol finished; a send cannot fail before.
+        // The receiver lives until every cell finished; a send cannot fail before.
         let _ = tx.send(e);
     };
-    send(Event::ProtocolStarted {
-        protocol: protocol.name.clone(),
-        target: selected.target.as_ref().map(ToString::to_string),
-    });
     // Anything that stops the engine from existing is an infrastructure failure of every case.
     let engine: Result<Arc<dyn Engine>, String> = match &selected.target {
         None => Err(format!(
@@ -89,14 +111,21 @@ async fn run_protocol(
         )),
         Some(target) => match target.ensure_loopback() {
             Err(e) => Err(e),
-            Ok(()) => engine_for(&protocol.executor, target)
+            Ok(()) => engine_for(protocol, target)
                 .await
                 .map_err(|e| e.to_string()),
         },
     };
+    send(Event::CellStarted {
+        cell: cell.clone(),
+        target: selected.target.as_ref().map(ToString::to_string),
+        driver: engine.as_ref().ok().and_then(|e| e.description()),
+    });
+    let driver_skip = protocol.driver.as_ref().and_then(|d| d.skip.clone());
     for (n, (suite, case)) in selected.cases.iter().enumerate() {
         let info = Arc::new(CaseInfo {
             protocol: protocol.name.clone(),
+            driver: protocol.driver.as_ref().map(|d| d.name.clone()),
             tier: protocol.tier,
             suite: suite.name.clone(),
             source: suite.source.clone(),
@@ -110,12 +139,15 @@ async fn run_protocol(
             .as_ref()
             .ok()
             .and_then(|e| missing_capability(case, e.capabilities()));
-        let outcome = if let Some(reason) = &case.skip {
+        let outcome = if let Some(reason) = case.skip.as_ref().or(driver_skip.as_ref()) {
             Outcome::Skipped(reason.clone())
         } else if let Some(missing) = missing {
             Outcome::Skipped(format!(
-                "the {} executor has no {}, which this case needs",
-                protocol.executor,
+                "the {} has no {}, which this case needs",
+                match &protocol.driver {
+                    Some(d) => format!("{} driver", d.name),
+                    None => format!("{} executor", protocol.executor),
+                },
                 missing.describe()
             ))
         } else if config.fail_fast && stop.load(Ordering::Relaxed) {
@@ -151,9 +183,7 @@ async fn run_protocol(
             duration: started.elapsed(),
         });
     }
-    send(Event::ProtocolFinished {
-        protocol: protocol.name.clone(),
-    });
+    send(Event::CellFinished { cell });
 }
 
 /// The outcome of a case that ran, given its xfail: an expected failure only when the

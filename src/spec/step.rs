@@ -471,12 +471,16 @@ pub fn error(node: &Node, d: &mut Diagnostics) -> Option<ErrorExpect> {
             let sqlstate = f.get("sqlstate").and_then(|n| registry::sqlstate(n, d));
             let code = f.get("code").and_then(|n| decode::string(n, "code", d));
             let message = f.get("message").and_then(|n| registry::message_regex(n, d));
+            let exception = f
+                .get("exception")
+                .and_then(|n| decode::string(n, "exception", d));
             f.finish(d);
             Some(ErrorExpect {
                 class,
                 sqlstate,
                 code,
                 message,
+                exception,
             })
         }
         _ => {
