@@ -2,8 +2,11 @@
 //! SELECTs with their expected rows) through `helios-matrix run` and through each server's
 //! own command-line client (`psql -f`, `mariadb <`), several rounds each, alternating, and
 //! prints the median wall-time ratio helios-matrix ÷ client per server, plus
-//! helios-matrix's peak memory. The baseline is measured in the same run, on the same
-//! machine, against the same servers (`just services`).
+//! helios-matrix's peak memory. Driver rows do the same through `run --driver psycopg2` /
+//! `--driver pymysql` against a plain Python loop issuing the same statements with that
+//! driver (`python -m helios_driver_host.bench`): the cost of the driver host. The
+//! baselines are measured in the same run, on the same machine, against the same servers
+//! (`just services`, `just drivers`).
 //!
 //! Environment: BENCH_ROUNDS (default 5), BENCH_INSERTS (5000), BENCH_SELECTS (2000).
 
@@ -93,7 +96,29 @@ fn children_peak_kib() -> i64 {
 struct Server {
     name: &'static str,
     protocol: &'static str,
+    /// Run helios-matrix through this driver (`--driver`), against the same driver's loop.
+    driver: Option<&'static str>,
     client: fn(&Path) -> (Command, Option<PathBuf>),
+}
+
+/// The Python drivers' venv (`just drivers`).
+const DRIVERS_PYTHON: &str = ".venv-drivers/bin/python";
+
+fn python_loop(driver: &str, target: &str, sql: &Path) -> Command {
+    let mut cmd = Command::new(DRIVERS_PYTHON);
+    cmd.args(["-m", "helios_driver_host.bench", driver, target])
+        .arg(sql);
+    cmd
+}
+
+fn psycopg2_loop(sql: &Path) -> (Command, Option<PathBuf>) {
+    let target = "postgres://test:test@127.0.0.1:5432/helios?sslmode=require";
+    (python_loop("psycopg2", target, sql), None)
+}
+
+fn pymysql_loop(sql: &Path) -> (Command, Option<PathBuf>) {
+    let target = "mysql://test:test@127.0.0.1:3306/helios?ssl-mode=required";
+    (python_loop("pymysql", target, sql), None)
 }
 
 fn psql(sql: &Path) -> (Command, Option<PathBuf>) {
@@ -147,40 +172,61 @@ fn main() {
     .expect("registry");
     std::fs::write(dir.path().join("bench.yaml"), spec).expect("write spec");
 
-    let helios = |protocol: &str| {
+    let helios = |protocol: &str, driver: Option<&str>| {
         let mut cmd = Command::new(&binary);
         cmd.args(["run", "--no-progress", "--protocol", protocol, "--specs"])
             .arg(dir.path());
+        if let Some(d) = driver {
+            cmd.args(["--driver", d]);
+        }
         cmd
     };
 
     // Peak memory first, from helios-matrix runs alone (getrusage reports the largest child).
     for protocol in ["postgresql", "mysql"] {
-        if let Err(e) = timed(helios(protocol), None) {
+        if let Err(e) = timed(helios(protocol, None), None) {
             eprintln!("{e}");
             std::process::exit(1);
         }
     }
     let peak_kib = children_peak_kib();
 
-    let servers = [
+    let mut servers = vec![
         Server {
             name: "PostgreSQL",
             protocol: "postgresql",
+            driver: None,
             client: psql,
         },
         Server {
             name: "MariaDB",
             protocol: "mysql",
+            driver: None,
             client: mariadb,
         },
     ];
+    if root.join(DRIVERS_PYTHON).is_file() {
+        servers.push(Server {
+            name: "psycopg2",
+            protocol: "postgresql",
+            driver: Some("psycopg2"),
+            client: psycopg2_loop,
+        });
+        servers.push(Server {
+            name: "PyMySQL",
+            protocol: "mysql",
+            driver: Some("pymysql"),
+            client: pymysql_loop,
+        });
+    } else {
+        println!("driver rows skipped: {DRIVERS_PYTHON} is missing (just drivers)");
+    }
     println!(
         "workload: {inserts} INSERTs (one transaction) + {selects} point SELECTs with expected rows, {rounds} rounds, alternating"
     );
     println!(
         "{:<11} {:>16} {:>16} {:>8}",
-        "server", "helios-matrix", "client", "ratio"
+        "client", "helios-matrix", "baseline", "ratio"
     );
     for server in &servers {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -194,7 +240,7 @@ fn main() {
             };
             for ours_now in order {
                 let result = if ours_now {
-                    timed(helios(server.protocol), None)
+                    timed(helios(server.protocol, server.driver), None)
                 } else {
                     timed((server.client)(&sql_path).0, stdin.as_deref())
                 };

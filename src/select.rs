@@ -221,11 +221,21 @@ impl Selection {
             .collect();
         let registry = specs.registry.clone();
         specs.registry.protocols = cells(&protocols, &registry, &options.drivers)?;
+        let mut notes = String::new();
+        for p in &protocols {
+            if !specs.registry.protocols.iter().any(|c| c.name == p.name) {
+                notes.push_str(&format!(
+                    "note: {} has none of the drivers asked for ({}); it does not run\n",
+                    p.name,
+                    options.drivers.join(", ")
+                ));
+            }
+        }
         let mut plan = compile_protocols(&specs, &options.labels, |_| true, &mut diags);
         if diags.has_errors() {
             return Err(specs_error(diags, &specs));
         }
-        let warnings = rendered(diags, &specs);
+        let warnings = rendered(diags, &specs) + &notes;
         if let Some(dir) = scripts {
             plan = crate::script::read_plan(dir, plan, &registry).map_err(Error::Usage)?;
         }

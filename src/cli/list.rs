@@ -42,8 +42,9 @@ pub fn command(args: &ListArgs) -> u8 {
             "  labels: {}",
             protocol.labels_in_force(&selection.plan.labels).join(", ")
         );
+        let driver_skip = protocol.driver.as_ref().and_then(|d| d.skip.as_ref());
         for (suite, case) in &s.cases {
-            let status = match (&case.skip, &case.xfail) {
+            let status = match (case.skip.as_ref().or(driver_skip), &case.xfail) {
                 (Some(reason), _) => format!("skip: {reason}"),
                 (None, Some(xfail)) => format!("xfail: {}", xfail.reason),
                 (None, None) => "run".to_string(),

@@ -573,10 +573,21 @@ fn dialectize(
             return false;
         }
     }
-    if let Some(expect) = error
-        && !resolve_class(registry, labels, node, expect, runs, d)
-    {
-        return false;
+    if let Some(expect) = error {
+        if !resolve_class(registry, labels, node, expect, runs, d) {
+            return false;
+        }
+        if expect.exception.is_some() && protocol.driver.is_none() && runs {
+            let span = node.get("error").map_or(node.span, |e| e.span);
+            d.warning(
+                span,
+                format!(
+                    "`exception` can only match through a client driver; on {}'s built-in executor this step cannot pass",
+                    protocol.name
+                ),
+            )
+            .help("key it on the driver: `on: {psycopg2: {error: {exception: …}}}`");
+        }
     }
     check_templates(node, step, expander, d)
 }

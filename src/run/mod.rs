@@ -101,8 +101,11 @@ async fn run_cell(
         // The receiver lives until every cell finished; a send cannot fail before.
         let _ = tx.send(e);
     };
+    let driver_skip = protocol.driver.as_ref().and_then(|d| d.skip.clone());
     // Anything that stops the engine from existing is an infrastructure failure of every case.
     let engine: Result<Arc<dyn Engine>, String> = match &selected.target {
+        // Every case is skipped: nothing to start.
+        _ if driver_skip.is_some() => Err(String::new()),
         None => Err(format!(
             "no target configured for {}: set it in matrix.yaml, {} or --target {}=URL",
             protocol.name,
@@ -121,7 +124,6 @@ async fn run_cell(
         target: selected.target.as_ref().map(ToString::to_string),
         driver: engine.as_ref().ok().and_then(|e| e.description()),
     });
-    let driver_skip = protocol.driver.as_ref().and_then(|d| d.skip.clone());
     for (n, (suite, case)) in selected.cases.iter().enumerate() {
         let info = Arc::new(CaseInfo {
             protocol: protocol.name.clone(),
