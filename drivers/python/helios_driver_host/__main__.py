@@ -1,0 +1,40 @@
+"""`python -m helios_driver_host DRIVER`: one session's host process."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .adapters import ADAPTERS, load
+from .host import Host
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in ADAPTERS:
+        print(
+            f"usage: python -m helios_driver_host DRIVER\n  DRIVER: {', '.join(ADAPTERS)}",
+            file=sys.stderr,
+        )
+        return 2
+    # The protocol owns stdout. Keep a private handle on it and point file descriptor 1
+    # (and sys.stdout) at stderr, so that a print() or a C library's output anywhere in
+    # a driver lands on stderr instead of corrupting the stream of responses.
+    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    try:
+        adapter = load(args[0])
+    except ImportError as e:
+        print(f"driver-host: cannot import the {args[0]} driver: {e}", file=sys.stderr)
+        return 2
+    code = Host(adapter, sys.stdin.buffer, protocol_out).run()
+    # The session is over (answered `close`, or the input ended): exit now rather than
+    # wait for threads a driver may have left behind (heartbeats, telemetry, pools).
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

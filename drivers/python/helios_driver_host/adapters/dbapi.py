@@ -1,0 +1,149 @@
+"""The DB-API 2.0 (PEP 249) path that most drivers share: a cursor per request,
+`execute`, `fetchall`/`fetchmany`, `executemany` for bulk loads, `commit`/`rollback` on
+the connection. Each driver's adapter says how to make its cursors, how to pass its
+parameters and what its columns are."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..adapter import Adapter, Batches, Column, HostError, Row, Rows, rowcount
+from ..values import Json, encode_row
+
+
+def read_batches(
+    fetchmany: Callable[[int], Sequence[Sequence[object]]],
+    batch: int,
+    max_batches: int,
+    classes: Callable[[], Sequence[str | None]],
+) -> list[list[Row]]:
+    """Up to `max_batches` batches of `batch` rows; a short or empty batch is the end.
+    `classes` gives the columns' classes once the first rows are in (some drivers know
+    them only then)."""
+    batches: list[list[Row]] = []
+    while len(batches) < max_batches:
+        rows = fetchmany(batch)
+        if not rows:
+            break
+        known = classes()
+        batches.append([encode_row(r, known) for r in rows])
+        if len(rows) < batch:
+            break
+    return batches
+
+
+class DbapiAdapter(Adapter):
+    # The driver's positional placeholder, for the INSERT that `copy` runs.
+    placeholder = "%s"
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.autocommit = True
+        # The cursor running a request, for `cancel` (set and cleared by the worker).
+        self.active: Any = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ per-driver hooks
+
+    def columns(self, cursor: Any) -> list[Column]:
+        raise NotImplementedError
+
+    def run(self, cursor: Any, sql: str, params: Any) -> None:
+        """Executes one statement; DB-API drivers take None for "no parameters", which
+        also keeps `%` literal for the format-style ones."""
+        cursor.execute(sql, params if params else None)
+
+    def stream_cursor(self) -> Any:
+        """The cursor `fetch` reads batch by batch (an unbuffered one where the driver
+        has it)."""
+        return self.conn.cursor()
+
+    def end_stream(self, cursor: Any) -> None:
+        cursor.close()
+
+    # ------------------------------------------------------------ operations
+
+    def _track(self, cursor: Any) -> None:
+        with self._lock:
+            self.active = cursor
+
+    def execute(self, sql: str, params: Json) -> int | None:
+        cur = self.conn.cursor()
+        self._track(cur)
+        try:
+            self.run(cur, sql, params)
+            return rowcount(cur.rowcount)
+        finally:
+            self._track(None)
+            cur.close()
+
+    def query(self, sql: str, params: Json) -> Rows:
+        cur = self.conn.cursor()
+        self._track(cur)
+        try:
+            self.run(cur, sql, params)
+            if cur.description is None:
+                return Rows([], [])
+            columns = self.columns(cur)
+            rows = cur.fetchall()
+        finally:
+            self._track(None)
+            cur.close()
+        classes = [c.cls for c in columns]
+        return Rows(columns, [encode_row(r, classes) for r in rows])
+
+    def fetch(self, sql: str, params: Json, batch: int, max_batches: int) -> Batches:
+        cur = self.stream_cursor()
+        self._track(cur)
+        try:
+            self.run(cur, sql, params)
+            columns: list[Column] = []
+
+            def classes() -> list[str | None]:
+                if not columns and cur.description is not None:
+                    columns.extend(self.columns(cur))
+                return [c.cls for c in columns]
+
+            batches = read_batches(cur.fetchmany, batch, max_batches, classes)
+            classes()
+            return Batches(columns, batches)
+        finally:
+            self._track(None)
+            self.end_stream(cur)
+
+    def begin(self) -> None:
+        self.conn.begin()
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def copy(self, table: str, columns: list[str], rows: list[list[Json]]) -> int | None:
+        """A bulk load through `executemany` of one INSERT, the DB-API way."""
+        if any(len(r) != len(columns) for r in rows):
+            raise HostError("client", f"a copy row does not have {len(columns)} values")
+        if not rows:
+            return 0
+        marks = ", ".join([self.placeholder] * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        cur = self.conn.cursor()
+        self._track(cur)
+        try:
+            cur.executemany(sql, rows)
+            return rowcount(cur.rowcount)
+        finally:
+            self._track(None)
+            cur.close()
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        try:
+            conn.rollback()
+        finally:
+            conn.close()

@@ -1,0 +1,264 @@
+"""The protocol's framing (docs/driver-host.md, Transport): the hello line, then one JSON
+request per line on the input and one JSON response per line on the output.
+
+A reader thread reads the requests. It answers `cancel` itself, at once, while the worker
+may still be running the request before it; every other request goes to the worker, which
+runs them one at a time, in order. Responses go out through one locked writer, so that a
+cancel's answer and the worker's never interleave."""
+
+from __future__ import annotations
+
+import json
+import platform
+import queue
+import sys
+import threading
+import traceback
+from importlib import metadata
+from typing import Any, BinaryIO
+
+from .adapter import Adapter, ErrorInfo, HostError, qualified_name
+from .targets import parse
+from .values import Json, decode_param
+
+PROTOCOL = 1
+HELLO = "helios-matrix-driver-host"
+
+
+def driver_version(adapter: Adapter) -> str:
+    try:
+        return metadata.version(adapter.distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def hello(adapter: Adapter) -> dict[str, Json]:
+    return {
+        "hello": HELLO,
+        "protocol": PROTOCOL,
+        "driver": adapter.name,
+        "driver_version": driver_version(adapter),
+        "runtime": f"{platform.python_implementation()} {platform.python_version()}",
+        "capabilities": list(adapter.capabilities),
+    }
+
+
+def decode_params(params: Json) -> Any:
+    """A list (positional styles) or an object (`:name`) of native values; absent is []."""
+    if params is None:
+        return []
+    if isinstance(params, list):
+        return [decode_param(v) for v in params]
+    if isinstance(params, dict):
+        return {str(k): decode_param(v) for k, v in params.items()}
+    raise HostError("client", "`params` must be a list or an object")
+
+
+def _arg(request: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = request.get(name)
+    # bool is an int: an integer argument must not accept true/false.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise HostError("client", f"`{request.get('op')}` needs `{name}`")
+    return value
+
+
+class Host:
+    def __init__(self, adapter: Adapter, stdin: BinaryIO, stdout: BinaryIO) -> None:
+        self.adapter = adapter
+        self._in = stdin
+        self._out = stdout
+        self._write_lock = threading.Lock()
+        self._requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._connected = False
+        # Strings that must never leave the host: the target URL and its password.
+        self._secrets: list[str] = []
+
+    # ---------------------------------------------------------------- output
+
+    def send(self, message: dict[str, Json]) -> None:
+        with self._write_lock:
+            self._write(message)
+
+    def _write(self, message: dict[str, Json]) -> None:
+        """Writes one line; the caller holds the write lock."""
+        line = json.dumps(message, ensure_ascii=False, allow_nan=False) + "\n"
+        try:
+            self._out.write(line.encode("utf-8"))
+            self._out.flush()
+        except (BrokenPipeError, ValueError):
+            # helios-matrix is gone (or closed the pipe): nobody reads the answer.
+            pass
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "****")
+        return text
+
+    def _log(self, text: str) -> None:
+        print(f"driver-host[{self.adapter.name}]: {self._scrub(text)}", file=sys.stderr, flush=True)
+
+    # ---------------------------------------------------------------- main loop
+
+    def run(self) -> int:
+        self.send(hello(self.adapter))
+        reader = threading.Thread(target=self._read, name="reader", daemon=True)
+        reader.start()
+        while True:
+            request = self._requests.get()
+            if request is None:
+                # End of input: close quietly and exit, as after `close`.
+                self._close_quietly()
+                return 0
+            self.send(self._handle(request))
+            if request["op"] == "close":
+                return 0
+
+    def _read(self) -> None:
+        try:
+            for raw in self._in:
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line:
+                    continue
+                request = self._parse(line)
+                if request is None:
+                    continue
+                if request["op"] == "cancel":
+                    self._cancel(request)
+                    continue
+                self._requests.put(request)
+                if request["op"] == "close":
+                    return  # the worker exits after answering it
+        except (OSError, ValueError) as e:
+            self._log(f"reading requests failed: {e}")
+        finally:
+            self._requests.put(None)
+
+    def _parse(self, line: str) -> dict[str, Any] | None:
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError as e:
+            self._reject(None, f"a request is not JSON: {e}")
+            return None
+        if not isinstance(request, dict):
+            self._reject(None, "a request must be a JSON object")
+            return None
+        rid = request.get("id")
+        if not isinstance(rid, int) or isinstance(rid, bool):
+            self._reject(None, "a request needs an integer `id`")
+            return None
+        if not isinstance(request.get("op"), str):
+            self._reject(rid, "a request needs an `op`")
+            return None
+        return request
+
+    def _reject(self, rid: int | None, message: str) -> None:
+        self.send({"id": rid, "ok": False, "error": ErrorInfo("client", message).to_json()})
+
+    def _cancel(self, request: dict[str, Any]) -> None:
+        """Cancels the request in flight and answers, holding the writer meanwhile: the
+        cancelled request's answer, which the cancel may release at once, comes after."""
+        with self._write_lock:
+            try:
+                if "cancel" not in self.adapter.capabilities:
+                    raise HostError("unsupported", f"{self.adapter.name} has no cancel API")
+                if self._connected:
+                    self.adapter.cancel()
+                answer: dict[str, Json] = {"id": request["id"], "ok": True}
+            except Exception as e:
+                answer = self._failure(request, e)
+            self._write(answer)
+
+    # ---------------------------------------------------------------- requests
+
+    def _handle(self, request: dict[str, Any]) -> dict[str, Json]:
+        try:
+            results = self._dispatch(request)
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
+            return self._failure(request, e)
+        return {"id": request["id"], "ok": True, **results}
+
+    def _dispatch(self, request: dict[str, Any]) -> dict[str, Json]:
+        op = request["op"]
+        a = self.adapter
+        if op == "connect":
+            if self._connected:
+                raise HostError("client", "already connected")
+            target = _arg(request, "target", str)
+            self._secrets = [target]
+            password = parse(target).password
+            if password:
+                self._secrets.append(password)
+            autocommit = request.get("autocommit", True)
+            if not isinstance(autocommit, bool):
+                raise HostError("client", "`autocommit` must be a boolean")
+            a.connect(target, autocommit)
+            self._connected = True
+            return {}
+        if op == "close":
+            if self._connected:
+                self._connected = False
+                a.close()
+            return {}
+        if op not in ("execute", "query", "fetch", "begin", "commit", "rollback", "copy", "vector"):
+            raise HostError("unsupported", f"unknown op `{op}`")
+        if not self._connected:
+            raise HostError("client", f"`{op}` before `connect`")
+        if op == "execute":
+            sql = _arg(request, "sql", str)
+            return {"rowcount": a.execute(sql, decode_params(request.get("params")))}
+        if op == "query":
+            sql = _arg(request, "sql", str)
+            result = a.query(sql, decode_params(request.get("params")))
+            return {"columns": [c.to_json() for c in result.columns], "rows": result.rows}
+        if op == "fetch":
+            sql = _arg(request, "sql", str)
+            batch = _arg(request, "batch", int)
+            max_batches = _arg(request, "max_batches", int)
+            if batch < 1 or max_batches < 0:
+                raise HostError("client", "`batch` must be at least 1 and `max_batches` at least 0")
+            read = a.fetch(sql, decode_params(request.get("params")), batch, max_batches)
+            return {"columns": [c.to_json() for c in read.columns], "batches": read.batches}
+        if op == "begin":
+            a.begin()
+            return {}
+        if op == "commit":
+            a.commit()
+            return {}
+        if op == "rollback":
+            a.rollback()
+            return {}
+        if op == "copy":
+            table = _arg(request, "table", str)
+            columns = _arg(request, "columns", list)
+            rows = _arg(request, "rows", list)
+            decoded = [[decode_param(v) for v in row] for row in rows]
+            return {"rowcount": a.copy(table, [str(c) for c in columns], decoded)}
+        operation = _arg(request, "operation", dict)
+        return {"answer": a.vector(operation)}
+
+    def _failure(self, request: dict[str, Any], exc: BaseException) -> dict[str, Json]:
+        op = request.get("op")
+        if isinstance(exc, HostError):
+            info = exc.info
+        else:
+            info = self.adapter.classify(exc) or ErrorInfo("client", str(exc))
+            info.exception = info.exception or qualified_name(exc)
+            info.message = info.message or info.exception
+            # A driver failing to connect cannot connect, whatever its exception says.
+            if op == "connect":
+                info.kind = "connect"
+            elif info.kind == "client":
+                self._log(f"`{op}` failed:\n" + "".join(traceback.format_exception(exc)))
+        info.message = self._scrub(info.message)
+        return {"id": request["id"], "ok": False, "error": info.to_json()}
+
+    def _close_quietly(self) -> None:
+        if not self._connected:
+            return
+        self._connected = False
+        try:
+            self.adapter.close()
+        except Exception as e:
+            self._log(f"closing at end of input failed: {qualified_name(e)}: {e}")

@@ -1,0 +1,350 @@
+"""The framing (docs/driver-host.md, Transport and Requests) with a fake adapter: the hello
+line, ids, the worker's order, `cancel` answered while a request runs, unknown ops,
+malformed lines, errors and their classification, close and end of input."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from typing import Any, BinaryIO, ClassVar
+
+import pytest
+
+from helios_driver_host.adapter import Adapter, Column, ErrorInfo, HostError, Rows
+from helios_driver_host.host import Host
+from helios_driver_host.values import Json
+
+
+class Boom(Exception):
+    """A driver exception the adapter does not classify."""
+
+
+class DriverDbError(Exception):
+    """A driver exception the adapter classifies as a server error."""
+
+
+class FakeAdapter(Adapter):
+    name = "fake"
+    distribution = "pytest"  # any installed distribution: hello reports its version
+    capabilities: ClassVar[tuple[str, ...]] = ("sql", "transactions", "cancel")
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.running = threading.Event()
+        self.cancelled = threading.Event()
+        self.closed = False
+
+    def connect(self, target: str, autocommit: bool) -> None:
+        self.calls.append(("connect", autocommit))
+        if "refuse" in target:
+            raise Boom(f"cannot reach {target}")
+
+    def execute(self, sql: str, params: Json) -> int | None:
+        self.calls.append(("execute", (sql, params)))
+        if sql == "boom":
+            raise Boom("kaput")
+        if sql == "db":
+            raise DriverDbError("duplicate key")
+        if sql == "value":
+            raise ValueError("bad value")
+        return len(params)
+
+    def query(self, sql: str, params: Json) -> Rows:
+        self.calls.append(("query", sql))
+        if sql == "slow":
+            self.running.set()
+            if not self.cancelled.wait(10):
+                return Rows([], [])
+            raise HostError("db", "canceling statement due to user request", sqlstate="57014")
+        return Rows([Column("n", "integer", "int4")], [[1], [None]])
+
+    def begin(self) -> None:
+        self.calls.append(("begin", None))
+
+    def cancel(self) -> None:
+        self.calls.append(("cancel", threading.current_thread().name))
+        self.cancelled.set()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def classify(self, exc: BaseException) -> ErrorInfo | None:
+        if isinstance(exc, DriverDbError):
+            return ErrorInfo("db", str(exc), "23505", "1062")
+        return None
+
+
+class NoCancelAdapter(FakeAdapter):
+    capabilities: ClassVar[tuple[str, ...]] = ("sql",)
+
+
+class Running:
+    """A Host on pipes, run in a thread as its process would run it."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        in_r, self._in_w = os.pipe()
+        self._out_r, out_w = os.pipe()
+        self.adapter = adapter
+        stdin: BinaryIO = os.fdopen(in_r, "rb")
+        stdout: BinaryIO = os.fdopen(out_w, "wb", buffering=0)
+        self.host = Host(adapter, stdin, stdout)
+        self.exit_code: int | None = None
+        self._writer = os.fdopen(self._in_w, "wb", buffering=0)
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        self._reader = os.fdopen(self._out_r, "rb")
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.exit_code = self.host.run()
+
+    def _pump(self) -> None:
+        for line in self._reader:
+            self._lines.put(line)
+
+    def write(self, raw: str) -> None:
+        self._writer.write(raw.encode("utf-8"))
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.write(json.dumps(message) + "\n")
+
+    def line(self, timeout: float = 5) -> bytes:
+        return self._lines.get(timeout=timeout)
+
+    def receive(self, timeout: float = 5) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(self.line(timeout))
+        return message
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.send(message)
+        return self.receive()
+
+    def end_input(self) -> None:
+        self._writer.close()
+
+
+@pytest.fixture
+def running() -> Running:
+    r = Running(FakeAdapter())
+    hello = r.receive()
+    assert hello["hello"] == "helios-matrix-driver-host"
+    return r
+
+
+def connect(r: Running, rid: int = 1, **extra: Any) -> None:
+    answer = r.request({"id": rid, "op": "connect", "target": "fake://u:pw@h", **extra})
+    assert answer == {"id": rid, "ok": True}
+
+
+def test_hello_is_written_first_without_a_request() -> None:
+    r = Running(FakeAdapter())
+    line = r.line()
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    hello = json.loads(line)
+    assert hello["hello"] == "helios-matrix-driver-host"
+    assert hello["protocol"] == 1
+    assert hello["driver"] == "fake"
+    assert hello["capabilities"] == ["sql", "transactions", "cancel"]
+    assert hello["runtime"].startswith("CPython 3.")
+    assert hello["driver_version"] not in ("", "unknown")
+
+
+def test_every_response_carries_its_requests_id(running: Running) -> None:
+    connect(running, rid=7)
+    assert running.request({"id": 8, "op": "execute", "sql": "x", "params": [1, 2]}) == {
+        "id": 8,
+        "ok": True,
+        "rowcount": 2,
+    }
+    answer = running.request({"id": 9, "op": "query", "sql": "q", "params": []})
+    assert answer == {
+        "id": 9,
+        "ok": True,
+        "columns": [{"name": "n", "class": "integer", "native": "int4"}],
+        "rows": [[1], [None]],
+    }
+    assert running.request({"id": 10, "op": "begin"}) == {"id": 10, "ok": True}
+
+
+def test_requests_run_in_order_one_at_a_time(running: Running) -> None:
+    connect(running)
+    for i in range(2, 40):
+        running.send({"id": i, "op": "execute", "sql": f"s{i}", "params": []})
+    ids = [running.receive()["id"] for _ in range(2, 40)]
+    assert ids == list(range(2, 40))
+    executed = [args[0] for op, args in running.adapter.calls if op == "execute"]  # type: ignore[attr-defined]
+    assert executed == [f"s{i}" for i in range(2, 40)]
+
+
+def test_parameters_arrive_as_native_values(running: Running) -> None:
+    connect(running)
+    running.request(
+        {
+            "id": 2,
+            "op": "execute",
+            "sql": "p",
+            "params": [None, True, 9, 0.5, "s", {"float": "NaN"}],
+        }
+    )
+    (sql, params) = running.adapter.calls[-1][1]  # type: ignore[attr-defined]
+    assert sql == "p"
+    assert params[:5] == [None, True, 9, 0.5, "s"]
+    assert params[5] != params[5]  # NaN
+    running.request({"id": 3, "op": "execute", "sql": "n", "params": {"a": 1}})
+    assert running.adapter.calls[-1][1] == ("n", {"a": 1})  # type: ignore[attr-defined]
+
+
+def test_unknown_op_is_unsupported(running: Running) -> None:
+    connect(running)
+    answer = running.request({"id": 2, "op": "teleport"})
+    assert answer["id"] == 2
+    assert answer["ok"] is False
+    assert answer["error"]["kind"] == "unsupported"
+    assert "teleport" in answer["error"]["message"]
+
+
+def test_an_op_the_driver_lacks_is_unsupported(running: Running) -> None:
+    connect(running)
+    answer = running.request({"id": 2, "op": "copy", "table": "t", "columns": ["a"], "rows": [[1]]})
+    assert answer["error"]["kind"] == "unsupported"
+    answer = running.request({"id": 3, "op": "vector", "operation": {"op": "list_indexes"}})
+    assert answer["error"]["kind"] == "unsupported"
+
+
+def test_a_request_before_connect_is_refused(running: Running) -> None:
+    answer = running.request({"id": 1, "op": "query", "sql": "q", "params": []})
+    assert answer["error"]["kind"] == "client"
+    assert "connect" in answer["error"]["message"]
+
+
+def test_malformed_lines_are_answered_and_the_session_goes_on(running: Running) -> None:
+    running.write("this is not json\n")
+    answer = running.receive()
+    assert answer["id"] is None
+    assert answer["error"]["kind"] == "client"
+    running.write('{"op": "query"}\n')
+    assert running.receive()["id"] is None
+    running.write('{"id": 4}\n')
+    answer = running.receive()
+    assert answer["id"] == 4
+    assert answer["error"]["kind"] == "client"
+    running.write("\n")  # blank lines are nothing
+    connect(running, rid=5)
+    answer = running.request({"id": 6, "op": "query"})
+    assert answer["error"]["kind"] == "client"
+    assert "sql" in answer["error"]["message"]
+
+
+def test_cancel_is_answered_while_the_previous_request_runs(running: Running) -> None:
+    connect(running)
+    running.send({"id": 2, "op": "query", "sql": "slow", "params": []})
+    assert running.adapter.running.wait(5)  # type: ignore[attr-defined]
+    started = time.monotonic()
+    running.send({"id": 3, "op": "cancel"})
+    first = running.receive()
+    assert first == {"id": 3, "ok": True}
+    assert time.monotonic() - started < 2
+    second = running.receive()
+    assert second["id"] == 2
+    assert second["error"]["sqlstate"] == "57014"
+    # The adapter's cancel ran on the reader thread, not the (busy) worker.
+    cancels = [who for op, who in running.adapter.calls if op == "cancel"]  # type: ignore[attr-defined]
+    assert cancels == ["reader"]
+
+
+def test_cancel_with_nothing_running_is_a_no_op(running: Running) -> None:
+    assert running.request({"id": 1, "op": "cancel"}) == {"id": 1, "ok": True}
+    connect(running, rid=2)
+    assert running.request({"id": 3, "op": "cancel"}) == {"id": 3, "ok": True}
+
+
+def test_cancel_without_a_cancel_api_is_unsupported() -> None:
+    r = Running(NoCancelAdapter())
+    r.receive()
+    answer = r.request({"id": 1, "op": "cancel"})
+    assert answer["id"] == 1
+    assert answer["error"]["kind"] == "unsupported"
+
+
+def test_concurrent_answers_never_interleave(running: Running) -> None:
+    connect(running)
+    n = 300
+    for i in range(n):
+        running.send({"id": 2 + 2 * i, "op": "execute", "sql": "x", "params": []})
+        running.send({"id": 3 + 2 * i, "op": "cancel"})
+    seen = set()
+    for _ in range(2 * n):
+        line = running.line()
+        seen.add(json.loads(line)["id"])  # each line is one whole JSON object
+    assert seen == set(range(2, 2 + 2 * n))
+
+
+def test_errors_are_classified(running: Running) -> None:
+    connect(running)
+    error = running.request({"id": 2, "op": "execute", "sql": "boom", "params": []})["error"]
+    assert error == {
+        "kind": "client",
+        "message": "kaput",
+        "sqlstate": None,
+        "code": None,
+        "exception": "tests.test_host.Boom",
+    }
+    error = running.request({"id": 3, "op": "execute", "sql": "db", "params": []})["error"]
+    assert error == {
+        "kind": "db",
+        "message": "duplicate key",
+        "sqlstate": "23505",
+        "code": "1062",
+        "exception": "tests.test_host.DriverDbError",
+    }
+    error = running.request({"id": 4, "op": "execute", "sql": "value", "params": []})["error"]
+    assert error["kind"] == "client"
+    assert error["exception"] == "ValueError"
+    error = running.request({"id": 5, "op": "execute", "sql": "x", "params": [{"bytes": "AA=="}]})
+    assert error["error"]["kind"] == "client"
+
+
+def test_a_failed_connect_is_kind_connect_and_keeps_the_target_secret(running: Running) -> None:
+    answer = running.request(
+        {"id": 1, "op": "connect", "target": "fake://user:s3cret@refuse/db", "autocommit": False}
+    )
+    error = answer["error"]
+    assert error["kind"] == "connect"
+    assert error["exception"] == "tests.test_host.Boom"
+    assert "s3cret" not in json.dumps(answer)
+    assert "fake://" not in error["message"]
+
+
+def test_close_answers_then_ends_the_session() -> None:
+    r = Running(FakeAdapter())
+    r.receive()
+    connect(r)
+    assert r.request({"id": 2, "op": "close"}) == {"id": 2, "ok": True}
+    r.thread.join(5)
+    assert r.exit_code == 0
+    assert r.adapter.closed  # type: ignore[attr-defined]
+
+
+def test_end_of_input_closes_and_exits() -> None:
+    r = Running(FakeAdapter())
+    r.receive()
+    connect(r)
+    r.end_input()
+    r.thread.join(5)
+    assert not r.thread.is_alive()
+    assert r.exit_code == 0
+    assert r.adapter.closed  # type: ignore[attr-defined]
+
+
+def test_close_before_connect_is_fine() -> None:
+    r = Running(FakeAdapter())
+    r.receive()
+    assert r.request({"id": 1, "op": "close"}) == {"id": 1, "ok": True}
+    r.thread.join(5)
+    assert r.exit_code == 0
+    assert not r.adapter.closed  # type: ignore[attr-defined]
