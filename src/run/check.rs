@@ -388,5 +388,17 @@ mod tests {
         assert!(error_matches(&ErrorExpect::default(), &err));
         assert!(!error_matches(&by(Some("42601"), None, None), &err));
         assert!(!error_matches(&by(None, Some("1064"), None), &err));
+        // The driver's exception class, when a driver reported one, matched exactly.
+        let exception = |e: &str| ErrorExpect {
+            exception: Some(e.into()),
+            ..ErrorExpect::default()
+        };
+        assert!(!error_matches(&exception("pymysql.err.IntegrityError"), &err));
+        let from_driver = DbError {
+            exception: Some("pymysql.err.IntegrityError".into()),
+            ..err.clone()
+        };
+        assert!(error_matches(&exception("pymysql.err.IntegrityError"), &from_driver));
+        assert!(!error_matches(&exception("pymysql.err.ProgrammingError"), &from_driver));
     }
 }
