@@ -8,8 +8,9 @@ inside another call."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -176,6 +177,15 @@ class Adapter:
     def classify(self, exc: BaseException) -> ErrorInfo | None:
         """The driver's view of an exception; None leaves it to the host (`client`)."""
         return None
+
+
+def best_effort(what: str, action: Callable[[], object]) -> None:
+    """Runs a step of closing a session whose failure changes nothing (a connection that
+    is gone has nothing to roll back): a failure is noted on stderr, not raised."""
+    try:
+        action()
+    except Exception as e:
+        print(f"driver-host: {what} failed: {qualified_name(e)}: {e}", file=sys.stderr, flush=True)
 
 
 def rowcount(n: int | None) -> int | None:

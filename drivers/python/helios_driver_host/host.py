@@ -89,9 +89,13 @@ class Host:
             # helios-matrix is gone (or closed the pipe): nobody reads the answer.
             pass
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "****")
+    def _scrub(self, text: str, password: bool = True) -> str:
+        """`text` without the target URL and, unless `password` is False, its password.
+        Answers scrub the password only when connecting: anywhere else it would also
+        mask innocent words (a password `test` in `relation "test_data"`)."""
+        for i, secret in enumerate(self._secrets):
+            if i == 0 or password:
+                text = text.replace(secret, "****")
         return text
 
     def _log(self, text: str) -> None:
@@ -233,6 +237,8 @@ class Host:
             table = _arg(request, "table", str)
             columns = _arg(request, "columns", list)
             rows = _arg(request, "rows", list)
+            if not all(isinstance(row, list) for row in rows):
+                raise HostError("client", "`copy` rows must be lists of values")
             decoded = [[decode_param(v) for v in row] for row in rows]
             return {"rowcount": a.copy(table, [str(c) for c in columns], decoded)}
         operation = _arg(request, "operation", dict)
@@ -251,7 +257,7 @@ class Host:
                 info.kind = "connect"
             elif info.kind == "client":
                 self._log(f"`{op}` failed:\n" + "".join(traceback.format_exception(exc)))
-        info.message = self._scrub(info.message)
+        info.message = self._scrub(info.message, password=op == "connect")
         return {"id": request["id"], "ok": False, "error": info.to_json()}
 
     def _close_quietly(self) -> None:

@@ -69,7 +69,7 @@ class HostProcess:
         assert self.proc.stderr is not None
         threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
         threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
-        self._next_id = 0
+        self.last_id = 0
         self.hello = self.receive()
 
     def _pump(self, stream: IO[bytes]) -> None:
@@ -93,12 +93,12 @@ class HostProcess:
         return message
 
     def send(self, op: str, **args: Any) -> int:
-        self._next_id += 1
+        self.last_id += 1
         assert self.proc.stdin is not None
-        line = json.dumps({"id": self._next_id, "op": op, **args}) + "\n"
+        line = json.dumps({"id": self.last_id, "op": op, **args}) + "\n"
         self.proc.stdin.write(line.encode("utf-8"))
         self.proc.stdin.flush()
-        return self._next_id
+        return self.last_id
 
     def request(self, op: str, **args: Any) -> dict[str, Any]:
         rid = self.send(op, **args)

@@ -36,6 +36,7 @@ class FakeAdapter(Adapter):
         self.running = threading.Event()
         self.cancelled = threading.Event()
         self.closed = False
+        self.fail_with = "kaput"
 
     def connect(self, target: str, autocommit: bool) -> None:
         self.calls.append(("connect", autocommit))
@@ -45,7 +46,7 @@ class FakeAdapter(Adapter):
     def execute(self, sql: str, params: Json) -> int | None:
         self.calls.append(("execute", (sql, params)))
         if sql == "boom":
-            raise Boom("kaput")
+            raise Boom(self.fail_with)
         if sql == "db":
             raise DriverDbError("duplicate key")
         if sql == "value":
@@ -318,6 +319,16 @@ def test_a_failed_connect_is_kind_connect_and_keeps_the_target_secret(running: R
     assert error["exception"] == "tests.test_host.Boom"
     assert "s3cret" not in json.dumps(answer)
     assert "fake://" not in error["message"]
+
+
+def test_only_connect_errors_hide_the_password() -> None:
+    r = Running(FakeAdapter())
+    r.receive()
+    assert r.request({"id": 1, "op": "connect", "target": "fake://u:key@h"})["ok"] is True
+    r.adapter.fail_with = "no key column in fake://u:key@h"  # type: ignore[attr-defined]
+    error = r.request({"id": 2, "op": "execute", "sql": "boom", "params": []})["error"]
+    # The URL is never shown; the password alone is a word like any other here.
+    assert error["message"] == "no key column in ****"
 
 
 def test_close_answers_then_ends_the_session() -> None:

@@ -224,3 +224,6 @@ def test_a_killed_connection_is_lost(spawn: Spawn, driver: str) -> None:
     time.sleep(0.2)
     error = host.error("query", sql="SELECT 1", params=[])
     assert error["kind"] == "lost", error
+    # Closing a lost session still answers and ends the process.
+    assert host.request("close") == {"id": host.last_id, "ok": True}
+    assert host.proc.wait(timeout=5) == 0

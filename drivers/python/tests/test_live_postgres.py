@@ -187,6 +187,11 @@ def test_begin_in_autocommit_mode(spawn: Spawn, driver: str, table: str) -> None
     insert, params = sql_params(driver, f"INSERT INTO {table} (id) VALUES ({{}})", [2])
     host.ok("execute", sql=insert, params=params)
     assert count(other, table) == 1
+    # A cursor inside the explicit transaction sees its uncommitted row.
+    read = host.ok(
+        "fetch", sql=f"SELECT id FROM {table} ORDER BY id", params=[], batch=1, max_batches=5
+    )
+    assert read["batches"] == [[[1]], [[2]]]
     host.ok("rollback")
     assert count(host, table) == 1
     host.ok("begin")
@@ -266,3 +271,6 @@ def test_a_killed_connection_is_lost(spawn: Spawn, driver: str) -> None:
     time.sleep(0.2)
     error = host.error("query", sql="SELECT 1", params=[])
     assert error["kind"] == "lost", error
+    # Closing a lost session still answers and ends the process.
+    assert host.request("close") == {"id": host.last_id, "ok": True}
+    assert host.proc.wait(timeout=5) == 0

@@ -124,6 +124,8 @@ def test_snowflake_targets() -> None:
         "warehouse": "default",
         "paramstyle": "qmark",
     }
+    bounded = snowflake_connect_args("http://u:p@h:1/db?account=a&network_timeout=10")
+    assert bounded["network_timeout"] == 10
     with pytest.raises(HostError, match="account"):
         snowflake_connect_args("http://u:p@h:1/db")
 
@@ -228,10 +230,16 @@ def test_snowflake_errors_carry_six_digit_codes() -> None:
         "SQL compilation error",
         "snowflake.connector.errors.ProgrammingError",
     )
-    http = adapter.classify(snowflake.connector.errors.InterfaceError(msg="HTTP 500", errno=290500))
+    http = adapter.classify(
+        snowflake.connector.errors.InternalServerError(
+            msg="HTTP 500: Internal Server Error", errno=500
+        )
+    )
     assert http is not None
-    assert http.kind == "client"
-    assert http.sqlstate is None
+    assert (http.kind, http.code, http.sqlstate) == ("db", "290500", None)
+    client = adapter.classify(snowflake.connector.errors.InterfaceError(msg="no", errno=251001))
+    assert client is not None
+    assert client.kind == "client"
     adapter.conn = None
     lost = adapter.classify(snowflake.connector.errors.DatabaseError(msg="closed", errno=250002))
     assert lost is not None

@@ -15,7 +15,17 @@ import asyncpg
 import asyncpg.exceptions
 from asyncpg.transaction import Transaction
 
-from ..adapter import Adapter, Batches, Column, ErrorInfo, HostError, Row, Rows, qualified_name
+from ..adapter import (
+    Adapter,
+    Batches,
+    Column,
+    ErrorInfo,
+    HostError,
+    Row,
+    Rows,
+    best_effort,
+    qualified_name,
+)
 from ..values import Json, encode_row
 from .pg_types import pg_type
 from .psycopg2_driver import pg_connect_args
@@ -202,18 +212,12 @@ class AsyncpgAdapter(Adapter):
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
-        try:
-            if conn is not None:
-                tx, self.tx = self.tx, None
-                if tx is not None and not conn.is_closed():
-                    try:
-                        self._run(tx.rollback())
-                    finally:
-                        self._run(conn.close())
-                else:
-                    self._run(conn.close())
-        finally:
-            self.loop.close()
+        tx, self.tx = self.tx, None
+        if conn is not None:
+            if tx is not None and not conn.is_closed():
+                best_effort("rollback on close", lambda: self._run(tx.rollback()))
+            best_effort("close", lambda: self._run(conn.close()))
+        self.loop.close()
 
     def classify(self, exc: BaseException) -> ErrorInfo | None:
         if isinstance(exc, asyncio.CancelledError):

@@ -16,7 +16,15 @@ from typing import Any
 from databricks import sql as dbsql
 from databricks.sql import exc as dbexc
 
-from ..adapter import Column, ErrorInfo, HostError, qualified_name, rowcount, unsupported
+from ..adapter import (
+    Column,
+    ErrorInfo,
+    HostError,
+    best_effort,
+    qualified_name,
+    rowcount,
+    unsupported,
+)
 from ..targets import parse
 from ..values import Json
 from .dbapi import DbapiAdapter
@@ -122,7 +130,7 @@ class DatabricksAdapter(DbapiAdapter):
     def close(self) -> None:
         conn, self.conn = self.conn, None
         if conn is not None:
-            conn.close()  # nothing to roll back: no transactions
+            best_effort("close", conn.close)  # nothing to roll back: no transactions
 
     def classify(self, exc: BaseException) -> ErrorInfo | None:
         if not isinstance(exc, dbexc.Error):

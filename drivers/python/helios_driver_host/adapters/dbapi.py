@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..adapter import Adapter, Batches, Column, HostError, Row, Rows, rowcount
+from ..adapter import Adapter, Batches, Column, HostError, Row, Rows, best_effort, rowcount
 from ..values import Json, encode_row
 
 
@@ -141,9 +141,6 @@ class DbapiAdapter(Adapter):
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
-        if conn is None:
-            return
-        try:
-            conn.rollback()
-        finally:
-            conn.close()
+        if conn is not None:
+            best_effort("rollback on close", conn.rollback)
+            best_effort("close", conn.close)

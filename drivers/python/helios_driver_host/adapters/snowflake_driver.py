@@ -12,19 +12,35 @@ from __future__ import annotations
 from typing import Any
 
 import snowflake.connector
-import snowflake.connector.errors
+from snowflake.connector import errors as sferrors
 from snowflake.connector.constants import FIELD_ID_TO_NAME
 
 from ..adapter import Column, ErrorInfo, HostError, qualified_name
 from ..targets import parse
 from .dbapi import DbapiAdapter
 
-# The connector's own error numbers (25xxxx) and HTTP failures (29xxxx); the server's
-# are below 200000 (001003: SQL compilation error, 100038: numeric value not
-# recognized, …).
-CLIENT_ERRNOS = range(200000, 300000)
+# The server's error numbers are below 200000 (001003: SQL compilation error, 100038:
+# numeric value not recognized, …); the connector numbers its own failures above.
+SERVER_ERRNOS = range(200000)
 # The connection or session is gone: connection closed, session expired, session gone.
 LOST_ERRNOS = frozenset({250002, 390111, 390112, 390114})
+# The server answered with an HTTP error status (the connector's class per status).
+HTTP_ERRORS = (
+    sferrors.HttpError,
+    sferrors.BadRequest,
+    sferrors.ForbiddenError,
+    sferrors.MethodNotAllowed,
+    sferrors.RequestTimeoutError,
+    sferrors.TooManyRequests,
+    sferrors.InternalServerError,
+    sferrors.BadGatewayError,
+    sferrors.ServiceUnavailableError,
+    sferrors.GatewayTimeoutError,
+    sferrors.OtherHTTPRetryableError,
+)
+# Connector options a target may set in its query string (seconds). By default the
+# connector retries a request the server answers with a 5xx status for ever.
+TIMEOUT_OPTIONS = ("login_timeout", "network_timeout", "socket_timeout")
 
 
 def snowflake_class(logical: str, scale: int | None) -> str:
@@ -73,6 +89,12 @@ def snowflake_connect_args(target: str) -> dict[str, Any]:
         # The spec's SQL is compiled to `?` placeholders: qmark binds them server-side.
         "paramstyle": "qmark",
     }
+    for option in TIMEOUT_OPTIONS:
+        if option in t.query:
+            try:
+                args[option] = int(t.query[option])
+            except ValueError:
+                raise HostError("client", f"`{option}` must be a number of seconds") from None
     return {k: v for k, v in args.items() if v is not None}
 
 
@@ -127,17 +149,19 @@ class SnowflakeAdapter(DbapiAdapter):
         self.conn._cancel_query(sql, request_id)
 
     def classify(self, exc: BaseException) -> ErrorInfo | None:
-        if not isinstance(exc, snowflake.connector.errors.Error):
+        if not isinstance(exc, sferrors.Error):
             return None
         errno = exc.errno if isinstance(exc.errno, int) and exc.errno >= 0 else None
         sqlstate = exc.sqlstate if exc.sqlstate and exc.sqlstate != "n/a" else None
         conn = self.conn
         if errno in LOST_ERRNOS or conn is None or conn.is_closed():
             kind = "lost"
-        elif errno is None or errno in CLIENT_ERRNOS:
-            kind = "client"
+        elif isinstance(exc, HTTP_ERRORS) or (
+            isinstance(exc, sferrors.DatabaseError) and errno in SERVER_ERRNOS
+        ):
+            kind = "db"  # the server's error: a SQL error, or an HTTP error status
         else:
-            kind = "db"
+            kind = "client"
         message = exc.raw_msg or str(exc)
         code = f"{errno:06d}" if errno is not None else None
         return ErrorInfo(kind, str(message), sqlstate, code, qualified_name(exc))

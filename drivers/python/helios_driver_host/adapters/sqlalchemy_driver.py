@@ -23,6 +23,7 @@ from ..adapter import (
     HostError,
     Row,
     Rows,
+    best_effort,
     classes_from_values,
     qualified_name,
     rowcount,
@@ -225,15 +226,11 @@ class SqlalchemyAdapter(Adapter):
     def close(self) -> None:
         conn, self.conn = self.conn, None
         engine, self.engine = self.engine, None
-        try:
-            if conn is not None:
-                try:
-                    conn.rollback()
-                finally:
-                    conn.close()
-        finally:
-            if engine is not None:
-                engine.dispose()
+        if conn is not None:
+            best_effort("rollback on close", conn.rollback)
+            best_effort("close", conn.close)
+        if engine is not None:
+            best_effort("engine dispose", engine.dispose)
 
     def classify(self, exc: BaseException) -> ErrorInfo | None:
         if not isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
