@@ -321,3 +321,20 @@ def test_pinecone_answers_in_wire_form() -> None:
     assert "responseInfo" not in data
     assert "response_info" not in data
     assert None not in data.values()
+
+
+class KeysOnly:
+    """A result that has lost its DBAPI cursor: names, no types."""
+
+    def keys(self) -> list[str]:
+        return ["n", "s", "z"]
+
+
+def test_sqlalchemy_columns_from_values_without_a_description() -> None:
+    result: Any = KeysOnly()
+    columns = SqlalchemyAdapter.from_values(result, [(None, "a", None), (2, "b", None)])
+    assert [(c.name, c.cls, c.native) for c in columns] == [
+        ("n", "integer", "python int"),
+        ("s", "text", "python str"),
+        ("z", "other", "unknown"),
+    ]

@@ -193,7 +193,9 @@ class PineconeAdapter(Adapter):
         if op == "upsert":
             vectors = []
             for v in _arg(operation, "vectors"):
-                record: dict[str, Any] = {"id": v["id"], "values": vector_values(v["values"])}
+                if not isinstance(v, dict) or not isinstance(v.get("id"), str):
+                    raise HostError("client", "an upserted vector needs a string `id`")
+                record: dict[str, Any] = {"id": v["id"], "values": vector_values(v.get("values"))}
                 if v.get("metadata") is not None:
                     record["metadata"] = v["metadata"]
                 vectors.append(record)

@@ -121,7 +121,13 @@ class SqlalchemyAdapter(Adapter):
         """Without a description: each column's class from its first non-null value."""
         keys = list(result.keys())
         classes = classes_from_values(rows, len(keys))
-        return [Column(k, c, "?") for k, c in zip(keys, classes, strict=True)]
+        columns = []
+        for i, (key, cls) in enumerate(zip(keys, classes, strict=True)):
+            first = next((r[i] for r in rows if r[i] is not None), None)
+            # No type name from the driver: say which Python type the class came from.
+            native = f"python {type(first).__name__}" if first is not None else "unknown"
+            columns.append(Column(key, cls, native))
+        return columns
 
     # ------------------------------------------------------------ operations
 
