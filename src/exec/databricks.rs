@@ -267,24 +267,12 @@ fn schema(answer: &Json) -> Vec<Column> {
 }
 
 fn rows_of(chunk: &Json, columns: &[Column]) -> Result<Vec<Row>, ExecError> {
-    let Some(rows) = chunk.get("data_array").and_then(Json::as_array) else {
-        return Ok(Vec::new());
-    };
-    rows.iter()
-        .map(|row| {
-            let cells = row.as_array().map(Vec::as_slice).unwrap_or_default();
-            cells
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let (name, native) = columns
-                        .get(i)
-                        .map_or(("", "STRING"), |c| (c.name.as_str(), c.native.as_str()));
-                    cell(v, native).map_err(|e| undecodable(i, name, native, &e, None))
-                })
-                .collect()
-        })
-        .collect()
+    super::json_rows(chunk.get("data_array"), |i, v| {
+        let (name, native) = columns
+            .get(i)
+            .map_or(("", "STRING"), |c| (c.name.as_str(), c.native.as_str()));
+        cell(v, native).map_err(|e| undecodable(i, name, native, &e, None))
+    })
 }
 
 /// The affected-row count of a DML answer: its `num_affected_rows` column, else its

@@ -456,27 +456,14 @@ fn columns(response: &Json) -> Vec<Column> {
 }
 
 fn rows(rows: Option<&Json>, columns: &[Column]) -> Result<Vec<Row>, ExecError> {
-    let Some(rows) = rows.and_then(Json::as_array) else {
-        return Ok(Vec::new());
-    };
-    rows.iter()
-        .map(|row| {
-            row.as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    value(v).map_err(|e| {
-                        let (name, native) = columns
-                            .get(i)
-                            .map_or(("", "?"), |c| (c.name.as_str(), c.native.as_str()));
-                        super::undecodable(i, name, native, &e, None)
-                    })
-                })
-                .collect()
+    super::json_rows(rows, |i, v| {
+        value(v).map_err(|e| {
+            let (name, native) = columns
+                .get(i)
+                .map_or(("", "?"), |c| (c.name.as_str(), c.native.as_str()));
+            super::undecodable(i, name, native, &e, None)
         })
-        .collect()
+    })
 }
 
 struct DriverSession {

@@ -130,6 +130,23 @@ impl Capability {
     ];
 }
 
+/// Rows an HTTP or driver answer carries as JSON arrays of cells, each cell decoded by
+/// `cell(column index, cell)`. `None` or a non-list is no rows.
+pub fn json_rows(
+    rows: Option<&serde_json::Value>,
+    cell: impl Fn(usize, &serde_json::Value) -> Result<Value, ExecError>,
+) -> Result<Vec<Row>, ExecError> {
+    let Some(rows) = rows.and_then(serde_json::Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    rows.iter()
+        .map(|row| {
+            let cells = row.as_array().map(Vec::as_slice).unwrap_or_default();
+            cells.iter().enumerate().map(|(i, v)| cell(i, v)).collect()
+        })
+        .collect()
+}
+
 /// A value the executor could not decode: an error naming the column, its type and the
 /// bytes, never a NULL or a guess that an expectation might accept.
 pub fn undecodable(

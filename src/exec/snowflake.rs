@@ -721,24 +721,12 @@ fn json_rows(
     rowset: Option<&Json>,
     types: &[(String, String, i64)],
 ) -> Result<Vec<Row>, ExecError> {
-    let Some(rows) = rowset.and_then(Json::as_array) else {
-        return Ok(Vec::new());
-    };
-    rows.iter()
-        .map(|row| {
-            let cells = row.as_array().map(Vec::as_slice).unwrap_or_default();
-            cells
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let (name, ty, scale) = types
-                        .get(i)
-                        .map_or(("", "TEXT", 0), |t| (t.0.as_str(), t.1.as_str(), t.2));
-                    json_cell(v, ty, scale).map_err(|e| undecodable(i, name, ty, &e, None))
-                })
-                .collect()
-        })
-        .collect()
+    super::json_rows(rowset, |i, v| {
+        let (name, ty, scale) = types
+            .get(i)
+            .map_or(("", "TEXT", 0), |t| (t.0.as_str(), t.1.as_str(), t.2));
+        json_cell(v, ty, scale).map_err(|e| undecodable(i, name, ty, &e, None))
+    })
 }
 
 #[async_trait]

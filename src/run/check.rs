@@ -393,12 +393,21 @@ mod tests {
             exception: Some(e.into()),
             ..ErrorExpect::default()
         };
-        assert!(!error_matches(&exception("pymysql.err.IntegrityError"), &err));
+        assert!(!error_matches(
+            &exception("pymysql.err.IntegrityError"),
+            &err
+        ));
         let from_driver = DbError {
             exception: Some("pymysql.err.IntegrityError".into()),
             ..err.clone()
         };
-        assert!(error_matches(&exception("pymysql.err.IntegrityError"), &from_driver));
-        assert!(!error_matches(&exception("pymysql.err.ProgrammingError"), &from_driver));
+        assert!(error_matches(
+            &exception("pymysql.err.IntegrityError"),
+            &from_driver
+        ));
+        assert!(!error_matches(
+            &exception("pymysql.err.ProgrammingError"),
+            &from_driver
+        ));
     }
 }
