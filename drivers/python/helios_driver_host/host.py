@@ -68,7 +68,7 @@ class Host:
         self._in = stdin
         self._out = stdout
         self._write_lock = threading.Lock()
-        self._requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._requests: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._connected = False
         # Strings that must never leave the host: the target URL and its password.
         self._secrets: list[str] = []
