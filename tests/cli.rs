@@ -712,3 +712,65 @@ cases:
     assert!(stdout.contains("step timed out after 300ms"), "{stdout}");
     assert!(stdout.contains("PASS  sqlite      SLOW-002"), "{stdout}");
 }
+
+#[test]
+fn driver_selection_builds_protocol_by_driver_cells() {
+    let out = run(&[
+        "list",
+        "-p",
+        "postgresql,mysql",
+        "--priority",
+        "p0",
+        "--case",
+        "PG-001|MY-001",
+        "--driver",
+        "all,native",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for cell in [
+        "postgresql (",
+        "postgresql/psycopg2 (",
+        "postgresql/asyncpg (",
+        "postgresql/sqlalchemy (",
+        "postgresql/node-postgres (",
+        "mysql (",
+        "mysql/pymysql (",
+        "mysql/mysql-connector-python (",
+        "mysql/sqlalchemy (",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(cell)),
+            "no cell {cell}\n{stdout}"
+        );
+    }
+    // The driver is the most specific label of its cell.
+    assert!(
+        stdout.contains("  labels: psycopg2, postgresql, postgres, gold\n"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("9 case(s) in 9 cell(s)\n"), "{stdout}");
+
+    let out = run(&["list", "-p", "postgresql", "--driver", "pymysql"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--driver `pymysql` is not a driver of the selected protocols"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "run",
+        "-p",
+        "postgresql",
+        "--driver",
+        "psycopg2",
+        "--scripts",
+        "generated",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("compiled for the built-in executors"),
+        "{}",
+        text(&out.stderr)
+    );
+}
