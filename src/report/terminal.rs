@@ -168,6 +168,15 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                     }
                     summary.push('\n');
                 }
+                // Cell names (`postgresql/mysql-connector-python`) set the column's width.
+                let width = self
+                    .tally
+                    .order
+                    .iter()
+                    .map(String::len)
+                    .max()
+                    .unwrap_or(0)
+                    .max(11);
                 for name in &self.tally.order {
                     let c = self
                         .tally
@@ -187,7 +196,7 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                     } else {
                         format!(" ({})", extra.join(", "))
                     };
-                    summary.push_str(&format!("{name:>11}: {}{extra}\n", c.line()));
+                    summary.push_str(&format!("{name:>width$}: {}{extra}\n", c.line()));
                 }
                 summary.push_str(&self.tally.gate_verdict(&self.gate));
                 summary.push('\n');
