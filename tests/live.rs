@@ -299,16 +299,16 @@ impl Proxy {
     }
 }
 
-#[test]
-#[ignore = "needs the reference servers: just services"]
-fn a_server_dying_mid_run_fails_the_rest_and_the_junit_file_is_whole() {
-    let mut cases = String::from("suite: dying\nprotocols: [postgresql]\ncases:\n");
-    for i in 0..12 {
-        cases.push_str(&format!(
+/// Runs `cases` slow PostgreSQL cases through a proxy that is killed 1.5 s in.
+fn run_while_postgresql_dies(cases: usize, priority: &str, extra: &[&str]) -> Ran {
+    let mut suite =
+        format!("suite: dying\nprotocols: [postgresql]\npriority: {priority}\ncases:\n");
+    for i in 0..cases {
+        suite.push_str(&format!(
             "  - id: DIE-{i:02}\n    name: case {i}\n    steps:\n      - query: SELECT pg_sleep(0.25)\n      - query: SELECT {i} AS n\n        rows: [[{i}]]\n"
         ));
     }
-    let dir = spec_dir(&[("dying.yaml", &cases)]);
+    let dir = spec_dir(&[("dying.yaml", &suite)]);
     let mut proxy = Proxy::start("127.0.0.1:5432");
     let target = format!(
         "postgresql=postgres://test:test@{}/helios?sslmode=require",
@@ -318,7 +318,7 @@ fn a_server_dying_mid_run_fails_the_rest_and_the_junit_file_is_whole() {
         std::thread::sleep(Duration::from_millis(1500));
         proxy.kill();
     });
-    let ran = run(&[
+    let mut args = vec![
         "--specs",
         arg(dir.path()),
         "-p",
@@ -327,10 +327,17 @@ fn a_server_dying_mid_run_fails_the_rest_and_the_junit_file_is_whole() {
         &target,
         "--step-timeout",
         "5s",
-        "--gate",
-        "p1",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let ran = run(&args);
     killer.join().expect("killer");
+    ran
+}
+
+#[test]
+#[ignore = "needs the reference servers: just services"]
+fn a_server_dying_mid_run_fails_the_rest_and_the_junit_file_is_whole() {
+    let ran = run_while_postgresql_dies(12, "p1", &["--gate", "p1"]);
     assert_eq!(ran.out.status.code(), Some(1));
     // A lost connection and a refused one are errors of their cases, not failed checks.
     let (passed, errored) = (ran.passed(), ran.errored());
@@ -850,35 +857,11 @@ cases:
 #[test]
 #[ignore = "needs the reference servers and the drivers: just services drivers"]
 fn a_server_dying_mid_run_fails_the_rest_through_every_driver() {
-    let mut cases = String::from("suite: dying\nprotocols: [postgresql]\npriority: p0\ncases:\n");
-    for i in 0..6 {
-        cases.push_str(&format!(
-            "  - id: DIE-{i:02}\n    name: case {i}\n    steps:\n      - query: SELECT pg_sleep(0.25)\n      - query: SELECT {i} AS n\n        rows: [[{i}]]\n"
-        ));
-    }
-    let dir = spec_dir(&[("dying.yaml", &cases)]);
-    let mut proxy = Proxy::start("127.0.0.1:5432");
-    let target = format!(
-        "postgresql=postgres://test:test@{}/helios?sslmode=require",
-        proxy.addr
+    let ran = run_while_postgresql_dies(
+        6,
+        "p0",
+        &["--driver", "psycopg2,asyncpg,sqlalchemy,node-postgres"],
     );
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
-        proxy.kill();
-    });
-    let ran = run(&[
-        "--specs",
-        arg(dir.path()),
-        "-p",
-        "postgresql",
-        "--driver",
-        "psycopg2,asyncpg,sqlalchemy,node-postgres",
-        "--target",
-        &target,
-        "--step-timeout",
-        "5s",
-    ]);
-    killer.join().expect("killer");
     let stdout = ran.stdout();
     assert_eq!(ran.out.status.code(), Some(1), "{stdout}");
     let cases = driver_cases(&ran);

@@ -132,6 +132,10 @@ def classes_from_values(rows: Sequence[Sequence[object]], width: int) -> list[st
     return classes
 
 
+# What a driver with every feature's API offers (docs/driver-host.md, hello).
+FULL_SQL = ("sql", "sessions", "transactions", "autocommit_off", "cursors", "cancel", "copy")
+
+
 class Adapter:
     """The base: every operation unsupported. `name`, `distribution` (whose installed
     version `hello` reports) and `capabilities` describe the driver."""

@@ -16,6 +16,7 @@ import asyncpg.exceptions
 from asyncpg.transaction import Transaction
 
 from ..adapter import (
+    FULL_SQL,
     Adapter,
     Batches,
     Column,
@@ -65,15 +66,7 @@ def columns_of(attributes: Sequence[Any]) -> list[Column]:
 class AsyncpgAdapter(Adapter):
     name = "asyncpg"
     distribution = "asyncpg"
-    capabilities = (
-        "sql",
-        "sessions",
-        "transactions",
-        "autocommit_off",
-        "cursors",
-        "cancel",
-        "copy",
-    )
+    capabilities = FULL_SQL
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

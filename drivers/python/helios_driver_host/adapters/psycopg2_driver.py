@@ -10,7 +10,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-from ..adapter import Batches, Column, ErrorInfo, HostError, qualified_name, rowcount
+from ..adapter import FULL_SQL, Batches, Column, ErrorInfo, HostError, qualified_name, rowcount
 from ..targets import parse
 from ..values import Json, encode_float
 from .dbapi import DbapiAdapter, read_batches
@@ -55,15 +55,7 @@ def pg_connect_args(target: str) -> dict[str, Any]:
 class Psycopg2Adapter(DbapiAdapter):
     name = "psycopg2"
     distribution = "psycopg2-binary"
-    capabilities = (
-        "sql",
-        "sessions",
-        "transactions",
-        "autocommit_off",
-        "cursors",
-        "cancel",
-        "copy",
-    )
+    capabilities = FULL_SQL
 
     def __init__(self) -> None:
         super().__init__()

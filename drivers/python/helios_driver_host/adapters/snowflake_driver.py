@@ -15,7 +15,7 @@ import snowflake.connector
 from snowflake.connector import errors as sferrors
 from snowflake.connector.constants import FIELD_ID_TO_NAME
 
-from ..adapter import Column, ErrorInfo, HostError, qualified_name
+from ..adapter import FULL_SQL, Column, ErrorInfo, HostError, qualified_name
 from ..targets import parse
 from .dbapi import DbapiAdapter
 
@@ -101,15 +101,7 @@ def snowflake_connect_args(target: str) -> dict[str, Any]:
 class SnowflakeAdapter(DbapiAdapter):
     name = "snowflake-connector-python"
     distribution = "snowflake-connector-python"
-    capabilities = (
-        "sql",
-        "sessions",
-        "transactions",
-        "autocommit_off",
-        "cursors",
-        "cancel",
-        "copy",
-    )
+    capabilities = FULL_SQL
     placeholder = "?"
 
     def __init__(self) -> None:
