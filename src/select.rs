@@ -37,6 +37,44 @@ pub struct Options {
     /// `--driver`: client drivers to run through (`all`: every driver each selected
     /// protocol lists; `native`: the built-in executor). Empty: the built-in executor.
     pub drivers: Vec<String>,
+    /// `--shard K/N`: only the K-th of N parts of the selected cases.
+    pub shard: Option<Shard>,
+}
+
+/// One of N deterministic parts of a selection (`--shard K/N`, K from 1). A case's part
+/// depends only on its protocol and id, so adding or removing other cases never moves it,
+/// and the N parts together hold every case exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// `K/N` with 1 ≤ K ≤ N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("`{text}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/3");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u64, u64) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether a case of `protocol` with `id` falls in this shard: FNV-1a over both names,
+    /// a hash that is the same on every machine and every Rust release.
+    pub fn holds(self, protocol: &str, id: &str) -> bool {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in protocol.bytes().chain([0]).chain(id.bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        hash % self.count == self.index - 1
+    }
 }
 
 /// The name `--driver` gives the built-in executor.
@@ -60,6 +98,7 @@ pub struct Selection {
     case_filter: Option<Regex>,
     priorities: Vec<Priority>,
     tags: Vec<String>,
+    shard: Option<Shard>,
 }
 
 fn rendered(mut diags: Diagnostics, specs: &SpecSet) -> String {
@@ -257,6 +296,7 @@ impl Selection {
             warnings,
             case_filter,
             priorities: options.priorities.clone(),
+            shard: options.shard,
             tags: options.tags.clone(),
         })
     }
@@ -284,8 +324,36 @@ impl Selection {
                             .as_ref()
                             .is_none_or(|r| r.is_match(&c.id) || r.is_match(&c.name))
                     })
+                    .filter(|(_, c)| self.shard.is_none_or(|s| s.holds(&p.protocol.name, &c.id)))
                     .collect(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse_and_partition() {
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, count: 3 }));
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        let ids: Vec<String> = (0..300).map(|i| format!("CASE-{i:03}")).collect();
+        let shards: Vec<Shard> = (1..=3).map(|k| Shard { index: k, count: 3 }).collect();
+        for id in &ids {
+            let holders = shards.iter().filter(|s| s.holds("postgresql", id)).count();
+            assert_eq!(holders, 1, "{id} is in exactly one shard");
+        }
+        // Not all in one part: each gets a fair share of 300 cases.
+        for s in &shards {
+            let n = ids.iter().filter(|id| s.holds("postgresql", id)).count();
+            assert!((60..=140).contains(&n), "{s:?} holds {n}");
+        }
+        // Stable: the same case, the same part, whatever else exists.
+        let one = Shard { index: 1, count: 3 };
+        assert_eq!(one.holds("mysql", "MY-001"), one.holds("mysql", "MY-001"));
     }
 }

@@ -774,3 +774,38 @@ fn driver_selection_builds_protocol_by_driver_cells() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_shards_of_a_run_together_hold_every_case_once() {
+    let names = |extra: &[&str]| {
+        let mut args = vec!["-p", "sqlite"];
+        args.extend_from_slice(extra);
+        let ran = run_with_junit(&args);
+        assert_eq!(ran.code, Some(0), "{}", ran.stdout);
+        let mut names: Vec<String> = ran.statuses().into_iter().map(|(n, _)| n).collect();
+        names.sort();
+        names
+    };
+    let whole = names(&[]);
+    let mut union = Vec::new();
+    for k in 1..=3 {
+        let part = names(&["--shard", &format!("{k}/3")]);
+        assert!(
+            !part.is_empty() && part.len() < whole.len(),
+            "shard {k}: {part:?}"
+        );
+        union.extend(part);
+    }
+    union.sort();
+    assert_eq!(union, whole, "every case exactly once");
+
+    let listed = run(&["list", "-p", "sqlite", "--shard", "2/3"]);
+    let stdout = text(&listed.stdout);
+    let ran = names(&["--shard", "2/3"]);
+    assert!(
+        stdout.ends_with(&format!("{} case(s) in 1 cell(s)\n", ran.len())),
+        "{stdout}"
+    );
+    let bad = run(&["list", "-p", "sqlite", "--shard", "4/3"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

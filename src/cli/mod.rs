@@ -104,6 +104,11 @@ pub struct SelectArgs {
     /// the server's. Default: the built-in executor only.
     #[arg(long = "driver", value_delimiter = ',', value_name = "DRIVER")]
     pub drivers: Vec<String>,
+    /// Only the K-th of N deterministic parts of the selected cases (K from 1), for running
+    /// a suite as N CI jobs: a case's part depends only on its protocol and id, and the N
+    /// parts together hold every case exactly once.
+    #[arg(long = "shard", value_parser = select::Shard::parse, value_name = "K/N")]
+    pub shard: Option<select::Shard>,
 }
 
 impl SelectArgs {
@@ -118,6 +123,7 @@ impl SelectArgs {
             targets: self.targets.clone(),
             target_labels: self.target_labels.clone(),
             drivers: self.drivers.clone(),
+            shard: self.shard,
         }
     }
 
