@@ -192,6 +192,25 @@ def best_effort(what: str, action: Callable[[], object]) -> None:
         print(f"driver-host: {what} failed: {qualified_name(e)}: {e}", file=sys.stderr, flush=True)
 
 
+def copy_insert(
+    table: str, columns: list[str], rows: list[list[Json]], marks: list[str]
+) -> str | None:
+    """The INSERT a `copy` runs once per row, with `marks` for its values; `None` when
+    there are no rows. A row of the wrong width is an error before anything is sent."""
+    if any(len(r) != len(columns) for r in rows):
+        raise HostError("client", f"a copy row does not have {len(columns)} values")
+    if not rows:
+        return None
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
+
+
+def named_binds(rows: list[list[Json]], width: int) -> tuple[list[str], list[dict[str, Json]]]:
+    """`:p0, :p1, …` marks and each row as a mapping to them: column names need not be
+    valid bind names."""
+    names = [f"p{i}" for i in range(width)]
+    return [":" + n for n in names], [dict(zip(names, r, strict=True)) for r in rows]
+
+
 def rowcount(n: int | None) -> int | None:
     """DB-API's -1 (and None) for "unknown" as the protocol's null."""
     return None if n is None or n < 0 else n

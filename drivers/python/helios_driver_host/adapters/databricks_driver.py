@@ -11,6 +11,7 @@ adapter is covered by a unit test of its calls (tests/test_databricks.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from databricks import sql as dbsql
@@ -21,8 +22,8 @@ from ..adapter import (
     ErrorInfo,
     HostError,
     best_effort,
+    named_binds,
     qualified_name,
-    rowcount,
     unsupported,
 )
 from ..targets import parse
@@ -104,22 +105,11 @@ class DatabricksAdapter(DbapiAdapter):
     def rollback(self) -> None:
         raise unsupported("databricks-sql-connector: transactions are not declared")
 
-    def copy(self, table: str, columns: list[str], rows: list[list[Json]]) -> int | None:
-        if any(len(r) != len(columns) for r in rows):
-            raise HostError("client", f"a copy row does not have {len(columns)} values")
-        if not rows:
-            return 0
-        binds = [f"p{i}" for i in range(len(columns))]
-        marks = ", ".join(":" + b for b in binds)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        cur = self.conn.cursor()
-        self._track(cur)
-        try:
-            cur.executemany(sql, [dict(zip(binds, r, strict=True)) for r in rows])
-            return rowcount(cur.rowcount)
-        finally:
-            self._track(None)
-            cur.close()
+    def copy_binds(
+        self, rows: list[list[Json]], width: int
+    ) -> tuple[list[str], Sequence[Sequence[Json] | dict[str, Json]]]:
+        # The connector binds `:name` parameters only.
+        return named_binds(rows, width)
 
     def cancel(self) -> None:
         with self._lock:

@@ -9,7 +9,16 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..adapter import Adapter, Batches, Column, HostError, Row, Rows, best_effort, rowcount
+from ..adapter import (
+    Adapter,
+    Batches,
+    Column,
+    Row,
+    Rows,
+    best_effort,
+    copy_insert,
+    rowcount,
+)
 from ..values import Json, encode_row
 
 
@@ -122,18 +131,22 @@ class DbapiAdapter(Adapter):
     def rollback(self) -> None:
         self.conn.rollback()
 
+    def copy_binds(
+        self, rows: list[list[Json]], width: int
+    ) -> tuple[list[str], Sequence[Sequence[Json] | dict[str, Json]]]:
+        """The INSERT's marks and the rows as the driver binds them (positionally here)."""
+        return [self.placeholder] * width, rows
+
     def copy(self, table: str, columns: list[str], rows: list[list[Json]]) -> int | None:
         """A bulk load through `executemany` of one INSERT, the DB-API way."""
-        if any(len(r) != len(columns) for r in rows):
-            raise HostError("client", f"a copy row does not have {len(columns)} values")
-        if not rows:
+        marks, bound = self.copy_binds(rows, len(columns))
+        sql = copy_insert(table, columns, rows, marks)
+        if sql is None:
             return 0
-        marks = ", ".join([self.placeholder] * len(columns))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
         cur = self.conn.cursor()
         self._track(cur)
         try:
-            cur.executemany(sql, rows)
+            cur.executemany(sql, bound)
             return rowcount(cur.rowcount)
         finally:
             self._track(None)

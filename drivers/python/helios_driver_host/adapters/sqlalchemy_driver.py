@@ -25,6 +25,8 @@ from ..adapter import (
     Rows,
     best_effort,
     classes_from_values,
+    copy_insert,
+    named_binds,
     qualified_name,
     rowcount,
 )
@@ -213,17 +215,11 @@ class SqlalchemyAdapter(Adapter):
         self._back_to_autocommit()
 
     def copy(self, table: str, columns: list[str], rows: list[list[Json]]) -> int | None:
-        if any(len(r) != len(columns) for r in rows):
-            raise HostError("client", f"a copy row does not have {len(columns)} values")
-        if not rows:
+        marks, bound = named_binds(rows, len(columns))
+        sql = copy_insert(table, columns, rows, marks)
+        if sql is None:
             return 0
-        # Bind names of our own: column names need not be valid bind names.
-        binds = [f"p{i}" for i in range(len(columns))]
-        marks = ", ".join(":" + b for b in binds)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        result = self._conn().execute(
-            sqlalchemy.text(sql), [dict(zip(binds, r, strict=True)) for r in rows]
-        )
+        result = self._conn().execute(sqlalchemy.text(sql), bound)
         try:
             return rowcount(result.rowcount)
         finally:
