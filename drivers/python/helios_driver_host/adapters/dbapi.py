@@ -103,21 +103,26 @@ class DbapiAdapter(Adapter):
         classes = [c.cls for c in columns]
         return Rows(columns, [encode_row(r, classes) for r in rows])
 
+    def read_cursor(self, cur: Any, batch: int, max_batches: int) -> Batches:
+        """Batches from an executed cursor, with its columns. Some cursors (a named
+        PostgreSQL one) describe their columns only once the first rows are in."""
+        columns: list[Column] = []
+
+        def classes() -> list[str | None]:
+            if not columns and cur.description is not None:
+                columns.extend(self.columns(cur))
+            return [c.cls for c in columns]
+
+        batches = read_batches(cur.fetchmany, batch, max_batches, classes)
+        classes()
+        return Batches(columns, batches)
+
     def fetch(self, sql: str, params: Json, batch: int, max_batches: int) -> Batches:
         cur = self.stream_cursor()
         self._track(cur)
         try:
             self.run(cur, sql, params)
-            columns: list[Column] = []
-
-            def classes() -> list[str | None]:
-                if not columns and cur.description is not None:
-                    columns.extend(self.columns(cur))
-                return [c.cls for c in columns]
-
-            batches = read_batches(cur.fetchmany, batch, max_batches, classes)
-            classes()
-            return Batches(columns, batches)
+            return self.read_cursor(cur, batch, max_batches)
         finally:
             self._track(None)
             self.end_stream(cur)

@@ -13,7 +13,7 @@ import psycopg2.extensions
 from ..adapter import FULL_SQL, Batches, Column, ErrorInfo, HostError, qualified_name, rowcount
 from ..targets import parse
 from ..values import Json, encode_float
-from .dbapi import DbapiAdapter, read_batches
+from .dbapi import DbapiAdapter
 from .pg_types import pg_type
 
 # Query parameters of a target that are libpq connection parameters; others (such as
@@ -115,22 +115,13 @@ class Psycopg2Adapter(DbapiAdapter):
             self._track(cur)
             try:
                 cur.execute(sql, params if params else None)
-                columns: list[Column] = []
-
-                def classes() -> list[str | None]:
-                    # A named cursor describes its columns after the first FETCH.
-                    if not columns and cur.description is not None:
-                        columns.extend(self.columns(cur))
-                    return [c.cls for c in columns]
-
-                batches = read_batches(cur.fetchmany, batch, max_batches, classes)
-                classes()
+                read = self.read_cursor(cur, batch, max_batches)
             finally:
                 self._track(None)
                 if not cur.closed and conn.closed == 0:
                     cur.close()
             ok = True
-            return Batches(columns, batches)
+            return read
         finally:
             if own and conn.closed == 0:
                 if ok:
