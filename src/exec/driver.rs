@@ -254,6 +254,11 @@ impl Host {
     async fn shut(&mut self) {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let _ = write_line(&self.stdin, &json!({"id": id, "op": "close"}), &self.driver).await;
+        self.reap().await;
+    }
+
+    /// Waits a little for a host that was told to close to exit, then kills it.
+    async fn reap(&mut self) {
         if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
             .await
             .is_err()
@@ -592,7 +597,8 @@ impl Session for DriverSession {
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
         let closed = self.host.call("close", json!({})).await.map(|_| ());
-        self.host.shut().await;
+        // Told once already: a second `close` would only meet a closed pipe.
+        self.host.reap().await;
         closed
     }
 }
