@@ -613,6 +613,91 @@ cases:
     assert_eq!(ran.passed().len(), 2, "{}", ran.stdout());
 }
 
+/// Each case gets connections no other case used: a case that leaves a temporary table, a
+/// setting, a prepared statement, a user variable and an open transaction behind leaves
+/// nothing for the next case, over TLS as without. This holds the spare connections opened
+/// ahead of need (and any pooling that might replace them) to a fresh session per case.
+#[test]
+#[ignore = "needs the reference servers: just services"]
+fn session_state_never_leaks_from_one_case_to_the_next() {
+    let dir = spec_dir(&[(
+        "isolation.yaml",
+        r#"
+suite: isolation
+priority: p0
+protocols: [postgresql, mysql]
+cases:
+  - id: ISO-PG-1
+    name: Leaves state behind on PostgreSQL
+    only: [postgresql]
+    steps:
+      - statement: CREATE TEMP TABLE iso_temp (x int)
+      - statement: SET statement_timeout = '1234s'
+      - statement: PREPARE iso_stmt AS SELECT 1
+      - begin
+      - statement: CREATE TABLE iso_uncommitted (x int)
+  - id: ISO-PG-2
+    name: Finds none of it
+    only: [postgresql]
+    steps:
+      - query: SELECT to_regclass('pg_temp.iso_temp') IS NULL, current_setting('statement_timeout')
+        rows: [[true, "0"]]
+      - query: SELECT count(*) FROM pg_prepared_statements
+        rows: [[0]]
+      - query: SELECT to_regclass('iso_uncommitted') IS NULL
+        rows: [[true]]
+  - id: ISO-MY-1
+    name: Leaves state behind on MySQL
+    only: [mysql]
+    steps:
+      - statement: CREATE TEMPORARY TABLE iso_temp (x int)
+      - statement: SET SESSION sql_mode = 'ANSI'
+      - statement: SET @iso_var = 42
+      - statement: PREPARE iso_stmt FROM 'SELECT 1'
+      - begin
+      - statement: INSERT INTO iso_temp VALUES (1)
+  - id: ISO-MY-2
+    name: Finds none of it
+    only: [mysql]
+    steps:
+      - query: SELECT @iso_var IS NULL, @@in_transaction, @@SESSION.sql_mode = @@GLOBAL.sql_mode
+        rows: [[1, 0, 1]]
+      - query: SELECT count(*) FROM iso_temp
+        error: undefined_table
+      - statement: EXECUTE iso_stmt
+        error: {code: 1243}
+"#,
+    )]);
+    for (postgresql, mysql) in [
+        (POSTGRES, MYSQL),
+        (
+            "postgres://test:test@127.0.0.1:5432/helios?sslmode=disable",
+            "mysql://test:test@127.0.0.1:3306/helios?ssl-mode=disabled",
+        ),
+    ] {
+        let ran = run(&[
+            "--specs",
+            arg(dir.path()),
+            "-p",
+            "postgresql,mysql",
+            "--target",
+            &format!("postgresql={postgresql}"),
+            "--target",
+            &format!("mysql={mysql}"),
+        ]);
+        assert_eq!(ran.out.status.code(), Some(0), "{}", ran.stdout());
+        assert_eq!(ran.passed().len(), 4, "{}", ran.stdout());
+    }
+    // The leftover uncommitted table was rolled back with its session, not committed.
+    assert_eq!(
+        plain_client(
+            "postgresql",
+            "SELECT to_regclass('iso_uncommitted') IS NULL"
+        ),
+        ["t"]
+    );
+}
+
 #[test]
 #[ignore = "needs the reference servers and emulators: just services"]
 fn the_type_is_part_of_the_answer_on_every_protocol() {

@@ -13,6 +13,7 @@ pub mod mysql;
 pub mod pinecone;
 pub mod postgres;
 pub mod snowflake;
+pub mod spare;
 pub mod sqlite;
 pub mod tx;
 
@@ -221,6 +222,10 @@ impl fmt::Display for ExecError {
 
 impl std::error::Error for ExecError {}
 
+/// Connections a SQL engine keeps opening ahead of need ([`spare::Spares`]): a case opens
+/// two (its fixtures' and its own) more often than not.
+pub const SPARE_CONNECTIONS: usize = 2;
+
 /// What the runner tells an engine about the session it opens.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -249,6 +254,9 @@ pub trait Engine: Send + Sync {
     /// Called after a case's sessions are closed; engines that keep per-case state (the
     /// scratch SQLite database) drop it here.
     async fn end_case(&self, _case_key: &str) {}
+
+    /// Called once the engine's last case ended: closes whatever it keeps open.
+    async fn close(&self) {}
 }
 
 /// Stops a running call from another task, through the protocol's own cancel path.

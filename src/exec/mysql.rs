@@ -22,6 +22,7 @@ use sqlx::mysql::{
 use sqlx::{AssertSqlSafe, Column as _, Connection, Row as _, SqlSafeStr, TypeInfo, ValueRef};
 
 use super::bulk;
+use super::spare::Spares;
 use super::tx::TxState;
 use super::{
     Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
@@ -37,6 +38,8 @@ const MAX_COPY_ROWS: usize = 1_000;
 
 pub struct MySqlEngine {
     options: MySqlConnectOptions,
+    /// Connections (with their connection id) opening ahead of the cases that take them.
+    spares: Spares<(MySqlConnection, u64)>,
 }
 
 impl MySqlEngine {
@@ -48,7 +51,14 @@ impl MySqlEngine {
             .timezone(None)
             // The handshake already names utf8mb4 as the connection's character set.
             .set_names(false);
-        Ok(Self { options })
+        let spares = {
+            let options = options.clone();
+            Spares::new(super::SPARE_CONNECTIONS, move || {
+                let options = options.clone();
+                async move { connect_session(&options).await }
+            })
+        };
+        Ok(Self { options, spares })
     }
 }
 
@@ -56,6 +66,29 @@ async fn connect(options: &MySqlConnectOptions) -> Result<MySqlConnection, ExecE
     MySqlConnection::connect_with(options)
         .await
         .map_err(|e| ExecError::Connect(mask(&e.to_string())))
+}
+
+/// A connection for a session, with the server's own `sql_mode`, and its connection id
+/// (what a cancel names).
+async fn connect_session(
+    options: &MySqlConnectOptions,
+) -> Result<(MySqlConnection, u64), ExecError> {
+    let mut conn = connect(options).await?;
+    let (id, session_mode, global_mode): (u64, String, String) =
+        sqlx::query_as("SELECT CONNECTION_ID(), @@SESSION.sql_mode, @@GLOBAL.sql_mode")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(map_error)?;
+    // sqlx always sends CLIENT_IGNORE_SPACE, which adds IGNORE_SPACE to sql_mode; the
+    // drivers users run do not.
+    if let Some(mode) = restored_sql_mode(&session_mode, &global_mode) {
+        sqlx::query("SET SESSION sql_mode = ?")
+            .bind(mode)
+            .execute(&mut conn)
+            .await
+            .map_err(map_error)?;
+    }
+    Ok((conn, id))
 }
 
 /// The session's `sql_mode` without the modes sqlx's handshake added and the server's own
@@ -76,21 +109,7 @@ impl Engine for MySqlEngine {
     }
 
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
-        let mut conn = connect(&self.options).await?;
-        let (id, session_mode, global_mode): (u64, String, String) =
-            sqlx::query_as("SELECT CONNECTION_ID(), @@SESSION.sql_mode, @@GLOBAL.sql_mode")
-                .fetch_one(&mut conn)
-                .await
-                .map_err(map_error)?;
-        // sqlx always sends CLIENT_IGNORE_SPACE, which adds IGNORE_SPACE to sql_mode; the
-        // drivers users run do not.
-        if let Some(mode) = restored_sql_mode(&session_mode, &global_mode) {
-            sqlx::query("SET SESSION sql_mode = ?")
-                .bind(mode)
-                .execute(&mut conn)
-                .await
-                .map_err(map_error)?;
-        }
+        let (mut conn, id) = self.spares.take().await?;
         if !options.autocommit {
             sqlx::raw_sql("SET autocommit = 0")
                 .execute(&mut conn)
@@ -105,6 +124,12 @@ impl Engine for MySqlEngine {
                 id,
             }),
         }))
+    }
+
+    async fn close(&self) {
+        for (conn, _) in self.spares.drain().await {
+            let _ = conn.close().await;
+        }
     }
 }
 

@@ -35,6 +35,7 @@ use sqlx::{
     Statement, TypeInfo, ValueRef,
 };
 
+use super::spare::Spares;
 use super::tx::TxState;
 use super::{
     Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
@@ -55,6 +56,8 @@ const DESCRIBE: &str = "helios_matrix_params";
 
 pub struct PostgresEngine {
     options: PgConnectOptions,
+    /// Connections (with their backend pid) opening ahead of the cases that take them.
+    spares: Spares<(PgConnection, i32)>,
     /// The target asked for sqlx's named, cached statements (`statement-cache-capacity`).
     named_statements: bool,
     /// The target is a transaction-pooling proxy (`pooler=transaction`).
@@ -86,8 +89,16 @@ impl PostgresEngine {
         } else {
             options.statement_cache_capacity(0)
         };
+        let spares = {
+            let options = options.clone();
+            Spares::new(super::SPARE_CONNECTIONS, move || {
+                let options = options.clone();
+                async move { connect_session(&options).await }
+            })
+        };
         Ok(Self {
             options,
+            spares,
             named_statements,
             transaction_pooler,
         })
@@ -100,6 +111,17 @@ async fn connect(options: &PgConnectOptions) -> Result<PgConnection, ExecError> 
         .map_err(|e| ExecError::Connect(crate::target::mask(&e.to_string())))
 }
 
+/// A connection for a session, and its backend's pid (what a cancel names).
+async fn connect_session(options: &PgConnectOptions) -> Result<(PgConnection, i32), ExecError> {
+    let mut conn = connect(options).await?;
+    let pid: i32 = sqlx::raw_sql(sql_str("SELECT pg_backend_pid()"))
+        .fetch_one(&mut conn)
+        .await
+        .and_then(|row| row.try_get::<i32, _>(0))
+        .map_err(map_error)?;
+    Ok((conn, pid))
+}
+
 #[async_trait]
 impl Engine for PostgresEngine {
     fn capabilities(&self) -> &[Capability] {
@@ -107,12 +129,7 @@ impl Engine for PostgresEngine {
     }
 
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
-        let mut conn = connect(&self.options).await?;
-        let pid: i32 = sqlx::raw_sql(sql_str("SELECT pg_backend_pid()"))
-            .fetch_one(&mut conn)
-            .await
-            .and_then(|row| row.try_get::<i32, _>(0))
-            .map_err(map_error)?;
+        let (conn, pid) = self.spares.take().await?;
         Ok(Box::new(PgSession {
             conn: Some(conn),
             named_statements: self.named_statements,
@@ -124,6 +141,12 @@ impl Engine for PostgresEngine {
                 pid,
             }),
         }))
+    }
+
+    async fn close(&self) {
+        for (conn, _) in self.spares.drain().await {
+            let _ = conn.close().await;
+        }
     }
 }
 

@@ -185,6 +185,9 @@ async fn run_cell(
             duration: started.elapsed(),
         });
     }
+    if let Ok(engine) = &engine {
+        engine.close().await;
+    }
     send(Event::CellFinished { cell });
 }
 
