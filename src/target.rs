@@ -50,6 +50,59 @@ impl Target {
         }
     }
 
+    /// The percent-decoded segments of the URL's path (`/helios/public` → helios, public).
+    pub fn path_segments(&self) -> Vec<String> {
+        reqwest::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| {
+                u.path_segments().map(|s| {
+                    s.filter(|p| !p.is_empty())
+                        .map(|p| {
+                            percent_encoding::percent_decode_str(p)
+                                .decode_utf8_lossy()
+                                .into_owned()
+                        })
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    }
+
+    /// The same target with other path segments (`/helios_w1`).
+    pub fn with_path_segments(&self, segments: &[&str]) -> Target {
+        self.edited(|url| {
+            if let Ok(mut path) = url.path_segments_mut() {
+                path.clear().extend(segments);
+            }
+        })
+    }
+
+    /// The same target with a query parameter set, replacing any of the same name.
+    pub fn with_query_param(&self, key: &str, value: &str) -> Target {
+        self.edited(|url| {
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| k != key)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            url.query_pairs_mut()
+                .clear()
+                .extend_pairs(kept)
+                .append_pair(key, value);
+        })
+    }
+
+    /// The target with its URL edited; unchanged when it is not a URL.
+    fn edited(&self, edit: impl FnOnce(&mut reqwest::Url)) -> Target {
+        match reqwest::Url::parse(&self.url) {
+            Ok(mut url) => {
+                edit(&mut url);
+                Target::new(String::from(url))
+            }
+            Err(_) => self.clone(),
+        }
+    }
+
     /// helios-matrix only ever contacts loopback addresses.
     pub fn ensure_loopback(&self) -> Result<(), String> {
         match self.host() {
@@ -215,6 +268,36 @@ mod tests {
         assert_eq!(
             Target::new("postgres://u:p@127.0.0.1/x").to_string(),
             "postgres://u:****@127.0.0.1/x"
+        );
+    }
+
+    #[test]
+    fn a_workers_target_edits_the_path_or_the_query() {
+        let t = Target::new("postgres://u:p@127.0.0.1:5432/helios?sslmode=require");
+        assert_eq!(t.path_segments(), ["helios"]);
+        assert_eq!(
+            t.with_path_segments(&["helios_w2"]).expose_url(),
+            "postgres://u:p@127.0.0.1:5432/helios_w2?sslmode=require"
+        );
+        assert_eq!(
+            t.with_query_param("options", "-c search_path=w1,public")
+                .expose_url(),
+            "postgres://u:p@127.0.0.1:5432/helios?sslmode=require&options=-c+search_path%3Dw1%2Cpublic"
+        );
+        assert_eq!(
+            Target::new("http://127.0.0.1:8444/?schema=a&x=1")
+                .with_query_param("schema", "b")
+                .expose_url(),
+            "http://127.0.0.1:8444/?x=1&schema=b"
+        );
+        assert!(
+            Target::new("mysql://u@127.0.0.1:3306")
+                .path_segments()
+                .is_empty()
+        );
+        assert_eq!(
+            Target::new("no url").with_query_param("a", "b"),
+            Target::new("no url")
         );
     }
 

@@ -809,3 +809,41 @@ fn the_shards_of_a_run_together_hold_every_case_once() {
     let bad = run(&["list", "-p", "sqlite", "--shard", "4/3"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The terminal's case lines without their durations.
+fn case_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with(['P', 'F', 'E', 'S', 'X']) && l.ends_with(']'))
+        .map(|l| l.rsplit_once(" [").map_or(l, |(line, _)| line).to_string())
+        .collect()
+}
+
+#[test]
+fn workers_change_neither_verdicts_nor_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("shared.db");
+    let target = format!("sqlite={}", db.to_str().expect("utf8"));
+    let target = target.replacen('=', "=sqlite:", 1);
+    let failing = fixture_arg("failing");
+    let ran = |jobs: &str| {
+        run_with_junit(&[
+            "--specs", &failing, "-p", "sqlite", "--target", &target, "--jobs", jobs,
+        ])
+    };
+    let one = ran("1");
+    let three = ran("3");
+    assert_eq!(one.code, Some(1), "{}{}", one.stdout, one.stderr);
+    assert_eq!(three.code, one.code, "{}{}", three.stdout, three.stderr);
+    assert!(three.stdout.contains("on 3 workers"), "{}", three.stdout);
+    assert_eq!(one.statuses(), three.statuses());
+    assert!(!case_lines(&one.stdout).is_empty());
+    assert_eq!(case_lines(&one.stdout), case_lines(&three.stdout));
+    // Each worker had a file of its own beside the target's, removed afterwards.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|n| n.to_string_lossy().contains(".w"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -698,6 +698,82 @@ cases:
     );
 }
 
+/// Equal lists, or the first place they differ (whole lists of 500 cases are unreadable).
+fn same_verdicts(one: &[(String, String)], other: &[(String, String)]) {
+    assert_eq!(one.len(), other.len());
+    if let Some(i) = (0..one.len()).find(|&i| one[i] != other[i]) {
+        panic!("case {i} differs: {:?} vs {:?}", one[i], other[i]);
+    }
+}
+
+/// `--jobs 3` gives the verdicts of `--jobs 1`, in the same order, on every protocol with a
+/// server here (the failing fixtures included), and leaves no worker namespace behind.
+#[test]
+#[ignore = "needs the reference servers and emulators: just services"]
+fn workers_give_the_verdicts_of_one_worker_and_clean_up() {
+    let statuses = |ran: &Ran| -> Vec<(String, String)> {
+        ran.report
+            .test_suites
+            .iter()
+            .flat_map(|s| s.test_cases.iter())
+            .map(|c| {
+                let kind = match &c.status {
+                    TestCaseStatus::Success { .. } => "pass".to_string(),
+                    TestCaseStatus::NonSuccess { kind, .. } => format!("{kind:?}"),
+                    TestCaseStatus::Skipped { .. } => "skip".to_string(),
+                };
+                (c.name.as_str().to_string(), kind)
+            })
+            .collect()
+    };
+    let protocols = "postgresql,mysql,snowflake,databricks,sqlite";
+    let one = run(&["-p", protocols, "--priority", "p0,p1", "--jobs", "1"]);
+    let three = run(&["-p", protocols, "--priority", "p0,p1", "--jobs", "3"]);
+    assert!(
+        three.stdout().contains("on 3 workers"),
+        "{}",
+        three.stdout()
+    );
+    assert_eq!(one.out.status.code(), three.out.status.code());
+    assert!(statuses(&one).len() > 400);
+    same_verdicts(&statuses(&one), &statuses(&three));
+    let failing = root().join("tests/fixtures/failing");
+    let args = |jobs| {
+        vec![
+            "--specs".to_string(),
+            arg(&failing).to_string(),
+            "-p".to_string(),
+            "postgresql,mysql".to_string(),
+            "--jobs".to_string(),
+            jobs,
+        ]
+    };
+    let one = run(&args("1".into())
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    let three = run(&args("3".into())
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(!one.failed().is_empty());
+    same_verdicts(&statuses(&one), &statuses(&three));
+    assert_eq!(
+        plain_client(
+            "postgresql",
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'helios\\_w%'"
+        ),
+        ["0"]
+    );
+    assert_eq!(
+        plain_client(
+            "mysql",
+            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'helios\\_w%'"
+        ),
+        ["0"]
+    );
+}
+
 #[test]
 #[ignore = "needs the reference servers and emulators: just services"]
 fn the_type_is_part_of_the_answer_on_every_protocol() {

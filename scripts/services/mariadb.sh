@@ -100,7 +100,8 @@ my_up() {
     sql+="
 CREATE USER IF NOT EXISTS '$USER_NAME'@'$h' IDENTIFIED BY '$USER_PASS';
 ALTER USER '$USER_NAME'@'$h' IDENTIFIED BY '$USER_PASS';
-GRANT ALL PRIVILEGES ON $DB.* TO '$USER_NAME'@'$h';"
+GRANT ALL PRIVILEGES ON $DB.* TO '$USER_NAME'@'$h';
+GRANT ALL PRIVILEGES ON \`${DB}\\_w%\`.* TO '$USER_NAME'@'$h';"
   done
   my_sql -e "$sql" || {
     log_tail "$MY_LOG"

@@ -108,14 +108,3 @@ fn percent_decode(s: &str) -> String {
         .decode_utf8_lossy()
         .into_owned()
 }
-
-/// The path segments of a target URL (`/helios/public` → `["helios", "public"]`).
-pub fn path_segments(target: &Target) -> Vec<String> {
-    reqwest::Url::parse(target.expose_url())
-        .ok()
-        .and_then(|u| {
-            u.path_segments()
-                .map(|s| s.filter(|p| !p.is_empty()).map(percent_decode).collect())
-        })
-        .unwrap_or_default()
-}

@@ -16,6 +16,7 @@ pub mod snowflake;
 pub mod spare;
 pub mod sqlite;
 pub mod tx;
+pub mod workspace;
 
 use std::fmt;
 use std::sync::Arc;
@@ -471,10 +472,15 @@ pub async fn engine_for(
     protocol: &crate::registry::Protocol,
     target: &Target,
 ) -> Result<Arc<dyn Engine>, ExecError> {
-    if let Some(driver) = &protocol.driver {
-        return Ok(Arc::new(driver::DriverEngine::start(driver, target).await?));
+    match &protocol.driver {
+        Some(driver) => Ok(Arc::new(driver::DriverEngine::start(driver, target).await?)),
+        None => native_engine(&protocol.executor, target),
     }
-    match protocol.executor.as_str() {
+}
+
+/// The built-in executor of that name.
+pub fn native_engine(executor: &str, target: &Target) -> Result<Arc<dyn Engine>, ExecError> {
+    match executor {
         "sqlite" => Ok(Arc::new(sqlite::SqliteEngine::new(target)?)),
         "postgres" => Ok(Arc::new(postgres::PostgresEngine::new(target)?)),
         "mysql" => Ok(Arc::new(mysql::MySqlEngine::new(target)?)),

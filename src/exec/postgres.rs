@@ -22,7 +22,8 @@
 //! `TimeZone=UTC` (and `DateStyle=ISO, MDY`, the server default).
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use sqlx::postgres::types::{Oid, PgInterval};
@@ -54,10 +55,17 @@ const COPY_CHUNK: usize = 64 * 1024;
 /// The SQL-level statement name the parameter look-up prepares and deallocates at once.
 const DESCRIBE: &str = "helios_matrix_params";
 
+/// Connections (with their backend pid) whose sessions ended and were reset.
+type ResetPool = Arc<Mutex<Vec<(PgConnection, i32)>>>;
+
 pub struct PostgresEngine {
     options: PgConnectOptions,
     /// Connections (with their backend pid) opening ahead of the cases that take them.
     spares: Spares<(PgConnection, i32)>,
+    /// Connections of ended sessions, reset by `DISCARD ALL`; `None` where none is reused.
+    reset: Option<ResetPool>,
+    /// Calls on all of the engine's sessions, numbered (see [`Described`]).
+    calls: Arc<AtomicU64>,
     /// The target asked for sqlx's named, cached statements (`statement-cache-capacity`).
     named_statements: bool,
     /// The target is a transaction-pooling proxy (`pooler=transaction`).
@@ -96,9 +104,14 @@ impl PostgresEngine {
                 async move { connect_session(&options).await }
             })
         };
+        // sqlx's named statements would outlive DISCARD ALL in its cache, and a pooler's
+        // server connections are not the session's: reuse only plain, direct connections.
+        let reset = (!named_statements && !transaction_pooler).then(Default::default);
         Ok(Self {
             options,
             spares,
+            reset,
+            calls: Arc::default(),
             named_statements,
             transaction_pooler,
         })
@@ -129,9 +142,21 @@ impl Engine for PostgresEngine {
     }
 
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
-        let (conn, pid) = self.spares.take().await?;
+        let reused = self
+            .reset
+            .as_ref()
+            .and_then(|idle| idle.lock().unwrap_or_else(PoisonError::into_inner).pop());
+        let (conn, pid) = match reused {
+            Some(reset) => reset,
+            None => self.spares.take().await?,
+        };
         Ok(Box::new(PgSession {
             conn: Some(conn),
+            pid,
+            reset: self.reset.clone(),
+            calls: self.calls.clone(),
+            call: 0,
+            described: None,
             named_statements: self.named_statements,
             transaction_pooler: self.transaction_pooler,
             pinning: false,
@@ -144,7 +169,10 @@ impl Engine for PostgresEngine {
     }
 
     async fn close(&self) {
-        for (conn, _) in self.spares.drain().await {
+        let reset = self.reset.as_ref().map_or_else(Vec::new, |idle| {
+            std::mem::take(&mut *idle.lock().unwrap_or_else(PoisonError::into_inner))
+        });
+        for (conn, _) in self.spares.drain().await.into_iter().chain(reset) {
             let _ = conn.close().await;
         }
     }
@@ -170,6 +198,14 @@ impl Canceller for PgCanceller {
 
 struct PgSession {
     conn: Option<PgConnection>,
+    /// The backend's pid, kept with the connection when it is reused.
+    pid: i32,
+    /// Where the connection goes after a clean reset, for a later session to reuse.
+    reset: Option<ResetPool>,
+    /// Calls made on any session of the engine, and the number of this session's latest.
+    calls: Arc<AtomicU64>,
+    call: u64,
+    described: Option<Described>,
     named_statements: bool,
     transaction_pooler: bool,
     /// Inside the transaction [`PgSession::pinned`] opened.
@@ -209,6 +245,11 @@ fn sql_str(sql: &str) -> sqlx::SqlStr {
 }
 
 impl PgSession {
+    /// Numbers the call starting now among all calls on the engine's sessions.
+    fn tick(&mut self) {
+        self.call = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+    }
+
     fn conn(&mut self) -> Result<&mut PgConnection, ExecError> {
         self.conn
             .as_mut()
@@ -225,6 +266,7 @@ impl PgSession {
     }
 
     async fn before_statement(&mut self) -> Result<(), ExecError> {
+        self.tick();
         let sent = match self.tx.before_statement().sql() {
             Some(sql) => self.send_control(sql).await,
             None => Ok(()),
@@ -264,6 +306,13 @@ impl PgSession {
         if !preparable(sql) {
             return Ok(Vec::new());
         }
+        if let Some(last) = &mut self.described
+            && last.sql == sql
+            && last.call + 1 == self.call
+        {
+            last.call = self.call;
+            return Ok(last.types.clone());
+        }
         // Inside a transaction a failed PREPARE would abort it: a savepoint keeps the
         // look-up from touching the transaction, fail or not.
         let guarded = self.tx.is_open() || self.pinning;
@@ -288,16 +337,24 @@ impl PgSession {
             .fetch_all(&mut *conn)
             .await
         {
-            Ok(rows) => rows
-                .iter()
-                .map(|r| {
-                    Ok(ParamType {
-                        name: r.try_get::<String, _>(0)?,
-                        oid: u32::try_from(r.try_get::<i64, _>(1)?).ok(),
+            Ok(rows) => {
+                let types = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(ParamType {
+                            name: r.try_get::<String, _>(0)?,
+                            oid: u32::try_from(r.try_get::<i64, _>(1)?).ok(),
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(map_error),
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(map_error)?;
+                self.described = Some(Described {
+                    sql: sql.to_string(),
+                    call: self.call,
+                    types: types.clone(),
+                });
+                Ok(types)
+            }
             // The statement cannot be prepared alone (a syntax error, a parameter whose
             // type cannot be inferred, …): bind as written and let it fail, or not, itself.
             Err(sqlx::Error::Database(_)) => {
@@ -382,7 +439,17 @@ impl PgSession {
     }
 }
 
+/// The parameter types of the statement a session described last, and the number of the
+/// call that did. A repeated statement (a `repeat:` loop) reuses them only while no other
+/// call ran on any of the worker's sessions since, so no DDL can have changed them.
+struct Described {
+    sql: String,
+    call: u64,
+    types: Vec<ParamType>,
+}
+
 /// A parameter type the server inferred: sqlx's name for it and its OID.
+#[derive(Clone)]
 struct ParamType {
     name: String,
     oid: Option<u32>,
@@ -944,6 +1011,7 @@ impl Session for PgSession {
     }
 
     async fn send_control(&mut self, sql: &'static str) -> Result<(), ExecError> {
+        self.tick();
         self.simple(sql).await.map(|_| ())
     }
 
@@ -1003,10 +1071,25 @@ impl Session for PgSession {
         if self.tx.is_open() {
             let _ = self.rollback().await;
         }
-        match self.conn.take() {
-            Some(conn) => conn.close().await.map_err(map_error),
-            None => Ok(()),
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        // DISCARD ALL returns the session to its state at connection start: temporary
+        // tables, settings, prepared statements, cursors, advisory locks, LISTENs. It
+        // refuses to run inside a transaction, so a session that left one open (a plain
+        // `BEGIN` statement) is closed rather than reused.
+        if let Some(idle) = &self.reset
+            && sqlx::raw_sql(sql_str("DISCARD ALL"))
+                .execute(&mut conn)
+                .await
+                .is_ok()
+        {
+            idle.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((conn, self.pid));
+            return Ok(());
         }
+        conn.close().await.map_err(map_error)
     }
 }
 

@@ -63,7 +63,7 @@ pub struct SnowflakeEngine {
 impl SnowflakeEngine {
     pub fn new(target: &Target) -> Result<Self, ExecError> {
         let (user, password) = http::credentials(target);
-        let mut path = http::path_segments(target).into_iter();
+        let mut path = target.path_segments().into_iter();
         Ok(Self {
             http: HttpClient::new(target)?,
             account: http::query_param(target, "account").unwrap_or_else(|| "local".to_string()),

@@ -104,6 +104,28 @@ pub struct Step {
     pub action: Action,
 }
 
+impl CasePlan {
+    /// A rough guess at how long the case runs: a round trip per step and iteration, plus
+    /// the waits it asks for. Workers start the longest cases first, so that one long case
+    /// does not begin last and keep the others waiting at the end.
+    pub fn estimated_duration(&self) -> Duration {
+        const ROUND_TRIP: Duration = Duration::from_micros(250);
+        let mut total = Duration::ZERO;
+        for step in &self.steps {
+            let iterations = step.repeat.as_ref().map_or(1, Repeat::len);
+            let wait = match &step.action {
+                Action::Sleep { duration } => *duration,
+                Action::Query(q) => q.cancel_after.unwrap_or_default(),
+                _ => Duration::ZERO,
+            };
+            let per = ROUND_TRIP.saturating_add(wait);
+            total = total
+                .saturating_add(per.saturating_mul(u32::try_from(iterations).unwrap_or(u32::MAX)));
+        }
+        total
+    }
+}
+
 /// `for var in from..to` (end exclusive).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repeat {

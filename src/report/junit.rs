@@ -14,6 +14,10 @@ pub struct JunitReporter {
     /// Suites in order of first appearance; keyed by `protocol.suite`.
     suites: Vec<TestSuite>,
     index: BTreeMap<String, usize>,
+    /// The run's cells in selection order, and each suite's cell's place among them: cells
+    /// run concurrently, so suites are written in cell order, not in order of arrival.
+    cells: Vec<String>,
+    cell_of_suite: Vec<usize>,
     total: Duration,
 }
 
@@ -23,6 +27,8 @@ impl JunitReporter {
             path,
             suites: Vec::new(),
             index: BTreeMap::new(),
+            cells: Vec::new(),
+            cell_of_suite: Vec::new(),
             total: Duration::ZERO,
         }
     }
@@ -31,13 +37,18 @@ impl JunitReporter {
     pub fn to_xml(&self) -> Result<String, quick_junit::SerializeError> {
         let mut report = Report::new("helios-matrix");
         report.set_time(self.total);
-        report.add_test_suites(self.suites.iter().cloned());
+        let mut order: Vec<usize> = (0..self.suites.len()).collect();
+        order.sort_by_key(|&i| self.cell_of_suite[i]);
+        report.add_test_suites(order.into_iter().map(|i| self.suites[i].clone()));
         report.to_string()
     }
 }
 
 impl Reporter for JunitReporter {
     fn event(&mut self, event: &Event) {
+        if let Event::RunStarted { cells } = event {
+            self.cells = cells.iter().map(|(name, _)| name.clone()).collect();
+        }
         let Event::CaseFinished {
             case,
             outcome,
@@ -118,6 +129,13 @@ impl Reporter for JunitReporter {
             suite.add_property(Property::new("tier", case.tier.as_str()));
             suite.add_property(Property::new("source", case.source.as_str()));
             self.suites.push(suite);
+            let cell = case.cell();
+            self.cell_of_suite.push(
+                self.cells
+                    .iter()
+                    .position(|c| *c == cell)
+                    .unwrap_or(self.cells.len()),
+            );
             self.suites.len() - 1
         });
         let suite = &mut self.suites[index];

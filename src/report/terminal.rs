@@ -100,6 +100,8 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                 cell,
                 target,
                 driver,
+                workers,
+                note,
             } => {
                 if self.bars.is_none() {
                     let shown = target.as_deref().unwrap_or("no target configured");
@@ -107,7 +109,15 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                         .as_deref()
                         .map(|d| format!(" through {d}"))
                         .unwrap_or_default();
-                    self.line(&format!("---- {cell} ({shown}){through}"));
+                    let on = if *workers > 1 {
+                        format!(" on {workers} workers")
+                    } else {
+                        String::new()
+                    };
+                    self.line(&format!("---- {cell} ({shown}){through}{on}"));
+                }
+                if let Some(note) = note {
+                    self.line(&format!("note: {cell}: {note}"));
                 }
             }
             Event::CaseFinished {

@@ -162,6 +162,10 @@ pub enum Event {
         target: Option<String>,
         /// The driver's own description (`psycopg2 2.9.10 on CPython 3.11.7`), if any.
         driver: Option<String>,
+        /// How many workers run the cell's cases.
+        workers: usize,
+        /// Why the cell runs on fewer workers than `--jobs` asked, if it does.
+        note: Option<String>,
     },
     CaseFinished {
         case: Arc<CaseInfo>,

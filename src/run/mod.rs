@@ -1,15 +1,17 @@
 //! The runner: drives selected cases through executors and emits [`Event`]s.
 //!
-//! Protocols run concurrently (they are independent servers); the cases of one protocol run
-//! one after another, because they share that server's state, and so do the cells of one
-//! protocol (its native executor and each driver). Nothing here formats output.
+//! Protocols run concurrently (they are independent servers). The cells of one protocol (its
+//! native executor and each driver) run one after another; within a cell, `jobs` workers
+//! take cases as they free up, each in a namespace of its own on the server (a database per
+//! worker), so cases that create the same tables never meet. Events come out in selection
+//! order whatever the number of workers. Nothing here formats output.
 
 mod case;
 pub mod check;
 pub mod events;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -17,6 +19,7 @@ use tokio::sync::mpsc;
 
 pub use events::{CaseInfo, Event, Failure, FailureKind, Outcome, cell_name};
 
+use crate::exec::workspace::Workspace;
 use crate::exec::{Capability, Engine, engine_for};
 use crate::plan::{Action, CasePlan, ProtocolPlan, SuitePlan, Xfail};
 use crate::target::Target;
@@ -30,6 +33,9 @@ pub struct RunConfig {
     pub case_timeout: Duration,
     /// Stop at the first failure; the rest is reported as not run.
     pub fail_fast: bool,
+    /// Workers per cell: how many of a protocol's cases run at once, each worker in a
+    /// namespace of its own (see [`Workspace`]).
+    pub jobs: usize,
 }
 
 /// The cases to run on one protocol, and where.
@@ -102,93 +108,193 @@ async fn run_cell(
         let _ = tx.send(e);
     };
     let driver_skip = protocol.driver.as_ref().and_then(|d| d.skip.clone());
-    // Anything that stops the engine from existing is an infrastructure failure of every case.
-    let engine: Result<Arc<dyn Engine>, String> = match &selected.target {
-        // Every case is skipped: nothing to start.
-        _ if driver_skip.is_some() => Err(String::new()),
-        None => Err(format!(
-            "no target configured for {}: set it in matrix.yaml, {} or --target {}=URL",
-            protocol.name,
-            crate::target::env_var(&protocol.name),
-            protocol.name
-        )),
-        Some(target) => match target.ensure_loopback() {
-            Err(e) => Err(e),
-            Ok(()) => engine_for(protocol, target)
-                .await
-                .map_err(|e| e.to_string()),
-        },
-    };
+    let (workspaces, note) = workspaces(selected, config, driver_skip.is_some()).await;
+    // Anything that stops an engine from existing is an infrastructure failure of its cases.
+    let mut workers = Vec::new();
+    for workspace in &workspaces {
+        let engine: Result<Arc<dyn Engine>, String> = match workspace {
+            // Every case is skipped: nothing to start.
+            _ if driver_skip.is_some() => Err(String::new()),
+            None => Err(format!(
+                "no target configured for {}: set it in matrix.yaml, {} or --target {}=URL",
+                protocol.name,
+                crate::target::env_var(&protocol.name),
+                protocol.name
+            )),
+            Some(w) => match w.target.ensure_loopback() {
+                Err(e) => Err(e),
+                Ok(()) => engine_for(protocol, &w.target)
+                    .await
+                    .map_err(|e| e.to_string()),
+            },
+        };
+        workers.push(Worker {
+            engine,
+            target: workspace.as_ref().map(|w| w.target.clone()),
+        });
+    }
     send(Event::CellStarted {
         cell: cell.clone(),
         target: selected.target.as_ref().map(ToString::to_string),
-        driver: engine.as_ref().ok().and_then(|e| e.description()),
+        driver: workers
+            .first()
+            .and_then(|w| w.engine.as_ref().ok())
+            .and_then(|e| e.description()),
+        workers: workers.len(),
+        note,
     });
-    for (n, (suite, case)) in selected.cases.iter().enumerate() {
-        let info = Arc::new(CaseInfo {
-            protocol: protocol.name.clone(),
-            driver: protocol.driver.as_ref().map(|d| d.name.clone()),
-            tier: protocol.tier,
-            suite: suite.name.clone(),
-            source: suite.source.clone(),
-            id: case.id.clone(),
-            name: case.name.clone(),
-            line: case.line,
-            priority: case.priority,
-        });
-        let started = Instant::now();
-        let missing = engine
-            .as_ref()
-            .ok()
-            .and_then(|e| missing_capability(case, e.capabilities()));
-        let outcome = if let Some(reason) = case.skip.as_ref().or(driver_skip.as_ref()) {
-            Outcome::Skipped(reason.clone())
-        } else if let Some(missing) = missing {
-            Outcome::Skipped(format!(
-                "the {} has no {}, which this case needs",
-                match &protocol.driver {
-                    Some(d) => format!("{} driver", d.name),
-                    None => format!("{} executor", protocol.executor),
-                },
-                missing.describe()
-            ))
-        } else if config.fail_fast && stop.load(Ordering::Relaxed) {
-            Outcome::Skipped("not run: --fail-fast stopped the run after a failure".to_string())
-        } else {
-            let result = match &engine {
-                Err(e) => Err(Failure {
-                    location: Some(info.location()),
-                    ..Failure::infrastructure(e.clone())
-                }),
-                Ok(engine) => {
-                    let key = format!("{}-{n}", sanitize(&case.id));
-                    case::run_case(
-                        engine.as_ref(),
-                        &protocol.name,
-                        suite,
-                        case,
-                        &key,
-                        selected.target.as_ref(),
-                        config,
-                    )
-                    .await
-                }
-            };
-            verdict(result, case.xfail.as_ref())
-        };
-        if outcome.is_failure() {
-            stop.store(true, Ordering::Relaxed);
+    // Workers take the next case as they free up, the longest first when there are several
+    // (a long case started last would keep the others waiting); results are reported in
+    // selection order, so the output is the same whatever the number of workers.
+    let mut order: Vec<usize> = (0..selected.cases.len()).collect();
+    if workers.len() > 1 {
+        order.sort_by_key(|&n| std::cmp::Reverse(selected.cases[n].1.estimated_duration()));
+    }
+    let next = AtomicUsize::new(0);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let run_workers = join_all(workers.iter().map(|worker| {
+        let done_tx = done_tx.clone();
+        let (next, order) = (&next, &order);
+        async move {
+            while let Some(&n) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let (suite, case) = selected.cases[n];
+                let event = run_one(selected, worker, n, suite, case, config, stop).await;
+                let _ = done_tx.send((n, event));
+            }
         }
-        send(Event::CaseFinished {
-            case: info,
-            outcome,
-            duration: started.elapsed(),
-        });
+    }));
+    drop(done_tx);
+    let in_order = async {
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut due = 0;
+        while let Some((n, event)) = done_rx.recv().await {
+            waiting.insert(n, event);
+            while let Some(event) = waiting.remove(&due) {
+                send(event);
+                due += 1;
+            }
+        }
+    };
+    tokio::join!(run_workers, in_order);
+    for worker in &workers {
+        if let Ok(engine) = &worker.engine {
+            engine.close().await;
+        }
     }
-    if let Ok(engine) = &engine {
-        engine.close().await;
-    }
+    Workspace::release(
+        workspaces.into_iter().flatten().collect(),
+        &selected.protocol.protocol.executor,
+    )
+    .await;
     send(Event::CellFinished { cell });
+}
+
+/// One worker of a cell: its engine, confined to its workspace's target.
+struct Worker {
+    engine: Result<Arc<dyn Engine>, String>,
+    target: Option<Target>,
+}
+
+/// The workspaces a cell's workers run in (`None`: no target), and a note when the cell
+/// runs on fewer workers than asked.
+async fn workspaces(
+    selected: &Selected<'_>,
+    config: &RunConfig,
+    skipped: bool,
+) -> (Vec<Option<Workspace>>, Option<String>) {
+    let Some(target) = &selected.target else {
+        return (vec![None], None);
+    };
+    let single = || vec![Some(Workspace::shared(target.clone()))];
+    let wanted = config.jobs.min(selected.cases.len());
+    if wanted <= 1 || skipped || target.ensure_loopback().is_err() {
+        return (single(), None);
+    }
+    let executor = &selected.protocol.protocol.executor;
+    match Workspace::prepare(executor, target, wanted).await {
+        Ok(Some(made)) => (made.into_iter().map(Some).collect(), None),
+        Ok(None) => (
+            single(),
+            Some(format!(
+                "one worker: the {executor} executor has no per-worker namespace yet"
+            )),
+        ),
+        Err(e) => (single(), Some(format!("one worker: {e}"))),
+    }
+}
+
+/// Runs (or skips) the `n`-th case of a cell on a worker: its `CaseFinished` event.
+async fn run_one(
+    selected: &Selected<'_>,
+    worker: &Worker,
+    n: usize,
+    suite: &SuitePlan,
+    case: &CasePlan,
+    config: &RunConfig,
+    stop: &AtomicBool,
+) -> Event {
+    let protocol = &selected.protocol.protocol;
+    let driver_skip = protocol.driver.as_ref().and_then(|d| d.skip.as_ref());
+    let info = Arc::new(CaseInfo {
+        protocol: protocol.name.clone(),
+        driver: protocol.driver.as_ref().map(|d| d.name.clone()),
+        tier: protocol.tier,
+        suite: suite.name.clone(),
+        source: suite.source.clone(),
+        id: case.id.clone(),
+        name: case.name.clone(),
+        line: case.line,
+        priority: case.priority,
+    });
+    let started = Instant::now();
+    let missing = worker
+        .engine
+        .as_ref()
+        .ok()
+        .and_then(|e| missing_capability(case, e.capabilities()));
+    let outcome = if let Some(reason) = case.skip.as_ref().or(driver_skip) {
+        Outcome::Skipped(reason.clone())
+    } else if let Some(missing) = missing {
+        Outcome::Skipped(format!(
+            "the {} has no {}, which this case needs",
+            match &protocol.driver {
+                Some(d) => format!("{} driver", d.name),
+                None => format!("{} executor", protocol.executor),
+            },
+            missing.describe()
+        ))
+    } else if config.fail_fast && stop.load(Ordering::Relaxed) {
+        Outcome::Skipped("not run: --fail-fast stopped the run after a failure".to_string())
+    } else {
+        let result = match &worker.engine {
+            Err(e) => Err(Failure {
+                location: Some(info.location()),
+                ..Failure::infrastructure(e.clone())
+            }),
+            Ok(engine) => {
+                let key = format!("{}-{n}", sanitize(&case.id));
+                case::run_case(
+                    engine.as_ref(),
+                    &protocol.name,
+                    suite,
+                    case,
+                    &key,
+                    worker.target.as_ref(),
+                    config,
+                )
+                .await
+            }
+        };
+        verdict(result, case.xfail.as_ref())
+    };
+    if outcome.is_failure() {
+        stop.store(true, Ordering::Relaxed);
+    }
+    Event::CaseFinished {
+        case: info,
+        outcome,
+        duration: started.elapsed(),
+    }
 }
 
 /// The outcome of a case that ran, given its xfail: an expected failure only when the

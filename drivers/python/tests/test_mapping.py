@@ -17,7 +17,7 @@ from pinecone.models.vectors.responses import DescribeIndexStatsResponse
 
 from helios_driver_host.adapter import HostError, qualified_name
 from helios_driver_host.adapters import ADAPTERS, load
-from helios_driver_host.adapters.asyncpg_driver import AsyncpgAdapter, tag_count
+from helios_driver_host.adapters.asyncpg_driver import AsyncpgAdapter, server_settings, tag_count
 from helios_driver_host.adapters.mysql_connector_driver import MysqlConnectorAdapter
 from helios_driver_host.adapters.mysql_types import mysql_type
 from helios_driver_host.adapters.pg_types import pg_type
@@ -338,3 +338,13 @@ def test_sqlalchemy_columns_from_values_without_a_description() -> None:
         ("s", "text", "python str"),
         ("z", "other", "unknown"),
     ]
+
+
+def test_libpq_options_become_asyncpg_server_settings() -> None:
+    assert server_settings("-c search_path=helios_w1,public") == {"search_path": "helios_w1,public"}
+    assert server_settings("-csearch_path=a --work-mem=4MB") == {
+        "search_path": "a",
+        "work_mem": "4MB",
+    }
+    with pytest.raises(HostError):
+        server_settings("-c search_path")

@@ -37,6 +37,25 @@ T = TypeVar("T")
 COUNTED = frozenset({"INSERT", "UPDATE", "DELETE", "SELECT", "MERGE", "COPY", "FETCH", "MOVE"})
 
 
+def server_settings(options: str) -> dict[str, str]:
+    """libpq's `options` (`-c search_path=w1,public -c work_mem=4MB`) as asyncpg's
+    `server_settings`, which is how asyncpg sends the same start-up parameters."""
+    settings: dict[str, str] = {}
+    words = options.split()
+    for i, word in enumerate(words):
+        if word == "-c" and i + 1 < len(words):
+            setting = words[i + 1]
+        elif (word.startswith("-c") and len(word) > 2) or word.startswith("--"):
+            setting = word[2:]
+        else:
+            continue
+        key, sep, value = setting.partition("=")
+        if not sep:
+            raise HostError("client", f"cannot read libpq option {setting!r}: no `=`")
+        settings[key.replace("-", "_")] = value
+    return settings
+
+
 def tag_count(status: str) -> int | None:
     """The row count of a command tag; None for commands that count nothing."""
     words = status.split()
@@ -126,6 +145,8 @@ class AsyncpgAdapter(Adapter):
             kwargs["ssl"] = args["sslmode"]  # asyncpg takes libpq's sslmode names
         if "connect_timeout" in args:
             kwargs["timeout"] = float(args["connect_timeout"])
+        if "options" in args:
+            kwargs["server_settings"] = server_settings(args["options"])
         self.conn = self._run(asyncpg.connect(**kwargs))
         self.autocommit = autocommit
 

@@ -1,0 +1,360 @@
+//! Private namespaces for parallel workers.
+//!
+//! With `--jobs N` the cases of one protocol run on N workers at once. Specs create and drop
+//! tables by fixed names, so each worker gets a namespace of its own, made through the
+//! protocol's own executor before the worker's first case and dropped after its last (one
+//! left by an interrupted run is dropped and made again):
+//!
+//! - PostgreSQL: a schema `helios_w<k>`, first on the worker's `search_path` (set at
+//!   connection start through libpq's `options` parameter, which sqlx, libpq and
+//!   node-postgres honour), then `public`, so extensions installed there still resolve.
+//!   A schema costs a millisecond where a database costs ~120 ms (CREATE DATABASE writes
+//!   and syncs a copy of its template); what a case can see of it is `search_path`.
+//! - MySQL: a database `<database>_w<k>` with the character set and collation of the
+//!   target's own, so text compares and sorts as with one worker.
+//! - Snowflake: a schema `helios_w<k>` in the target's database (the URL's path
+//!   `/<database>/<schema>`).
+//! - Databricks SQL: a schema `helios_w<k>`, the worker's `schema` parameter.
+//! - SQLite: `sqlite::memory:` gives every case its own database already; a file target
+//!   gets a file per worker beside it (`data.w1.db`), removed afterwards.
+//! - Pinecone has no namespace yet (its index names are the specs'): one worker.
+//!
+//! The target's user needs the right to create and drop them. A worker's namespace is a
+//! target like any other, so a driver host runs in it unchanged.
+
+use std::path::PathBuf;
+
+use super::{ExecError, SessionOptions, native_engine};
+use crate::exec::Session;
+use crate::target::Target;
+use crate::value::Value;
+
+/// One worker's namespace.
+pub struct Workspace {
+    /// Where the worker's cases run.
+    pub target: Target,
+    /// What removing the namespace takes.
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Nothing,
+    /// A schema or database on the server behind `base`.
+    Drop {
+        kind: Kind,
+        base: Target,
+        name: String,
+    },
+    RemoveFile(PathBuf),
+}
+
+/// How an executor's server keeps workers apart.
+#[derive(Clone, Copy)]
+enum Kind {
+    PostgresSchema,
+    MySqlDatabase,
+    SnowflakeSchema,
+    DatabricksSchema,
+}
+
+impl Workspace {
+    /// The target itself, shared with nobody else in this run (one worker).
+    pub fn shared(target: Target) -> Self {
+        Self {
+            target,
+            cleanup: Cleanup::Nothing,
+        }
+    }
+
+    /// Prepares `workers` namespaces on the target of an executor. `Ok(None)`: the executor
+    /// has no way to keep workers apart, so its cases run on one worker.
+    pub async fn prepare(
+        executor: &str,
+        target: &Target,
+        workers: usize,
+    ) -> Result<Option<Vec<Workspace>>, ExecError> {
+        let kind = match executor {
+            "postgres" => Kind::PostgresSchema,
+            "mysql" => Kind::MySqlDatabase,
+            "snowflake" => Kind::SnowflakeSchema,
+            "databricks" => Kind::DatabricksSchema,
+            "sqlite" => return Ok(Some(sqlite_workspaces(target, workers))),
+            _ => return Ok(None),
+        };
+        let made = (1..=workers)
+            .map(|k| kind.workspace(target, k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<&str> = made.iter().filter_map(Workspace::namespace).collect();
+        kind.recreate(executor, target, &names).await?;
+        Ok(Some(made))
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        match &self.cleanup {
+            Cleanup::Drop { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Removes a cell's namespaces, in one session. Failures are ignored: the next run
+    /// makes them again anyway.
+    pub async fn release(workspaces: Vec<Workspace>, executor: &str) {
+        let mut drops = Vec::new();
+        let mut server = None;
+        for workspace in workspaces {
+            match workspace.cleanup {
+                Cleanup::Nothing => {}
+                Cleanup::Drop { kind, base, name } => {
+                    drops.push(kind.drop_sql(&name));
+                    server = Some(base);
+                }
+                Cleanup::RemoveFile(path) => {
+                    for suffix in ["", "-journal", "-wal", "-shm"] {
+                        let mut file = path.clone().into_os_string();
+                        file.push(suffix);
+                        let _ = std::fs::remove_file(file);
+                    }
+                }
+            }
+        }
+        if let Some(base) = server {
+            let _ = admin(executor, &base, async |session| {
+                for sql in &drops {
+                    session.execute(sql, &[]).await?;
+                }
+                Ok(())
+            })
+            .await;
+        }
+    }
+}
+
+impl Kind {
+    /// Worker `k`'s namespace on `target`, not yet created.
+    fn workspace(self, target: &Target, k: usize) -> Result<Workspace, ExecError> {
+        let name = match self {
+            Kind::MySqlDatabase => {
+                let Some(database) = target.path_segments().into_iter().next() else {
+                    return Err(no_database(target));
+                };
+                format!("{database}_w{k}")
+            }
+            _ => format!("helios_w{k}"),
+        };
+        let worker_target = match self {
+            Kind::PostgresSchema => {
+                target.with_query_param("options", &format!("-c search_path={name},public"))
+            }
+            Kind::MySqlDatabase => target.with_path_segments(&[&name]),
+            Kind::SnowflakeSchema => match target.path_segments().first() {
+                Some(database) => target.with_path_segments(&[database, &name]),
+                None => return Err(no_database(target)),
+            },
+            Kind::DatabricksSchema => target.with_query_param("schema", &name),
+        };
+        Ok(Workspace {
+            target: worker_target,
+            cleanup: Cleanup::Drop {
+                kind: self,
+                base: target.clone(),
+                name,
+            },
+        })
+    }
+
+    /// Drops (if an interrupted run left them) and creates the namespaces, in one session
+    /// on the target itself.
+    async fn recreate(
+        self,
+        executor: &str,
+        target: &Target,
+        names: &[&str],
+    ) -> Result<(), ExecError> {
+        admin(executor, target, async |session| {
+            let like = match self {
+                Kind::MySqlDatabase => {
+                    let answer = session
+                        .query(
+                            "SELECT CONCAT(' CHARACTER SET ', DEFAULT_CHARACTER_SET_NAME, ' COLLATE ', DEFAULT_COLLATION_NAME) \
+                             FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()",
+                            &[],
+                        )
+                        .await?;
+                    match answer.rows.first().and_then(|r| r.first()) {
+                        Some(Value::Text(t)) => t.clone(),
+                        _ => String::new(),
+                    }
+                }
+                _ => String::new(),
+            };
+            for name in names {
+                session.execute(&self.drop_sql(name), &[]).await?;
+                let create = match self {
+                    Kind::MySqlDatabase => format!("CREATE DATABASE {}{like}", self.quote(name)),
+                    _ => format!("CREATE SCHEMA {}", self.quote(name)),
+                };
+                session.execute(&create, &[]).await?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            ExecError::Connect(format!(
+                "cannot prepare the workers' namespaces ({}) on {target}: {e} (the target's user needs the right to create and drop them; or run with --jobs 1)",
+                names.join(", ")
+            ))
+        })
+    }
+
+    fn drop_sql(self, name: &str) -> String {
+        match self {
+            Kind::MySqlDatabase => format!("DROP DATABASE IF EXISTS {}", self.quote(name)),
+            _ => format!("DROP SCHEMA IF EXISTS {} CASCADE", self.quote(name)),
+        }
+    }
+
+    fn quote(self, name: &str) -> String {
+        match self {
+            Kind::MySqlDatabase | Kind::DatabricksSchema => {
+                format!("`{}`", name.replace('`', "``"))
+            }
+            Kind::PostgresSchema | Kind::SnowflakeSchema => {
+                format!("\"{}\"", name.replace('"', "\"\""))
+            }
+        }
+    }
+}
+
+fn no_database(target: &Target) -> ExecError {
+    ExecError::Connect(format!(
+        "the target {target} names no database for the workers' namespaces to go in"
+    ))
+}
+
+/// Runs `work` in one autocommit session of the executor on `target`, then closes it.
+async fn admin(
+    executor: &str,
+    target: &Target,
+    work: impl AsyncFnOnce(&mut Box<dyn Session>) -> Result<(), ExecError>,
+) -> Result<(), ExecError> {
+    let engine = native_engine(executor, target)?;
+    let options = SessionOptions {
+        case_key: "workspaces".to_string(),
+        autocommit: true,
+    };
+    let done = match engine.open(&options).await {
+        Ok(mut session) => {
+            let done = work(&mut session).await;
+            let _ = session.close().await;
+            done
+        }
+        Err(e) => Err(e),
+    };
+    engine.close().await;
+    done
+}
+
+fn sqlite_workspaces(target: &Target, workers: usize) -> Vec<Workspace> {
+    let url = target.expose_url();
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (file, query) = path
+        .split_once('?')
+        .map_or((path, None), |(f, q)| (f, Some(q)));
+    if matches!(file, ":memory:" | ":memory" | "") {
+        // Every case has its own database already.
+        return (0..workers)
+            .map(|_| Workspace::shared(target.clone()))
+            .collect();
+    }
+    (1..=workers)
+        .map(|k| {
+            let (stem, ext) = match file.rsplit_once('.') {
+                Some((stem, ext)) if !ext.contains('/') => (stem, format!(".{ext}")),
+                _ => (file, String::new()),
+            };
+            let worker_file = format!("{stem}.w{k}{ext}");
+            let url = match query {
+                Some(q) => format!("sqlite:{worker_file}?{q}"),
+                None => format!("sqlite:{worker_file}"),
+            };
+            Workspace {
+                target: Target::new(url),
+                cleanup: Cleanup::RemoveFile(PathBuf::from(worker_file)),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sqlite_file_gets_a_file_per_worker_and_memory_stays_per_case() {
+        let files = sqlite_workspaces(&Target::new("sqlite:data/run.db?mode=rwc"), 2);
+        let urls: Vec<_> = files.iter().map(|w| w.target.expose_url()).collect();
+        assert_eq!(
+            urls,
+            [
+                "sqlite:data/run.w1.db?mode=rwc",
+                "sqlite:data/run.w2.db?mode=rwc"
+            ]
+        );
+        let memory = sqlite_workspaces(&Target::new("sqlite::memory:"), 2);
+        assert!(
+            memory
+                .iter()
+                .all(|w| w.target.expose_url() == "sqlite::memory:")
+        );
+    }
+
+    #[test]
+    fn each_server_gets_its_own_kind_of_namespace() {
+        let target = |kind: Kind, url: &str| {
+            kind.workspace(&Target::new(url), 2)
+                .map(|w| w.target.expose_url().to_string())
+        };
+        assert_eq!(
+            target(Kind::PostgresSchema, "postgres://u:p@127.0.0.1/helios").unwrap(),
+            "postgres://u:p@127.0.0.1/helios?options=-c+search_path%3Dhelios_w2%2Cpublic"
+        );
+        assert_eq!(
+            target(
+                Kind::MySqlDatabase,
+                "mysql://u:p@127.0.0.1/helios?ssl-mode=required"
+            )
+            .unwrap(),
+            "mysql://u:p@127.0.0.1/helios_w2?ssl-mode=required"
+        );
+        assert!(target(Kind::MySqlDatabase, "mysql://u:p@127.0.0.1").is_err());
+        assert_eq!(
+            target(
+                Kind::SnowflakeSchema,
+                "http://u:p@127.0.0.1:8443/helios/public?account=local"
+            )
+            .unwrap(),
+            "http://u:p@127.0.0.1:8443/helios/helios_w2?account=local"
+        );
+        assert_eq!(
+            target(Kind::DatabricksSchema, "http://token:t@127.0.0.1:8444").unwrap(),
+            "http://token:t@127.0.0.1:8444/?schema=helios_w2"
+        );
+    }
+
+    #[test]
+    fn identifiers_are_quoted_for_each_server() {
+        assert_eq!(Kind::PostgresSchema.quote("a\"b"), "\"a\"\"b\"");
+        assert_eq!(Kind::MySqlDatabase.quote("a`b"), "`a``b`");
+        assert_eq!(
+            Kind::MySqlDatabase.drop_sql("helios_w1"),
+            "DROP DATABASE IF EXISTS `helios_w1`"
+        );
+        assert_eq!(
+            Kind::SnowflakeSchema.drop_sql("helios_w1"),
+            "DROP SCHEMA IF EXISTS \"helios_w1\" CASCADE"
+        );
+    }
+}
