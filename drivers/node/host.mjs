@@ -441,8 +441,17 @@ async function close() {
   return {}
 }
 
+/** Closes the session's connection and forgets the session: the next `connect` starts a
+ * new one in this process (the hello's `reconnect`). */
+async function disconnect() {
+  await close()
+  Object.assign(session, { config: null, autocommit: true, lost: false, lostReason: '', busy: false, cursors: 0 })
+  return {}
+}
+
 const OPS = {
   connect,
+  disconnect,
   execute,
   query,
   fetch,
@@ -479,6 +488,8 @@ async function main() {
     driver_version: PG_VERSION,
     runtime: 'Node.js ' + process.version,
     capabilities: CAPABILITIES,
+    // After `disconnect`, this host takes another `connect`.
+    reconnect: true,
   })
 
   // Lines are read as they come (so `cancel` is seen at once) and queued; a single

@@ -1,11 +1,17 @@
 //! A client driver (psycopg2, asyncpg, node-postgres, …) through its driver host.
 //!
-//! Each session is one host process, started from the registry's command for the driver
-//! and spoken to over stdin/stdout in the line-delimited JSON protocol of
+//! Each session is one host process at a time, started from the registry's command for the
+//! driver and spoken to over stdin/stdout in the line-delimited JSON protocol of
 //! `docs/driver-host.md`. The host only drives the driver: it answers with typed values,
 //! column classes and errors, and everything else (comparison, labels, xfails, reports)
 //! stays here. The engine starts one host when it is created to read its `hello`: the
 //! protocol version it speaks (another is refused) and the driver's capabilities.
+//!
+//! Starting a host costs an interpreter and a driver import (~200 ms for CPython), far more
+//! than a case. A host whose hello says `reconnect` closes a session's connection on
+//! `disconnect` and makes a fresh adapter for the next `connect`: the engine keeps such
+//! hosts between sessions, so a new session costs a connection, not a process. Only a
+//! session that ended cleanly gives its host back; one that timed out or broke is killed.
 
 use std::collections::VecDeque;
 use std::process::Stdio;
@@ -44,26 +50,55 @@ pub struct DriverEngine {
     capabilities: Vec<Capability>,
     /// `node-postgres 8.13.1 on Node.js v20.20.2`, from the hello.
     description: String,
+    /// Hosts between sessions, ready for a `connect`; `None` when the host cannot reconnect.
+    idle: Option<IdleHosts>,
 }
+
+type IdleHosts = Arc<StdMutex<Vec<Host>>>;
 
 /// What a host says first.
 struct Hello {
     capabilities: Vec<Capability>,
     description: String,
+    /// After `disconnect` the host takes another `connect`.
+    reconnect: bool,
 }
 
 impl DriverEngine {
-    /// Starts one host to learn what it speaks and can do, then lets it go.
+    /// Starts one host to learn what it speaks and can do; it serves the first session
+    /// when it can reconnect, else it is let go.
     pub async fn start(driver: &Driver, target: &Target) -> Result<Self, ExecError> {
         let mut host = Host::spawn(driver).await?;
         let hello = host.hello(driver).await?;
-        host.shut().await;
+        let idle = if hello.reconnect {
+            Some(Arc::new(StdMutex::new(vec![host])))
+        } else {
+            host.shut().await;
+            None
+        };
         Ok(Self {
             driver: driver.clone(),
             target: target.clone(),
             capabilities: hello.capabilities,
             description: hello.description,
+            idle,
         })
+    }
+
+    /// An idle host, or a new one once it said hello.
+    async fn host(&self) -> Result<Host, ExecError> {
+        let idle = self
+            .idle
+            .as_ref()
+            .and_then(|idle| idle.lock().ok().and_then(|mut hosts| hosts.pop()));
+        match idle {
+            Some(host) => Ok(host),
+            None => {
+                let mut host = Host::spawn(&self.driver).await?;
+                host.hello(&self.driver).await?;
+                Ok(host)
+            }
+        }
     }
 }
 
@@ -78,8 +113,7 @@ impl Engine for DriverEngine {
     }
 
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
-        let mut host = Host::spawn(&self.driver).await?;
-        host.hello(&self.driver).await?;
+        let mut host = self.host().await?;
         host.call(
             "connect",
             json!({"target": self.target.expose_url(), "autocommit": options.autocommit}),
@@ -99,7 +133,23 @@ impl Engine for DriverEngine {
             host,
             canceller,
             style: self.driver.placeholder,
+            idle: self.idle.clone(),
         }))
+    }
+
+    async fn close(&self) {
+        let hosts = self
+            .idle
+            .as_ref()
+            .and_then(|idle| {
+                idle.lock()
+                    .ok()
+                    .map(|mut hosts| std::mem::take(&mut *hosts))
+            })
+            .unwrap_or_default();
+        for mut host in hosts {
+            host.shut().await;
+        }
     }
 }
 
@@ -164,6 +214,12 @@ impl Host {
             ids: Arc::new(AtomicU64::new(1)),
             driver: driver.name.clone(),
         })
+    }
+
+    fn forget_stderr(&self) {
+        if let Ok(mut kept) = self.stderr.lock() {
+            kept.clear();
+        }
     }
 
     /// The host's stderr so far, for a message.
@@ -330,6 +386,7 @@ fn parse_hello(line: &str, driver: &str) -> Result<Hello, ExecError> {
     };
     Ok(Hello {
         capabilities,
+        reconnect: hello.get("reconnect").and_then(Json::as_bool) == Some(true),
         description: format!(
             "{} {} on {}",
             field("driver"),
@@ -476,6 +533,8 @@ struct DriverSession {
     canceller: Option<Arc<HostCanceller>>,
     /// How the driver's SQL binds parameters: by name or by position.
     style: PlaceholderStyle,
+    /// Where the host goes after a clean `disconnect`, when it can reconnect.
+    idle: Option<IdleHosts>,
 }
 
 /// Sends `cancel` beside the request in flight; the host answers it at once.
@@ -596,6 +655,19 @@ impl Session for DriverSession {
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
+        if let Some(idle) = self.idle.take() {
+            let disconnected = self.host.call("disconnect", json!({})).await.map(|_| ());
+            if disconnected.is_ok() {
+                // What it printed belongs to the session that ended.
+                self.host.forget_stderr();
+                if let Ok(mut hosts) = idle.lock() {
+                    hosts.push(self.host);
+                }
+                return Ok(());
+            }
+            self.host.shut().await;
+            return disconnected;
+        }
         let closed = self.host.call("close", json!({})).await.map(|_| ());
         // Told once already: a second `close` would only meet a closed pipe.
         self.host.reap().await;

@@ -91,6 +91,7 @@ describe('protocol', () => {
       driver_version: PG_VERSION,
       runtime: 'Node.js ' + process.version,
       capabilities: ['sql', 'sessions', 'transactions', 'autocommit_off', 'cursors', 'cancel', 'copy'],
+      reconnect: true,
     })
     assert.equal(host.lines[0], JSON.stringify(hello), 'hello comes before anything else')
   })
@@ -227,6 +228,21 @@ describe('PostgreSQL', { skip: skipPg }, () => {
     } finally {
       await observer.ok('execute', { sql: `DROP TABLE ${table}`, params: [] })
     }
+  })
+
+  test('disconnect ends the session; the next connect in the same process starts clean', async () => {
+    const host = await connected(false)
+    assert.equal((await host.hello).reconnect, true)
+    const [[first]] = await host.rows('SELECT pg_backend_pid()')
+    await host.ok('execute', { sql: 'CREATE TEMP TABLE helios_left_behind (v int)', params: [] })
+    await host.ok('disconnect')
+    assert.equal((await host.request('query', { sql: 'SELECT 1', params: [] })).error.kind, 'client')
+    await host.ok('connect', { target: TARGET, autocommit: true })
+    const [[second]] = await host.rows('SELECT pg_backend_pid()')
+    assert.notEqual(second, first, 'a new server connection')
+    assert.deepEqual(await host.rows("SELECT to_regclass('pg_temp.helios_left_behind') IS NULL"), [[true]])
+    await host.ok('close')
+    assert.equal(await host.exited, 0)
   })
 
   test('begin in autocommit mode opens a transaction that rollback ends', async () => {

@@ -1,4 +1,4 @@
-"""`python -m helios_driver_host DRIVER`: one session's host process."""
+"""`python -m helios_driver_host DRIVER`: a host process for one session at a time."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as e:
         print(f"driver-host: cannot import the {args[0]} driver: {e}", file=sys.stderr)
         return 2
-    code = Host(adapter, sys.stdin.buffer, protocol_out).run()
+    driver = args[0]
+    code = Host(adapter, sys.stdin.buffer, protocol_out, fresh=lambda: load(driver)).run()
     # The session is over (answered `close`, or the input ended): exit now rather than
     # wait for threads a driver may have left behind (heartbeats, telemetry, pools).
     sys.stderr.flush()

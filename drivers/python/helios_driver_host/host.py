@@ -14,6 +14,7 @@ import queue
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any, BinaryIO
 
@@ -40,6 +41,8 @@ def hello(adapter: Adapter) -> dict[str, Json]:
         "driver_version": driver_version(adapter),
         "runtime": f"{platform.python_implementation()} {platform.python_version()}",
         "capabilities": list(adapter.capabilities),
+        # After `disconnect`, this host takes another `connect` with a fresh adapter.
+        "reconnect": True,
     }
 
 
@@ -63,8 +66,17 @@ def _arg(request: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> A
 
 
 class Host:
-    def __init__(self, adapter: Adapter, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    def __init__(
+        self,
+        adapter: Adapter,
+        stdin: BinaryIO,
+        stdout: BinaryIO,
+        fresh: Callable[[], Adapter] | None = None,
+    ) -> None:
         self.adapter = adapter
+        # Makes the adapter the next session starts with: nothing of a session's adapter
+        # (its transaction flags, cursors, event loop) outlives `disconnect`.
+        self._fresh = fresh or type(adapter)
         self._in = stdin
         self._out = stdout
         self._write_lock = threading.Lock()
@@ -187,24 +199,9 @@ class Host:
         op = request["op"]
         a = self.adapter
         if op == "connect":
-            if self._connected:
-                raise HostError("client", "already connected")
-            target = _arg(request, "target", str)
-            self._secrets = [target]
-            password = parse(target).password
-            if password:
-                self._secrets.append(password)
-            autocommit = request.get("autocommit", True)
-            if not isinstance(autocommit, bool):
-                raise HostError("client", "`autocommit` must be a boolean")
-            a.connect(target, autocommit)
-            self._connected = True
-            return {}
-        if op == "close":
-            if self._connected:
-                self._connected = False
-                a.close()
-            return {}
+            return self._connect(request)
+        if op in ("close", "disconnect"):
+            return self._end_session(reconnect=op == "disconnect")
         if op not in ("execute", "query", "fetch", "begin", "commit", "rollback", "copy", "vector"):
             raise HostError("unsupported", f"unknown op `{op}`")
         if not self._connected:
@@ -243,6 +240,32 @@ class Host:
             return {"rowcount": a.copy(table, [str(c) for c in columns], decoded)}
         operation = _arg(request, "operation", dict)
         return {"answer": a.vector(operation)}
+
+    def _connect(self, request: dict[str, Any]) -> dict[str, Json]:
+        if self._connected:
+            raise HostError("client", "already connected")
+        target = _arg(request, "target", str)
+        self._secrets = [target]
+        password = parse(target).password
+        if password:
+            self._secrets.append(password)
+        autocommit = request.get("autocommit", True)
+        if not isinstance(autocommit, bool):
+            raise HostError("client", "`autocommit` must be a boolean")
+        self.adapter.connect(target, autocommit)
+        self._connected = True
+        return {}
+
+    def _end_session(self, reconnect: bool) -> dict[str, Json]:
+        """`close` and `disconnect`: the connection goes; after `disconnect` the next
+        session starts from a fresh adapter."""
+        if self._connected:
+            self._connected = False
+            self.adapter.close()
+        if reconnect:
+            self.adapter = self._fresh()
+            self._secrets = []
+        return {}
 
     def _failure(self, request: dict[str, Any], exc: BaseException) -> dict[str, Json]:
         op = request.get("op")

@@ -359,3 +359,26 @@ def test_close_before_connect_is_fine() -> None:
     r.thread.join(5)
     assert r.exit_code == 0
     assert not r.adapter.closed  # type: ignore[attr-defined]
+
+
+def test_disconnect_closes_the_session_and_the_next_connect_gets_a_fresh_adapter() -> None:
+    first = FakeAdapter()
+    r = Running(first)
+    assert r.receive()["reconnect"] is True
+    connect(r)
+    assert r.request({"id": 2, "op": "execute", "sql": "x", "params": []})["ok"] is True
+    assert r.request({"id": 3, "op": "disconnect"}) == {"id": 3, "ok": True}
+    assert first.closed
+    assert r.thread.is_alive()  # the host stays for the next session
+    # Nothing of the first session's adapter carries over.
+    assert r.host.adapter is not first
+    assert (
+        r.request({"id": 4, "op": "execute", "sql": "x", "params": []})["error"]["kind"] == "client"
+    )
+    connect(r, rid=5)
+    second = r.host.adapter
+    assert second.calls == [("connect", True)]  # type: ignore[attr-defined]
+    assert r.request({"id": 6, "op": "close"}) == {"id": 6, "ok": True}
+    r.thread.join(5)
+    assert r.exit_code == 0
+    assert second.closed  # type: ignore[attr-defined]
