@@ -583,7 +583,7 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
                     }),
                     None => None,
                 };
-                Action::Query(Query {
+                Action::Query(Box::new(Query {
                     sql,
                     params,
                     rows,
@@ -600,7 +600,7 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
                             .map_or_else(|| err(line, format!("bad compare `{c}`")), Ok)?,
                         None => Compare::Typed,
                     },
-                })
+                }))
             }
         }
         "begin" | "commit" | "rollback" => {
@@ -655,7 +655,11 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
             let [json] = body else {
                 return err(line + 1, "a vector step has one JSON line");
             };
-            Action::Vector(read_json::<VectorStep>(json, line + 1, "vector step")?)
+            Action::Vector(Box::new(read_json::<VectorStep>(
+                json,
+                line + 1,
+                "vector step",
+            )?))
         }
         other => return err(line, format!("unknown record `{other}`")),
     };

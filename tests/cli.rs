@@ -847,3 +847,30 @@ fn workers_change_neither_verdicts_nor_order() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn specs_with_errors_change_nothing_in_the_output_and_leave_no_staging_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let out_arg = out.to_str().expect("utf8");
+    assert_eq!(
+        run(&["compile", "specs", "-o", out_arg]).status.code(),
+        Some(0)
+    );
+    let before = std::fs::read(out.join("manifest.json")).expect("manifest");
+    let res = run(&["compile", &fixture_arg("malformed"), "-o", out_arg]);
+    assert_eq!(res.status.code(), Some(2), "{}", text(&res.stderr));
+    assert_eq!(
+        std::fs::read(out.join("manifest.json")).expect("manifest"),
+        before
+    );
+    assert!(
+        out.join("sqlite/core_types.slt").is_file(),
+        "nothing removed"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, ["out"], "the staging directory went away");
+}

@@ -6,8 +6,7 @@ use clap::Args;
 
 use super::{exit, report_diagnostics};
 use crate::diag::Diagnostics;
-use crate::plan::compile::compile;
-use crate::render;
+use crate::render::{self, Output, RenderError};
 use crate::spec;
 
 #[derive(Debug, Args)]
@@ -29,64 +28,70 @@ pub struct CompileArgs {
 pub fn command(args: &CompileArgs) -> u8 {
     let mut diags = Diagnostics::default();
     let specs = spec::load(&args.specs, &args.labels, &mut diags);
+    let out = &args.out;
+    let output = if args.check {
+        Output::check(out)
+    } else {
+        match Output::write(out) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error: cannot write beside {}: {e}", out.display());
+                return exit::IO;
+            }
+        }
+    };
     // Scripts are compiled for each protocol's default target and its server labels.
-    let plan = compile(&specs, &args.labels, &mut diags);
+    let jobs = std::thread::available_parallelism().map_or(1, usize::from);
+    let compiled = render::compile_and_render(&specs, &args.labels, jobs, &output, &mut diags);
+    // With errors in the specs nothing is written: the staged files go with `output`.
     if !report_diagnostics(diags, &specs) {
         return exit::USAGE;
     }
-    let files = match render::render(&plan) {
-        Ok(f) => f,
-        Err(e) => {
+    let cases = match compiled {
+        Ok(cases) => cases,
+        Err(RenderError::Template(e)) => {
             eprintln!("error: rendering failed: {e:#}");
             return exit::USAGE;
         }
-    };
-    let out = &args.out;
-    if args.check {
-        return match render::check(out, &files) {
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", out.display());
-                exit::IO
-            }
-            Ok(s) if s.is_clean() => {
-                println!("{} is up to date ({} files)", out.display(), files.len());
-                exit::OK
-            }
-            Ok(s) => {
-                for p in &s.missing {
-                    println!("missing: {}", out.join(p).display());
-                }
-                for p in &s.changed {
-                    println!("stale:   {}", out.join(p).display());
-                }
-                for p in &s.extra {
-                    println!("extra:   {}", out.join(p).display());
-                }
-                eprintln!(
-                    "error: {} is out of date; run `helios-matrix compile {} -o {}`",
-                    out.display(),
-                    args.specs.display(),
-                    out.display()
-                );
-                exit::FAILED
-            }
-        };
-    }
-    match render::write(out, &files) {
-        Ok(s) => {
-            println!(
-                "compiled {} case(s) into {}: {} written, {} removed, {} unchanged",
-                plan.cases().count(),
-                out.display(),
-                s.missing.len() + s.changed.len(),
-                s.extra.len(),
-                files.len() - s.missing.len() - s.changed.len()
-            );
-            exit::OK
+        Err(RenderError::Io(e)) => {
+            eprintln!("error: cannot read or stage {}: {e}", out.display());
+            return exit::IO;
         }
+    };
+    let staleness = match output.finish() {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot write {}: {e}", out.display());
-            exit::IO
+            return exit::IO;
         }
+    };
+    if !args.check {
+        println!(
+            "compiled {cases} case(s) into {}: {} written, {} removed",
+            out.display(),
+            staleness.missing.len() + staleness.changed.len(),
+            staleness.extra.len(),
+        );
+        return exit::OK;
     }
+    if staleness.is_clean() {
+        println!("{} is up to date ({cases} cases)", out.display());
+        return exit::OK;
+    }
+    for p in &staleness.missing {
+        println!("missing: {}", out.join(p).display());
+    }
+    for p in &staleness.changed {
+        println!("stale:   {}", out.join(p).display());
+    }
+    for p in &staleness.extra {
+        println!("extra:   {}", out.join(p).display());
+    }
+    eprintln!(
+        "error: {} is out of date; run `helios-matrix compile {} -o {}`",
+        out.display(),
+        args.specs.display(),
+        out.display()
+    );
+    exit::FAILED
 }

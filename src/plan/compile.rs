@@ -55,6 +55,21 @@ pub fn compile_protocols(
     }
 }
 
+/// Compiles one suite for one protocol; `None` when the suite does not apply to it.
+pub fn compile_suite_for(
+    specs: &SpecSet,
+    protocol: &Protocol,
+    cli_labels: &[String],
+    suite: &Suite,
+    d: &mut Diagnostics,
+) -> Option<SuitePlan> {
+    let labels = Labels {
+        protocol,
+        cli: cli_labels,
+    };
+    compile_suite(specs, &labels, suite, d)
+}
+
 /// Label matching for one protocol.
 struct Labels<'a> {
     protocol: &'a Protocol,

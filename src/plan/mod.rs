@@ -148,7 +148,9 @@ impl Repeat {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     Statement(Statement),
-    Query(Query),
+    /// Boxed, as is `Vector`: a plan holds every step of every case, and the largest
+    /// variant sets every step's size.
+    Query(Box<Query>),
     Begin,
     Commit,
     Rollback,
@@ -157,7 +159,7 @@ pub enum Action {
         #[serde(with = "duration")]
         duration: Duration,
     },
-    Vector(VectorStep),
+    Vector(Box<VectorStep>),
 }
 
 impl Action {

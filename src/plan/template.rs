@@ -138,7 +138,7 @@ impl Expander {
                 count: s.count,
                 error: s.error.clone(),
             }),
-            Action::Query(q) => Action::Query(Query {
+            Action::Query(q) => Action::Query(Box::new(Query {
                 sql: self.text(&q.sql, var, value)?,
                 params: self.params(&q.params, var, value)?,
                 rows: q
@@ -146,8 +146,8 @@ impl Expander {
                     .as_ref()
                     .map(|r| self.rows(r, var, value))
                     .transpose()?,
-                ..q.clone()
-            }),
+                ..(**q).clone()
+            })),
             Action::Copy(c) => Action::Copy(Copy {
                 table: self.text(&c.table, var, value)?,
                 columns: c.columns.clone(),
@@ -156,7 +156,7 @@ impl Expander {
                     repeated => repeated.clone(),
                 },
             }),
-            Action::Vector(v) => Action::Vector(self.vector(v, var, value)?),
+            Action::Vector(v) => Action::Vector(Box::new(self.vector(v, var, value)?)),
             other => other.clone(),
         })
     }

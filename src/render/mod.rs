@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use minijinja::{Environment, Error as TemplateError, ErrorKind, Value, context};
 use serde::Serialize;
 
+use crate::diag::Diagnostics;
+use crate::plan::compile::compile_suite_for;
 use crate::plan::{Plan, ProtocolPlan, SuitePlan};
+use crate::registry::Protocol;
+use crate::spec::SpecSet;
 
 /// The script template, embedded so the binary works from any directory.
 const SLT_TEMPLATE: &str = include_str!("../../templates/slt/suite.slt.j2");
@@ -137,26 +141,26 @@ pub fn is_plain_sql(sql: &str) -> bool {
 }
 
 #[derive(Serialize)]
-struct ManifestEntry<'a> {
-    protocol: &'a str,
-    tier: &'a str,
-    suite: &'a str,
-    id: &'a str,
-    name: &'a str,
-    priority: &'a str,
+struct ManifestEntry {
+    protocol: String,
+    tier: &'static str,
+    suite: String,
+    id: String,
+    name: String,
+    priority: &'static str,
     source: String,
     script: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    skip: Option<&'a str>,
+    skip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    xfail: Option<&'a str>,
+    xfail: Option<String>,
 }
 
 #[derive(Serialize)]
 struct Manifest<'a> {
     generated_by: &'static str,
     labels: &'a [String],
-    cases: Vec<ManifestEntry<'a>>,
+    cases: Vec<ManifestEntry>,
 }
 
 /// The script path of a suite on a protocol, relative to the output directory.
@@ -167,17 +171,17 @@ pub fn script_path(protocol: &str, suite: &str) -> PathBuf {
 /// Renders one suite for one protocol.
 pub fn render_suite(protocol: &ProtocolPlan, suite: &SuitePlan) -> Result<String, TemplateError> {
     let env = environment()?;
-    render_with(&env, protocol, suite)
+    render_with(&env, &protocol.protocol, suite)
 }
 
 fn render_with(
     env: &Environment<'_>,
-    protocol: &ProtocolPlan,
+    protocol: &Protocol,
     suite: &SuitePlan,
 ) -> Result<String, TemplateError> {
     let template = env.get_template("slt/suite.slt")?;
     let mut out = template.render(context! {
-        protocol => Value::from(minijinja::value::Serde(&protocol.protocol)),
+        protocol => Value::from(minijinja::value::Serde(protocol)),
         suite => Value::from(minijinja::value::Serde(suite)),
     })?;
     // One trailing newline, whatever the template's last block did.
@@ -196,35 +200,156 @@ pub fn render(plan: &Plan) -> Result<Rendered, TemplateError> {
     let mut files = Rendered::new();
     let mut entries = Vec::new();
     for protocol in &plan.protocols {
-        for suite in &protocol.suites {
-            let path = script_path(&protocol.protocol.name, &suite.name);
-            files.insert(path.clone(), render_with(&env, protocol, suite)?);
-            for case in &suite.cases {
-                entries.push(ManifestEntry {
-                    protocol: &protocol.protocol.name,
-                    tier: protocol.protocol.tier.as_str(),
-                    suite: &suite.name,
-                    id: &case.id,
-                    name: &case.name,
-                    priority: case.priority.as_str(),
-                    source: format!("{}:{}", suite.source, case.line),
-                    script: path.to_string_lossy().replace('\\', "/"),
-                    skip: case.skip.as_deref(),
-                    xfail: case.xfail.as_ref().map(|x| x.reason.as_str()),
-                });
-            }
-        }
+        render_protocol(&env, protocol, &mut files, &mut entries)?;
     }
+    manifest(&plan.labels, entries, &mut files)?;
+    Ok(files)
+}
+
+/// Compiles and renders every protocol of the registry into `output`: the same files as
+/// `render(&compile(…))`. Each protocol × suite is compiled, rendered, handed to `output`
+/// and dropped, on `jobs` threads: a large spec set never holds more than `jobs` suite
+/// plans at once, only the specs and the manifest's entries. Returns the number of cases.
+pub fn compile_and_render(
+    specs: &SpecSet,
+    labels: &[String],
+    jobs: usize,
+    output: &Output,
+    d: &mut Diagnostics,
+) -> Result<usize, RenderError> {
+    let protocols = &specs.registry.protocols;
+    let work: Vec<(&Protocol, &crate::spec::Suite)> = protocols
+        .iter()
+        .flat_map(|p| specs.suites.iter().map(move |s| (p, s)))
+        .collect();
+    let env = environment()?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, work.len().max(1)) {
+            scope.spawn(|| {
+                let mut mine = Vec::new();
+                let mut diags = Diagnostics::default();
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&(protocol, suite)) = work.get(index) else {
+                        break;
+                    };
+                    let Some(plan) = compile_suite_for(specs, protocol, labels, suite, &mut diags)
+                    else {
+                        continue;
+                    };
+                    let path = script_path(&protocol.name, &plan.name);
+                    let entries = manifest_entries(protocol, &plan, &path);
+                    let rendered = render_with(&env, protocol, &plan)
+                        .map_err(RenderError::from)
+                        .and_then(|text| output.accept(path, text).map_err(RenderError::from));
+                    let failed = rendered.is_err();
+                    mine.push((index, rendered.map(|()| entries)));
+                    if failed {
+                        break;
+                    }
+                }
+                if let Ok(mut done) = done.lock() {
+                    done.push((mine, diags));
+                }
+            });
+        }
+    });
+    let done = done
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut results = Vec::new();
+    for (mine, diags) in done {
+        d.extend(diags);
+        results.extend(mine);
+    }
+    // The manifest lists cases by protocol, then suite (the order of `work`), as `render`
+    // does, whatever order the threads finished in.
+    results.sort_by_key(|(index, _)| *index);
+    let mut entries = Vec::new();
+    for (_, rendered) in results {
+        entries.extend(rendered?);
+    }
+    let cases = entries.len();
+    let mut files = Rendered::new();
+    manifest(labels, entries, &mut files)?;
+    for (path, text) in files {
+        output.accept(path, text)?;
+    }
+    Ok(cases)
+}
+
+/// Why rendering into an [`Output`] stopped.
+#[derive(Debug)]
+pub enum RenderError {
+    Template(TemplateError),
+    Io(io::Error),
+}
+
+impl From<TemplateError> for RenderError {
+    fn from(e: TemplateError) -> Self {
+        RenderError::Template(e)
+    }
+}
+
+impl From<io::Error> for RenderError {
+    fn from(e: io::Error) -> Self {
+        RenderError::Io(e)
+    }
+}
+
+/// One protocol's scripts, and its cases' manifest entries.
+fn render_protocol(
+    env: &Environment<'_>,
+    protocol: &ProtocolPlan,
+    files: &mut Rendered,
+    entries: &mut Vec<ManifestEntry>,
+) -> Result<(), TemplateError> {
+    for suite in &protocol.suites {
+        let path = script_path(&protocol.protocol.name, &suite.name);
+        entries.extend(manifest_entries(&protocol.protocol, suite, &path));
+        files.insert(path, render_with(env, &protocol.protocol, suite)?);
+    }
+    Ok(())
+}
+
+/// The manifest's entry for each case of a suite compiled for a protocol.
+fn manifest_entries(protocol: &Protocol, suite: &SuitePlan, path: &Path) -> Vec<ManifestEntry> {
+    let script = path.to_string_lossy().replace('\\', "/");
+    suite
+        .cases
+        .iter()
+        .map(|case| ManifestEntry {
+            protocol: protocol.name.clone(),
+            tier: protocol.tier.as_str(),
+            suite: suite.name.clone(),
+            id: case.id.clone(),
+            name: case.name.clone(),
+            priority: case.priority.as_str(),
+            source: format!("{}:{}", suite.source, case.line),
+            script: script.clone(),
+            skip: case.skip.clone(),
+            xfail: case.xfail.as_ref().map(|x| x.reason.clone()),
+        })
+        .collect()
+}
+
+fn manifest(
+    labels: &[String],
+    entries: Vec<ManifestEntry>,
+    files: &mut Rendered,
+) -> Result<(), TemplateError> {
     let manifest = Manifest {
         generated_by: "helios-matrix compile",
-        labels: &plan.labels,
+        labels,
         cases: entries,
     };
     let mut text = serde_json::to_string_pretty(&manifest)
         .map_err(|e| TemplateError::new(ErrorKind::InvalidOperation, e.to_string()))?;
     text.push('\n');
     files.insert(PathBuf::from(MANIFEST), text);
-    Ok(files)
+    Ok(())
 }
 
 /// Files under `out` that `compile` owns: the manifest and `*/*.slt`.
@@ -268,31 +393,107 @@ impl Staleness {
     }
 }
 
-pub fn check(out: &Path, files: &Rendered) -> io::Result<Staleness> {
-    let mut s = Staleness::default();
-    for (path, content) in files {
-        match std::fs::read(out.join(path)) {
-            Ok(existing) if existing == content.as_bytes() => {}
-            Ok(_) => s.changed.push(path.clone()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => s.missing.push(path.clone()),
-            Err(e) => return Err(e),
-        }
-    }
-    s.extra = owned_files(out)?
-        .into_iter()
-        .filter(|p| !files.contains_key(p))
-        .collect();
-    Ok(s)
+/// Where `compile` puts files as they are rendered: compared with what `out` holds, and
+/// when writing, the ones that differ staged beside it. Nothing in `out` changes until
+/// [`Output::finish`] commits, so specs with errors leave it as it was.
+pub struct Output {
+    out: PathBuf,
+    /// The staging directory (on `out`'s file system, so staged files rename into place).
+    staging: Option<tempfile::TempDir>,
+    state: std::sync::Mutex<OutputState>,
 }
 
-/// Writes what changed and removes scripts no longer produced. Returns what it did.
-pub fn write(out: &Path, files: &Rendered) -> io::Result<Staleness> {
-    let s = check(out, files)?;
-    for path in s.missing.iter().chain(&s.changed) {
-        let content = files.get(path).map(String::as_bytes).unwrap_or_default();
-        crate::files::write_atomically(&out.join(path), content)?;
+#[derive(Default)]
+struct OutputState {
+    produced: std::collections::BTreeSet<PathBuf>,
+    staleness: Staleness,
+}
+
+impl Output {
+    /// Compares only (`compile --check`).
+    pub fn check(out: &Path) -> Output {
+        Output {
+            out: out.to_path_buf(),
+            staging: None,
+            state: Default::default(),
+        }
     }
-    for path in &s.extra {
+
+    /// Compares, and stages what differs for [`Output::finish`] to write.
+    pub fn write(out: &Path) -> io::Result<Output> {
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(parent)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".helios-matrix-compile-")
+            .tempdir_in(parent)?;
+        Ok(Output {
+            out: out.to_path_buf(),
+            staging: Some(staging),
+            state: Default::default(),
+        })
+    }
+
+    /// Takes one rendered file (from any thread).
+    pub fn accept(&self, path: PathBuf, content: String) -> io::Result<()> {
+        let differs = match std::fs::read(self.out.join(&path)) {
+            Ok(existing) if existing == content.as_bytes() => None,
+            Ok(_) => Some(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(true),
+            Err(e) => return Err(e),
+        };
+        if let (Some(_), Some(staging)) = (differs, &self.staging) {
+            crate::files::write_replacing(&staging.path().join(&path), content.as_bytes())?;
+        }
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match differs {
+            Some(true) => state.staleness.missing.push(path.clone()),
+            Some(false) => state.staleness.changed.push(path.clone()),
+            None => {}
+        }
+        state.produced.insert(path);
+        Ok(())
+    }
+
+    /// What differs from `out` (sorted); when writing, moves the staged files into `out`
+    /// and removes the scripts no longer produced.
+    pub fn finish(self) -> io::Result<Staleness> {
+        let state = self
+            .state
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = state.staleness;
+        s.missing.sort();
+        s.changed.sort();
+        s.extra = owned_files(&self.out)?
+            .into_iter()
+            .filter(|p| !state.produced.contains(p))
+            .collect();
+        let Some(staging) = &self.staging else {
+            return Ok(s);
+        };
+        for path in s.missing.iter().chain(&s.changed) {
+            let (from, to) = (staging.path().join(path), self.out.join(path));
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            if std::fs::rename(&from, &to).is_err() {
+                // Another file system after all: copy it in, still never torn.
+                crate::files::write_replacing(&to, &std::fs::read(&from)?)?;
+            }
+        }
+        remove_extra(&self.out, &s.extra)?;
+        Ok(s)
+    }
+}
+
+fn remove_extra(out: &Path, extra: &[PathBuf]) -> io::Result<()> {
+    for path in extra {
         std::fs::remove_file(out.join(path))?;
         if let Some(parent) = out.join(path).parent()
             && parent != out
@@ -301,5 +502,5 @@ pub fn write(out: &Path, files: &Rendered) -> io::Result<Staleness> {
             std::fs::remove_dir(parent)?;
         }
     }
-    Ok(s)
+    Ok(())
 }

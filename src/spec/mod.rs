@@ -115,17 +115,33 @@ pub fn load(root: &Path, cli_labels: &[String], diags: &mut Diagnostics) -> Spec
     paths.sort();
 
     let known_labels = set.registry.known_labels(cli_labels);
+    // Reading assigns file ids, in path order; parsing and decoding, the bulk of loading a
+    // large spec set, run on every core; the checks across files run in path order again.
+    let files: Vec<(PathBuf, FileId, Arc<str>)> = paths
+        .into_iter()
+        .filter_map(|path| {
+            let (id, text) = read_source(&mut set.sources, &root_display, root, &path, diags)?;
+            Some((path, id, text))
+        })
+        .collect();
+    let decoded = parallel_map(&files, |(path, id, text)| {
+        let mut d = Diagnostics::default();
+        let suite = yaml::parse(text, *id, &mut d).and_then(|node| {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let suite = decode_suite(&node, stem, &mut d);
+            check_labels(&node, &known_labels, &mut d);
+            suite
+        });
+        (suite, d)
+    });
     let mut ids: BTreeMap<String, Span> = BTreeMap::new();
     let mut suite_names: BTreeMap<String, Span> = BTreeMap::new();
-    for path in paths {
-        let Some(node) = read_yaml(&mut set.sources, &root_display, root, &path, diags) else {
-            continue;
-        };
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let Some(suite) = decode_suite(&node, stem, diags) else {
+    for (suite, d) in decoded {
+        diags.extend(d);
+        let Some(suite) = suite else {
             continue;
         };
         if let Some(first) = suite_names.get(&suite.name) {
@@ -146,10 +162,30 @@ pub fn load(root: &Path, cli_labels: &[String], diags: &mut Diagnostics) -> Spec
                 ids.insert(case.id.clone(), span);
             }
         }
-        check_labels(&node, &known_labels, diags);
         set.suites.push(suite);
     }
     set
+}
+
+/// `f` over `items` on every core, the results in the items' order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, items.len().max(1));
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Reads a file as UTF-8 YAML; invalid bytes are a located error, never a panic.
@@ -160,6 +196,18 @@ fn read_yaml(
     path: &Path,
     diags: &mut Diagnostics,
 ) -> Option<Node> {
+    let (id, text) = read_source(sources, root_display, root, path, diags)?;
+    yaml::parse(&text, id, diags)
+}
+
+/// Reads a file into the source map as UTF-8; invalid bytes are a located error.
+fn read_source(
+    sources: &mut SourceMap,
+    root_display: &str,
+    root: &Path,
+    path: &Path,
+    diags: &mut Diagnostics,
+) -> Option<(FileId, Arc<str>)> {
     let relative = path.strip_prefix(root).unwrap_or(path).to_path_buf();
     let display = join_display(root_display, &relative);
     let bytes = match std::fs::read(path) {
@@ -173,7 +221,7 @@ fn read_yaml(
         Ok(text) => {
             let text: Arc<str> = Arc::from(text);
             let id = sources.add(display, relative, text.clone());
-            yaml::parse(&text, id, diags)
+            Some((id, text))
         }
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();

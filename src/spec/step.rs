@@ -74,10 +74,10 @@ pub fn decode(node: &Node, view: Vec<(&Node, &Node)>, d: &mut Diagnostics) -> Op
             "begin" => Action::Begin,
             "commit" => Action::Commit,
             "rollback" => Action::Rollback,
-            "list_indexes" => Action::Vector(VectorStep {
+            "list_indexes" => Action::Vector(Box::new(VectorStep {
                 op: VectorOp::ListIndexes,
                 checks: VectorChecks::default(),
-            }),
+            })),
             other => {
                 let diag = d.error(node.span, format!("`{other}` is not a step"));
                 if let Some(s) = did_you_mean(other, all_kinds()) {
@@ -327,7 +327,7 @@ fn query(kind_value: &Node, f: &mut Fields<'_>, d: &mut Diagnostics) -> Option<A
             None
         }
     };
-    Some(Action::Query(Query {
+    Some(Action::Query(Box::new(Query {
         sql: sql?,
         params: params.unwrap_or_default(),
         rows,
@@ -340,7 +340,7 @@ fn query(kind_value: &Node, f: &mut Fields<'_>, d: &mut Diagnostics) -> Option<A
         tolerance,
         types,
         compare,
-    }))
+    })))
 }
 
 /// `types: [integer, text]`: a portable class per column.
@@ -645,5 +645,5 @@ fn vector_step(
             return None;
         }
     };
-    Some(Action::Vector(VectorStep { op, checks }))
+    Some(Action::Vector(Box::new(VectorStep { op, checks })))
 }
