@@ -847,3 +847,174 @@ fn workers_change_neither_verdicts_nor_order() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// (suite, case, status kind) of every case in a report, sorted.
+fn case_kinds(report: &Report) -> Vec<(String, String, &'static str)> {
+    let mut cases: Vec<_> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| {
+            s.test_cases.iter().map(|c| {
+                let kind = match &c.status {
+                    TestCaseStatus::Success { .. } => "success",
+                    TestCaseStatus::NonSuccess {
+                        kind: NonSuccessKind::Failure,
+                        ..
+                    } => "failure",
+                    TestCaseStatus::NonSuccess {
+                        kind: NonSuccessKind::Error,
+                        ..
+                    } => "error",
+                    TestCaseStatus::Skipped { .. } => "skipped",
+                };
+                (
+                    s.name.as_str().to_string(),
+                    c.name.as_str().to_string(),
+                    kind,
+                )
+            })
+        })
+        .collect();
+    cases.sort();
+    cases
+}
+
+#[test]
+fn merged_shard_reports_hold_exactly_the_cases_of_the_whole_run() {
+    let whole = run_with_junit(&["-p", "sqlite"]);
+    assert_eq!(whole.code, Some(0), "{}", whole.stdout);
+    let shards: Vec<Ran> = (1..=3)
+        .map(|k| run_with_junit(&["-p", "sqlite", "--shard", &format!("{k}/3")]))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let merged = dir.path().join("merged.xml");
+    let mut args = vec!["report", "merge"];
+    args.extend(shards.iter().map(|s| s.xml.to_str().expect("utf8")));
+    args.extend(["-o", merged.to_str().expect("utf8")]);
+    let out = run(&args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let report = junit(&merged);
+    assert_eq!(case_kinds(&report), case_kinds(&whole.report()));
+    let w = whole.report();
+    assert_eq!(
+        (report.tests, report.failures, report.errors, report.skipped),
+        (w.tests, w.failures, w.errors, w.skipped),
+        "totals are recomputed"
+    );
+    // The verdict reads as the whole run's does.
+    let last_lines = |s: &str| {
+        s.lines()
+            .rev()
+            .take(2)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(last_lines(&stdout), last_lines(&whole.stdout));
+    assert!(
+        stdout.contains("gate p0: PASSED (0 failing case(s) within the gate)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn report_merge_gates_on_the_failures_of_every_shard() {
+    let passing = run_with_junit(&["-p", "sqlite", "--case", "CORE-TYP-00[12]"]);
+    let failing = run_with_junit(&["--specs", &fixture_arg("failing"), "-p", "sqlite"]);
+    assert_eq!(failing.code, Some(1));
+    let merge = |extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "merge",
+            passing.xml.to_str().expect("utf8"),
+            failing.xml.to_str().expect("utf8"),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = merge(&["--gate", "p0"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("gate p0: FAILED (3 failing case(s) within the gate)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  sqlite      WRONG-002 Wrong expected value (p0, "),
+        "{stdout}"
+    );
+    // The fixture's cases are P0: a gate on P1 only reports them.
+    let out = merge(&["--gate", "p1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(
+            "gate p1: PASSED (0 failing case(s) within the gate, 3 outside it, reported only)"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    // An expected failure is not a failure; an unexpected pass (P1 here) is.
+    let xpass = run_with_junit(&["--specs", &fixture_arg("xpass"), "-p", "sqlite"]);
+    let out = run(&["report", "merge", xpass.xml.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), xpass.code, "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(
+            "gate p0: PASSED (0 failing case(s) within the gate, 1 outside it, reported only)"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&[
+        "report",
+        "merge",
+        xpass.xml.to_str().expect("utf8"),
+        "--gate",
+        "p0,p1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+}
+
+#[test]
+fn report_merge_refuses_what_it_cannot_read_or_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = dir.path().join("garbage.xml");
+    std::fs::write(&garbage, "not < xml at all").expect("write");
+    let truncated = dir.path().join("truncated.xml");
+    std::fs::write(&truncated, "<testsuites><testsuite name=\"x\"><testcase").expect("write");
+    let foreign = dir.path().join("foreign.xml");
+    std::fs::write(
+        &foreign,
+        "<testsuites><testsuite name=\"x\" tests=\"1\"><testcase name=\"t\"/></testsuite></testsuites>",
+    )
+    .expect("write");
+    let missing = dir.path().join("missing.xml");
+    for (path, says) in [
+        (&garbage, "is not a JUnit report"),
+        (&truncated, "is not a JUnit report"),
+        (&foreign, "no `priority` property"),
+        (&missing, "cannot read"),
+    ] {
+        let out = run(&["report", "merge", path.to_str().expect("utf8")]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
+        assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert_eq!(run(&["report", "merge"]).status.code(), Some(2));
+    let ran = run_with_junit(&["-p", "sqlite", "--case", "CORE-TYP-001"]);
+    let blocked = dir.path().join("file").join("merged.xml");
+    std::fs::write(dir.path().join("file"), "a file, not a directory").expect("write");
+    let out = run(&[
+        "report",
+        "merge",
+        ran.xml.to_str().expect("utf8"),
+        "-o",
+        blocked.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let help = text(&run(&["report", "merge", "--help"]).stdout);
+    for flag in ["--out", "--gate", "REPORT", "Exit codes"] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
