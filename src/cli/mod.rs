@@ -1,6 +1,7 @@
 //! The command line: one file per command, each parsing its flags and calling library
 //! code. Exit codes live here, and mean one thing each.
 
+mod ci;
 mod compile;
 mod list;
 mod report;
@@ -25,7 +26,7 @@ pub mod exit {
     /// Usage error, invalid specs, or a JUnit report to merge that cannot be read or is
     /// not one: nothing was run (or merged).
     pub const USAGE: u8 = 2;
-    /// A file could not be read or written (JUnit report, generated scripts).
+    /// A file could not be read or written (JUnit report, generated scripts, workflow).
     pub const IO: u8 = 3;
 }
 
@@ -35,7 +36,7 @@ Exit codes:
   1  a case within the gate failed, errored or passed unexpectedly; --check: generated files are stale
   2  usage error or invalid specs (every problem is reported with file:line:column);
      report merge: a report cannot be read or is not a helios-matrix JUnit report
-  3  a file could not be read or written (JUnit report, generated scripts)";
+  3  a file could not be read or written (JUnit report, generated scripts, workflow)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +66,10 @@ pub enum Command {
     /// JUnit reports: `report merge` makes the reports of a sharded run one, and gates on it.
     #[command(after_help = EXIT_CODES)]
     Report(report::ReportArgs),
+    /// CI configuration: `ci github` writes a GitHub Actions workflow that runs the matrix
+    /// as one job per protocol × driver × shard and gates once on their merged reports.
+    #[command(after_help = EXIT_CODES)]
+    Ci(ci::CiArgs),
 }
 
 /// Which cases, on which protocols and targets: shared by `run` and `list`.
@@ -175,6 +180,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::command(&args),
         Command::List(args) => list::command(&args),
         Command::Report(args) => report::command(&args),
+        Command::Ci(args) => ci::command(&args),
     })
 }
 
