@@ -10,7 +10,7 @@ default:
 
 # Every check CI runs: format, lints, tests (with the reference servers), generated/ up to
 # date, and the runs CI gates on, with JUnit under target/junit/.
-ci: fmt-check clippy services drivers test drivers-check test-live compile-check run-sqlite run-matrix run-drivers
+ci: fmt-check clippy services drivers test drivers-check test-live compile-check ci-workflow-check run-sqlite run-matrix run-drivers
 
 # Fail when code is not `cargo fmt`-formatted.
 fmt-check:
@@ -35,6 +35,12 @@ compile: build
 # Fail when generated/ is stale.
 compile-check: build
     {{bin}} compile specs/ -o generated/ --check
+
+# scripts/actionlint.sh installs actionlint (pinned in scripts/actionlint/) when missing.
+# The GitHub Actions workflow of `ci github --shards 3`, into target/ci/, checked by actionlint.
+ci-workflow-check: build
+    {{bin}} ci github --shards 3 -o target/ci/helios-matrix.yml
+    bash scripts/actionlint.sh target/ci/helios-matrix.yml
 
 # Tests against the real servers and emulators (started by `just services`), one at a
 # time: they share the servers' databases.

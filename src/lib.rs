@@ -9,12 +9,16 @@
 //!           placeholders & error codes native)
 //!   → render (templates → generated/*.slt)       render   ← script parses them back
 //!   → run (executor per protocol → events)       run, exec::{sqlite, …}
-//!   → report (terminal, JUnit)                   report
+//!   → report (terminal, JUnit; shards merged)    report
 //! ```
+//!
+//! Scale-out: `ci` writes the matrix as CI jobs (protocol × driver × shard) whose JUnit
+//! reports `report::merge` makes one and gates on.
 //!
 //! To add a protocol: add an entry to `specs/matrix.yaml`, and if it needs a new executor,
 //! a file in `src/exec/` implementing [`exec::Engine`] plus one line in [`exec::engine_for`].
 
+pub mod ci;
 pub mod cli;
 pub mod diag;
 pub mod exec;

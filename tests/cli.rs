@@ -874,3 +874,324 @@ fn specs_with_errors_change_nothing_in_the_output_and_leave_no_staging_behind() 
         .collect();
     assert_eq!(left, ["out"], "the staging directory went away");
 }
+
+/// (suite, case, status kind) of every case in a report, sorted.
+fn case_kinds(report: &Report) -> Vec<(String, String, &'static str)> {
+    let mut cases: Vec<_> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| {
+            s.test_cases.iter().map(|c| {
+                let kind = match &c.status {
+                    TestCaseStatus::Success { .. } => "success",
+                    TestCaseStatus::NonSuccess {
+                        kind: NonSuccessKind::Failure,
+                        ..
+                    } => "failure",
+                    TestCaseStatus::NonSuccess {
+                        kind: NonSuccessKind::Error,
+                        ..
+                    } => "error",
+                    TestCaseStatus::Skipped { .. } => "skipped",
+                };
+                (
+                    s.name.as_str().to_string(),
+                    c.name.as_str().to_string(),
+                    kind,
+                )
+            })
+        })
+        .collect();
+    cases.sort();
+    cases
+}
+
+#[test]
+fn merged_shard_reports_hold_exactly_the_cases_of_the_whole_run() {
+    let whole = run_with_junit(&["-p", "sqlite"]);
+    assert_eq!(whole.code, Some(0), "{}", whole.stdout);
+    let shards: Vec<Ran> = (1..=3)
+        .map(|k| run_with_junit(&["-p", "sqlite", "--shard", &format!("{k}/3")]))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let merged = dir.path().join("merged.xml");
+    let mut args = vec!["report", "merge"];
+    args.extend(shards.iter().map(|s| s.xml.to_str().expect("utf8")));
+    args.extend(["-o", merged.to_str().expect("utf8")]);
+    let out = run(&args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let report = junit(&merged);
+    assert_eq!(case_kinds(&report), case_kinds(&whole.report()));
+    let w = whole.report();
+    assert_eq!(
+        (report.tests, report.failures, report.errors, report.skipped),
+        (w.tests, w.failures, w.errors, w.skipped),
+        "totals are recomputed"
+    );
+    // The verdict reads as the whole run's does.
+    let last_lines = |s: &str| {
+        s.lines()
+            .rev()
+            .take(2)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(last_lines(&stdout), last_lines(&whole.stdout));
+    assert!(
+        stdout.contains("gate p0: PASSED (0 failing case(s) within the gate)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn report_merge_gates_on_the_failures_of_every_shard() {
+    let passing = run_with_junit(&["-p", "sqlite", "--case", "CORE-TYP-00[12]"]);
+    let failing = run_with_junit(&["--specs", &fixture_arg("failing"), "-p", "sqlite"]);
+    assert_eq!(failing.code, Some(1));
+    let merge = |extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "merge",
+            passing.xml.to_str().expect("utf8"),
+            failing.xml.to_str().expect("utf8"),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = merge(&["--gate", "p0"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("gate p0: FAILED (3 failing case(s) within the gate)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  sqlite      WRONG-002 Wrong expected value (p0, "),
+        "{stdout}"
+    );
+    // The fixture's cases are P0: a gate on P1 only reports them.
+    let out = merge(&["--gate", "p1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(
+            "gate p1: PASSED (0 failing case(s) within the gate, 3 outside it, reported only)"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    // An expected failure is not a failure; an unexpected pass (P1 here) is.
+    let xpass = run_with_junit(&["--specs", &fixture_arg("xpass"), "-p", "sqlite"]);
+    let out = run(&["report", "merge", xpass.xml.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), xpass.code, "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(
+            "gate p0: PASSED (0 failing case(s) within the gate, 1 outside it, reported only)"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&[
+        "report",
+        "merge",
+        xpass.xml.to_str().expect("utf8"),
+        "--gate",
+        "p0,p1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+}
+
+#[test]
+fn report_merge_refuses_what_it_cannot_read_or_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = dir.path().join("garbage.xml");
+    std::fs::write(&garbage, "not < xml at all").expect("write");
+    let truncated = dir.path().join("truncated.xml");
+    std::fs::write(&truncated, "<testsuites><testsuite name=\"x\"><testcase").expect("write");
+    let foreign = dir.path().join("foreign.xml");
+    std::fs::write(
+        &foreign,
+        "<testsuites><testsuite name=\"x\" tests=\"1\"><testcase name=\"t\"/></testsuite></testsuites>",
+    )
+    .expect("write");
+    let missing = dir.path().join("missing.xml");
+    for (path, says) in [
+        (&garbage, "is not a JUnit report"),
+        (&truncated, "is not a JUnit report"),
+        (&foreign, "no `priority` property"),
+        (&missing, "cannot read"),
+    ] {
+        let out = run(&["report", "merge", path.to_str().expect("utf8")]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
+        assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert_eq!(run(&["report", "merge"]).status.code(), Some(2));
+    let ran = run_with_junit(&["-p", "sqlite", "--case", "CORE-TYP-001"]);
+    let blocked = dir.path().join("file").join("merged.xml");
+    std::fs::write(dir.path().join("file"), "a file, not a directory").expect("write");
+    let out = run(&[
+        "report",
+        "merge",
+        ran.xml.to_str().expect("utf8"),
+        "-o",
+        blocked.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let help = text(&run(&["report", "merge", "--help"]).stdout);
+    for flag in ["--out", "--gate", "REPORT", "Exit codes"] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
+
+/// A workflow parsed with the project's YAML reader (duplicate keys are errors there).
+fn parse_yaml(text: &str) -> helios_matrix::yaml::Node {
+    let mut sources = helios_matrix::source::SourceMap::default();
+    let id = sources.add("workflow".into(), "workflow.yml".into(), text.into());
+    let mut diags = helios_matrix::diag::Diagnostics::default();
+    let node = helios_matrix::yaml::parse(text, id, &mut diags);
+    assert!(!diags.has_errors(), "{}", diags.render(&sources));
+    node.expect("a YAML document")
+}
+
+fn at<'a>(node: &'a helios_matrix::yaml::Node, path: &[&str]) -> &'a helios_matrix::yaml::Node {
+    path.iter().fold(node, |n, key| {
+        n.get(key)
+            .unwrap_or_else(|| panic!("no `{key}` in {path:?}"))
+    })
+}
+
+#[test]
+fn the_github_workflow_is_generated_from_the_registry_deterministically() {
+    let out = run(&["ci", "github", "--shards", "3"]);
+    let workflow = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&run(&["ci", "github", "--shards", "3"]).stdout),
+        workflow,
+        "the same registry gives the same bytes"
+    );
+    insta::assert_snapshot!("github_workflow_3_shards", workflow);
+}
+
+#[test]
+fn the_github_workflow_runs_every_cell_shard_and_gates_once() {
+    let out = run(&["ci", "github", "--shards", "2,sqlite=3", "--gate", "p0,p1"]);
+    let workflow = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        workflow.starts_with("# Generated by `helios-matrix ci github`"),
+        "{workflow}"
+    );
+    assert!(
+        workflow.contains("#   helios-matrix ci github --shards 2,sqlite=3 --gate p0,p1 > FILE\n"),
+        "{workflow}"
+    );
+    let doc = parse_yaml(&workflow);
+    let include = at(&doc, &["jobs", "run", "strategy", "matrix", "include"])
+        .items()
+        .expect("a list");
+    // Cells: postgresql 1 + 4 drivers, mysql 1 + 3, snowflake 1 + 1, databricks 1 (its
+    // connector skips every case), pinecone 1 + 1: 14 × 2 shards; sqlite × 3.
+    assert_eq!(include.len(), 14 * 2 + 3);
+    let field = |entry: &helios_matrix::yaml::Node, key: &str| {
+        at(entry, &[key]).as_str().map(str::to_string)
+    };
+    let mut ids: Vec<String> = include.iter().filter_map(|e| field(e, "job")).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), include.len(), "job names are unique");
+    let sqlite: Vec<_> = include
+        .iter()
+        .filter(|e| field(e, "protocol").as_deref() == Some("sqlite"))
+        .collect();
+    assert_eq!(sqlite.len(), 3);
+    assert_eq!(field(sqlite[1], "shard").as_deref(), Some("2/3"));
+    assert_eq!(
+        at(sqlite[0], &["server"]).scalar(),
+        Some(&helios_matrix::value::Scalar::Bool(false))
+    );
+    let silver = include
+        .iter()
+        .find(|e| field(e, "protocol").as_deref() == Some("pinecone"))
+        .expect("pinecone");
+    assert_eq!(field(silver, "priority").as_deref(), Some("p0,p1"));
+    assert_eq!(
+        at(&doc, &["env", "HELIOS_MATRIX_GATE"]).as_str(),
+        Some("p0,p1")
+    );
+    // The gate job waits for every run job, runs whatever they came to, and merges.
+    let gate = at(&doc, &["jobs", "gate"]);
+    assert_eq!(at(gate, &["needs"]).as_str(), Some("run"));
+    assert_eq!(at(gate, &["if"]).as_str(), Some("always()"));
+    assert!(
+        workflow.contains("report merge junit/*.xml --gate \"$HELIOS_MATRIX_GATE\" -o merged.xml")
+    );
+    assert!(workflow.contains("merge-multiple: true"));
+    // Every job's selection is one `run` accepts.
+    for entry in include {
+        let (protocol, driver, priority, shard) = (
+            field(entry, "protocol").expect("protocol"),
+            field(entry, "driver").expect("driver"),
+            field(entry, "priority").expect("priority"),
+            field(entry, "shard").expect("shard"),
+        );
+        let out = run(&[
+            "list",
+            "--protocol",
+            &protocol,
+            "--driver",
+            &driver,
+            "--priority",
+            &priority,
+            "--shard",
+            &shard,
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{protocol}/{driver} {shard}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn ci_github_refuses_bad_shards_and_reports_unwritable_files() {
+    for args in [
+        &["ci", "github", "--shards", "0"][..],
+        &["ci", "github", "--shards", "sqlite3=2"],
+        &["ci", "github", "--shards", "300"],
+        &["ci", "github", "--specs", "no/such/dir"],
+    ] {
+        let out = run(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+    }
+    let out = run(&["ci", "github", "--shards", "300"]);
+    assert!(
+        text(&out.stderr).contains("more than one GitHub Actions matrix holds (256)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("workflows").join("helios-matrix.yml");
+    let out = run(&["ci", "github", "-o", path.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&path).expect("written");
+    assert!(
+        written.contains(&format!("-o {}\n", path.display())),
+        "{written}"
+    );
+    std::fs::write(dir.path().join("file"), "not a directory").expect("write");
+    let blocked = dir.path().join("file").join("helios-matrix.yml");
+    let out = run(&["ci", "github", "-o", blocked.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let help = text(&run(&["ci", "github", "--help"]).stdout);
+    for flag in ["--specs", "--shards", "--gate", "--out", "Exit codes"] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}

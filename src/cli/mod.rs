@@ -1,8 +1,10 @@
 //! The command line: one file per command, each parsing its flags and calling library
 //! code. Exit codes live here, and mean one thing each.
 
+mod ci;
 mod compile;
 mod list;
+mod report;
 mod run;
 
 use std::path::PathBuf;
@@ -21,9 +23,10 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// A case within the gate (`--gate`, default p0) failed; or `compile --check` found stale files.
     pub const FAILED: u8 = 1;
-    /// Usage error or invalid specs: nothing was run.
+    /// Usage error, invalid specs, or a JUnit report to merge that cannot be read or is
+    /// not one: nothing was run (or merged).
     pub const USAGE: u8 = 2;
-    /// A file could not be read or written (JUnit report, generated scripts).
+    /// A file could not be read or written (JUnit report, generated scripts, workflow).
     pub const IO: u8 = 3;
 }
 
@@ -31,8 +34,9 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  no case within the gate (--gate, default p0) failed; --check: up to date
   1  a case within the gate failed, errored or passed unexpectedly; --check: generated files are stale
-  2  usage error or invalid specs (every problem is reported with file:line:column)
-  3  a file could not be read or written (JUnit report, generated scripts)";
+  2  usage error or invalid specs (every problem is reported with file:line:column);
+     report merge: a report cannot be read or is not a helios-matrix JUnit report
+  3  a file could not be read or written (JUnit report, generated scripts, workflow)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,6 +63,13 @@ pub enum Command {
     /// expected to fail, and where it is written.
     #[command(after_help = EXIT_CODES)]
     List(list::ListArgs),
+    /// JUnit reports: `report merge` makes the reports of a sharded run one, and gates on it.
+    #[command(after_help = EXIT_CODES)]
+    Report(report::ReportArgs),
+    /// CI configuration: `ci github` writes a GitHub Actions workflow that runs the matrix
+    /// as one job per protocol × driver × shard and gates once on their merged reports.
+    #[command(after_help = EXIT_CODES)]
+    Ci(ci::CiArgs),
 }
 
 /// Which cases, on which protocols and targets: shared by `run` and `list`.
@@ -168,6 +179,8 @@ pub fn main() -> ExitCode {
         Command::Compile(args) => compile::command(&args),
         Command::Run(args) => run::command(&args),
         Command::List(args) => list::command(&args),
+        Command::Report(args) => report::command(&args),
+        Command::Ci(args) => ci::command(&args),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Reporters: consumers of the run's event stream.
 
 pub mod junit;
+pub mod merge;
 pub mod terminal;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,55 @@ pub trait Reporter {
     /// Called once after `RunFinished`; writes whatever is left.
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// What a case came to, as the counts and the gate see it: an [`Outcome`] without its
+/// details, which is also all a JUnit report keeps of one (`report merge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    /// A check failed.
+    Failed,
+    /// The case could not run as written (infrastructure).
+    Error,
+    Skipped,
+    /// Failed where an `xfail` said it would (not a failure).
+    ExpectedFailure,
+    /// Passed where an `xfail` said it would fail (a failure).
+    UnexpectedPass,
+}
+
+impl Verdict {
+    pub fn of(outcome: &Outcome) -> Verdict {
+        match outcome {
+            Outcome::Passed => Verdict::Passed,
+            Outcome::Failed(f) if f.is_infrastructure() => Verdict::Error,
+            Outcome::Failed(_) => Verdict::Failed,
+            Outcome::Skipped(_) => Verdict::Skipped,
+            Outcome::ExpectedFailure { .. } => Verdict::ExpectedFailure,
+            Outcome::UnexpectedPass { .. } => Verdict::UnexpectedPass,
+        }
+    }
+
+    /// Whether it fails the run (within the gate).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Verdict::Failed | Verdict::Error | Verdict::UnexpectedPass
+        )
+    }
+
+    /// The terminal's five-column label (`PASS `, `FAIL `, `ERROR`, …).
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Passed => "PASS ",
+            Verdict::Failed => "FAIL ",
+            Verdict::Error => "ERROR",
+            Verdict::Skipped => "SKIP ",
+            Verdict::ExpectedFailure => "XFAIL",
+            Verdict::UnexpectedPass => "XPASS",
+        }
     }
 }
 
@@ -32,18 +82,17 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn add(&mut self, outcome: &Outcome) {
-        match outcome {
-            Outcome::Passed => self.passed += 1,
-            Outcome::Failed(f) => {
+    pub fn add(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::Passed => self.passed += 1,
+            Verdict::Failed => self.failed += 1,
+            Verdict::Error => {
                 self.failed += 1;
-                if f.is_infrastructure() {
-                    self.errors += 1;
-                }
+                self.errors += 1;
             }
-            Outcome::Skipped(_) => self.skipped += 1,
-            Outcome::ExpectedFailure { .. } => self.expected_failures += 1,
-            Outcome::UnexpectedPass { .. } => self.unexpected_passes += 1,
+            Verdict::Skipped => self.skipped += 1,
+            Verdict::ExpectedFailure => self.expected_failures += 1,
+            Verdict::UnexpectedPass => self.unexpected_passes += 1,
         }
     }
 
@@ -94,20 +143,34 @@ impl Tally {
         match event {
             Event::RunStarted { cells } => {
                 for (name, _) in cells {
-                    self.order.push(name.clone());
-                    self.per_protocol.entry(name.clone()).or_default();
+                    self.announce(name);
                 }
             }
             Event::CaseFinished { case, outcome, .. } => {
-                self.per_protocol
-                    .entry(case.cell())
-                    .or_default()
-                    .add(outcome);
-                if outcome.is_failure() {
-                    *self.failures_by_priority.entry(case.priority).or_default() += 1;
-                }
+                self.record(&case.cell(), case.priority, Verdict::of(outcome));
             }
             _ => {}
+        }
+    }
+
+    /// A cell, in the order the summary lists them (once; later calls change nothing).
+    pub fn announce(&mut self, cell: &str) {
+        if !self.per_protocol.contains_key(cell) {
+            self.order.push(cell.to_string());
+            self.per_protocol
+                .insert(cell.to_string(), Counts::default());
+        }
+    }
+
+    /// One case's verdict in `cell`.
+    pub fn record(&mut self, cell: &str, priority: Priority, verdict: Verdict) {
+        self.announce(cell);
+        self.per_protocol
+            .entry(cell.to_string())
+            .or_default()
+            .add(verdict);
+        if verdict.is_failure() {
+            *self.failures_by_priority.entry(priority).or_default() += 1;
         }
     }
 
@@ -133,6 +196,40 @@ impl Tally {
         }
         line.push(')');
         line
+    }
+
+    /// The run's closing lines: one per cell, the gate verdict, and the totals
+    /// (`N passed, N failed, N skipped`).
+    pub fn summary(&self, gate: &[Priority]) -> String {
+        // Cell names (`postgresql/mysql-connector-python`) set the column's width.
+        let width = self
+            .order
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .max(11);
+        let mut summary = String::new();
+        for name in &self.order {
+            let c = self.per_protocol.get(name).copied().unwrap_or_default();
+            let mut extra = Vec::new();
+            if c.expected_failures > 0 {
+                extra.push(format!("{} expected failure(s)", c.expected_failures));
+            }
+            if c.unexpected_passes > 0 {
+                extra.push(format!("{} unexpected pass(es)", c.unexpected_passes));
+            }
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", extra.join(", "))
+            };
+            summary.push_str(&format!("{name:>width$}: {}{extra}\n", c.line()));
+        }
+        summary.push_str(&self.gate_verdict(gate));
+        summary.push('\n');
+        summary.push_str(&self.total().line());
+        summary
     }
 
     pub fn total(&self) -> Counts {

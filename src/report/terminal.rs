@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Reporter, Tally};
+use super::{Reporter, Tally, Verdict};
 use crate::registry::Priority;
 use crate::run::{CaseInfo, Event, Outcome};
 
@@ -58,18 +58,16 @@ impl<W: Write> TerminalReporter<W> {
     }
 
     fn case_line(case: &CaseInfo, outcome: &Outcome, duration: Duration) -> String {
-        let (label, detail) = match outcome {
-            Outcome::Passed => ("PASS ", String::new()),
-            Outcome::Failed(f) if f.is_infrastructure() => ("ERROR", String::new()),
-            Outcome::Failed(_) => ("FAIL ", String::new()),
-            Outcome::Skipped(reason) => ("SKIP ", format!(" ({reason})")),
-            Outcome::ExpectedFailure { reason, .. } => ("XFAIL", format!(" ({reason})")),
-            Outcome::UnexpectedPass { reason, .. } => {
-                ("XPASS", format!(" (marked xfail: {reason})"))
+        let detail = match outcome {
+            Outcome::Passed | Outcome::Failed(_) => String::new(),
+            Outcome::Skipped(reason) | Outcome::ExpectedFailure { reason, .. } => {
+                format!(" ({reason})")
             }
+            Outcome::UnexpectedPass { reason, .. } => format!(" (marked xfail: {reason})"),
         };
         format!(
-            "{label} {:<11} {} {}{detail} [{}]",
+            "{} {:<11} {} {}{detail} [{}]",
+            Verdict::of(outcome).label(),
             case.cell(),
             case.id,
             case.name,
@@ -178,39 +176,7 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                     }
                     summary.push('\n');
                 }
-                // Cell names (`postgresql/mysql-connector-python`) set the column's width.
-                let width = self
-                    .tally
-                    .order
-                    .iter()
-                    .map(String::len)
-                    .max()
-                    .unwrap_or(0)
-                    .max(11);
-                for name in &self.tally.order {
-                    let c = self
-                        .tally
-                        .per_protocol
-                        .get(name)
-                        .copied()
-                        .unwrap_or_default();
-                    let mut extra = Vec::new();
-                    if c.expected_failures > 0 {
-                        extra.push(format!("{} expected failure(s)", c.expected_failures));
-                    }
-                    if c.unexpected_passes > 0 {
-                        extra.push(format!("{} unexpected pass(es)", c.unexpected_passes));
-                    }
-                    let extra = if extra.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", extra.join(", "))
-                    };
-                    summary.push_str(&format!("{name:>width$}: {}{extra}\n", c.line()));
-                }
-                summary.push_str(&self.tally.gate_verdict(&self.gate));
-                summary.push('\n');
-                summary.push_str(&self.tally.total().line());
+                summary.push_str(&self.tally.summary(&self.gate));
                 let _ = writeln!(self.out, "{summary}");
             }
         }
