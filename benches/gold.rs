@@ -1,14 +1,19 @@
-//! `just bench`: runs one workload (5,000 INSERTs in a transaction, then 2,000 point
-//! SELECTs with their expected rows) through `helios-matrix run` and through each server's
-//! own command-line client (`psql -f`, `mariadb <`), several rounds each, alternating, and
-//! prints the median wall-time ratio helios-matrix ÷ client per server, plus
-//! helios-matrix's peak memory. Driver rows do the same through `run --driver psycopg2` /
-//! `--driver pymysql` against a plain Python loop issuing the same statements with that
-//! driver (`python -m helios_driver_host.bench`): the cost of the driver host. The
-//! baselines are measured in the same run, on the same machine, against the same servers
-//! (`just services`, `just drivers`).
+//! `just bench`: every figure against a baseline measured in the same run, on the same
+//! machine, against the same servers (`just services`, `just drivers`).
 //!
-//! Environment: BENCH_ROUNDS (default 5), BENCH_INSERTS (5000), BENCH_SELECTS (2000).
+//! - **Bulk**: 5,000 INSERTs then 2,000 point SELECTs with their expected rows, once in one
+//!   transaction and once with autocommit (each INSERT its own transaction, as users run),
+//!   through `helios-matrix run` and through each server's own client (`psql -f`,
+//!   `mariadb <`); the transaction workload also through `run --driver psycopg2` /
+//!   `--driver pymysql` against a plain Python loop over the same driver. Rounds alternate;
+//!   the ratio is helios-matrix ÷ baseline (median wall time).
+//! - **Suites**: the shipped PostgreSQL and MySQL suites (many small cases) with TLS ÷
+//!   without TLS, and each protocol's suites with `--jobs N` (N = cores) ÷ `--jobs 1`.
+//! - **Compile**: 10,000 cases × every protocol, generated from the core suites (never
+//!   committed), compiled from scratch: wall time and peak memory against the budget.
+//!
+//! Environment: BENCH_ROUNDS (default 5), BENCH_INSERTS (5000), BENCH_SELECTS (2000),
+//! BENCH_CASES (10000).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,13 +28,17 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 /// The same statements as SQL (for the clients) and as a spec (for helios-matrix).
-fn workload(inserts: usize, selects: usize) -> (String, String) {
+fn workload(inserts: usize, selects: usize, transaction: bool) -> (String, String) {
     let mut sql = String::from(
-        "DROP TABLE IF EXISTS bench_rows;\nCREATE TABLE bench_rows (id BIGINT PRIMARY KEY, name VARCHAR(40), value BIGINT);\nBEGIN;\n",
+        "DROP TABLE IF EXISTS bench_rows;\nCREATE TABLE bench_rows (id BIGINT PRIMARY KEY, name VARCHAR(40), value BIGINT);\n",
     );
     let mut spec = String::from(
-        "suite: bench\nprotocols: [postgresql, mysql]\ncases:\n  - id: BENCH-001\n    name: 5000 inserts and 2000 point selects\n    steps:\n      - statement: DROP TABLE IF EXISTS bench_rows\n      - statement: CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, name VARCHAR(40), value BIGINT)\n      - begin\n",
+        "suite: bench\nprotocols: [postgresql, mysql]\ncases:\n  - id: BENCH-001\n    name: 5000 inserts and 2000 point selects\n    steps:\n      - statement: DROP TABLE IF EXISTS bench_rows\n      - statement: CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, name VARCHAR(40), value BIGINT)\n",
     );
+    if transaction {
+        sql.push_str("BEGIN;\n");
+        spec.push_str("      - begin\n");
+    }
     for i in 0..inserts {
         let stmt = format!(
             "INSERT INTO bench_rows (id, name, value) VALUES ({i}, 'row{i}', {})",
@@ -38,8 +47,10 @@ fn workload(inserts: usize, selects: usize) -> (String, String) {
         let _ = writeln!(sql, "{stmt};");
         let _ = writeln!(spec, "      - statement: {stmt}");
     }
-    sql.push_str("COMMIT;\n");
-    spec.push_str("      - commit\n");
+    if transaction {
+        sql.push_str("COMMIT;\n");
+        spec.push_str("      - commit\n");
+    }
     for k in 0..selects {
         // Spread over the table, deterministic.
         let i = (k * 7919) % inserts.max(1);
@@ -57,40 +68,42 @@ fn workload(inserts: usize, selects: usize) -> (String, String) {
 }
 
 /// Runs a command to completion; its wall time, or why it failed.
-fn timed(mut cmd: Command, stdin: Option<&Path>) -> Result<Duration, String> {
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+fn timed(cmd: Command, stdin: Option<&Path>) -> Result<Duration, String> {
+    measured(cmd, stdin, &[0]).map(|(wall, _)| wall)
+}
+
+/// Runs a command to completion, accepting the exit codes in `ok`: its wall time and its
+/// own peak resident memory in KiB (from wait4, for this child alone).
+fn measured(mut cmd: Command, stdin: Option<&Path>, ok: &[i32]) -> Result<(Duration, i64), String> {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
     if let Some(path) = stdin {
         cmd.stdin(std::fs::File::open(path).map_err(|e| e.to_string())?);
     }
     let started = Instant::now();
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    let child = cmd.spawn().map_err(|e| format!("{cmd:?}: {e}"))?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|e| e.to_string())?;
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: wait4 writes only into `status` and `usage`; `child` is ours and unwaited.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let elapsed = started.elapsed();
-    if !out.status.success() {
-        return Err(format!(
-            "{:?} failed: {}",
-            cmd.get_program(),
-            String::from_utf8_lossy(&out.stderr)
-        ));
+    std::mem::forget(child); // reaped by wait4 above
+    if waited != pid {
+        return Err(format!("{cmd:?}: wait4 failed"));
     }
-    Ok(elapsed)
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    if !ok.contains(&code) {
+        return Err(format!("{cmd:?} exited with {code}"));
+    }
+    Ok((elapsed, usage.ru_maxrss))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-/// Peak resident memory of the children waited for so far, in KiB.
-fn children_peak_kib() -> i64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) == 0 {
-            usage.ru_maxrss
-        } else {
-            -1
-        }
-    }
 }
 
 struct Server {
@@ -150,47 +163,64 @@ fn main() {
         println!("gold benchmark: run it with `just bench` (cargo bench --bench gold)");
         return;
     }
-    let rounds = env_number("BENCH_ROUNDS", 5).max(1);
-    let (inserts, selects) = (
-        env_number("BENCH_INSERTS", 5000),
-        env_number("BENCH_SELECTS", 2000),
-    );
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let binary = root.join("target/release/helios-matrix");
     if !binary.is_file() {
         eprintln!("build the release binary first: cargo build --release");
         std::process::exit(2);
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sql, spec) = workload(inserts, selects);
-    let sql_path = dir.path().join("workload.sql");
-    std::fs::write(&sql_path, sql).expect("write sql");
-    std::fs::copy(
-        root.join("specs/matrix.yaml"),
-        dir.path().join("matrix.yaml"),
-    )
-    .expect("registry");
-    std::fs::write(dir.path().join("bench.yaml"), spec).expect("write spec");
+    let rounds = env_number("BENCH_ROUNDS", 5).max(1);
+    let result = bulk(&root, &binary, rounds)
+        .and_then(|()| suites(&root, &binary, rounds))
+        .and_then(|()| compile_at_scale(&root, &binary, rounds));
+    if let Err(e) = result {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}
 
-    let helios = |protocol: &str, driver: Option<&str>| {
-        let mut cmd = Command::new(&binary);
-        cmd.args(["run", "--no-progress", "--protocol", protocol, "--specs"])
-            .arg(dir.path());
-        if let Some(d) = driver {
-            cmd.args(["--driver", d]);
-        }
-        cmd
-    };
-
-    // Peak memory first, from helios-matrix runs alone (getrusage reports the largest child).
-    for protocol in ["postgresql", "mysql"] {
-        if let Err(e) = timed(helios(protocol, None), None) {
-            eprintln!("{e}");
-            std::process::exit(1);
+/// Median of `rounds` alternating runs of two commands: (first's, second's).
+fn alternate(
+    rounds: usize,
+    mut first: impl FnMut() -> Result<Duration, String>,
+    mut second: impl FnMut() -> Result<Duration, String>,
+) -> Result<(Duration, Duration), String> {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which goes first, so drift in the machine's load hits both sides.
+        if round % 2 == 0 {
+            a.push(first()?);
+            b.push(second()?);
+        } else {
+            b.push(second()?);
+            a.push(first()?);
         }
     }
-    let peak_kib = children_peak_kib();
+    Ok((median(a), median(b)))
+}
 
+fn row(name: &str, ours: Duration, baseline: Duration, baseline_name: &str) {
+    println!(
+        "{name:<34} {:>9.3} s {:>9.3} s {:>7.2}  ({baseline_name})",
+        ours.as_secs_f64(),
+        baseline.as_secs_f64(),
+        ours.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
+
+fn header(title: &str) {
+    println!("\n{title}");
+    println!(
+        "{:<34} {:>11} {:>11} {:>7}",
+        "", "measured", "baseline", "ratio"
+    );
+}
+
+fn bulk(root: &Path, binary: &Path, rounds: usize) -> Result<(), String> {
+    let (inserts, selects) = (
+        env_number("BENCH_INSERTS", 5000),
+        env_number("BENCH_SELECTS", 2000),
+    );
     let mut servers = vec![
         Server {
             name: "PostgreSQL",
@@ -205,7 +235,8 @@ fn main() {
             client: mariadb,
         },
     ];
-    if root.join(DRIVERS_PYTHON).is_file() {
+    let drivers = root.join(DRIVERS_PYTHON).is_file();
+    if drivers {
         servers.push(Server {
             name: "psycopg2",
             protocol: "postgresql",
@@ -221,51 +252,243 @@ fn main() {
     } else {
         println!("driver rows skipped: {DRIVERS_PYTHON} is missing (just drivers)");
     }
-    println!(
-        "workload: {inserts} INSERTs (one transaction) + {selects} point SELECTs with expected rows, {rounds} rounds, alternating"
-    );
-    println!(
-        "{:<11} {:>16} {:>16} {:>8}",
-        "client", "helios-matrix", "baseline", "ratio"
-    );
-    for server in &servers {
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for round in 0..rounds {
-            let (client, stdin) = (server.client)(&sql_path);
-            // Alternate which goes first, so drift in the machine's load hits both sides.
-            let order: [bool; 2] = if round % 2 == 0 {
-                [true, false]
-            } else {
-                [false, true]
-            };
-            for ours_now in order {
-                let result = if ours_now {
-                    timed(helios(server.protocol, server.driver), None)
-                } else {
-                    timed((server.client)(&sql_path).0, stdin.as_deref())
-                };
-                match result {
-                    Ok(d) if ours_now => ours.push(d),
-                    Ok(d) => theirs.push(d),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        std::process::exit(1);
-                    }
-                }
+    let mut peak_kib = 0;
+    for transaction in [true, false] {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let (sql, spec) = workload(inserts, selects, transaction);
+        let sql_path = dir.path().join("workload.sql");
+        std::fs::write(&sql_path, sql).map_err(|e| e.to_string())?;
+        std::fs::copy(
+            root.join("specs/matrix.yaml"),
+            dir.path().join("matrix.yaml"),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join("bench.yaml"), spec).map_err(|e| e.to_string())?;
+        let helios = |protocol: &str, driver: Option<&str>| {
+            let mut cmd = Command::new(binary);
+            cmd.args(["run", "--no-progress", "--protocol", protocol, "--specs"])
+                .arg(dir.path());
+            if let Some(d) = driver {
+                cmd.args(["--driver", d]);
             }
-            drop(client);
+            cmd
+        };
+        header(&format!(
+            "Bulk: {inserts} INSERTs {} + {selects} point SELECTs with expected rows, TLS, {rounds} rounds",
+            if transaction {
+                "in one transaction"
+            } else {
+                "with autocommit"
+            }
+        ));
+        for server in &servers {
+            // The drivers' cost is per statement either way: one workload shows it.
+            if server.driver.is_some() && !transaction {
+                continue;
+            }
+            let (ours, theirs) = alternate(
+                rounds,
+                || {
+                    let (wall, peak) =
+                        measured(helios(server.protocol, server.driver), None, &[0])?;
+                    peak_kib = peak_kib.max(peak);
+                    Ok(wall)
+                },
+                || {
+                    let (cmd, stdin) = (server.client)(&sql_path);
+                    timed(cmd, stdin.as_deref())
+                },
+            )?;
+            let baseline = match server.driver {
+                Some(_) => "the same driver in a plain loop",
+                None if server.protocol == "postgresql" => "psql -f",
+                None => "mariadb <",
+            };
+            row(server.name, ours, theirs, baseline);
         }
-        let (a, b) = (median(ours), median(theirs));
-        println!(
-            "{:<11} {:>14.3} s {:>14.3} s {:>8.3}",
-            server.name,
-            a.as_secs_f64(),
-            b.as_secs_f64(),
-            a.as_secs_f64() / b.as_secs_f64()
-        );
     }
     println!(
-        "helios-matrix peak memory: {:.1} MiB",
+        "helios-matrix peak memory (bulk): {:.1} MiB",
         peak_kib as f64 / 1024.0
     );
+    Ok(())
+}
+
+/// The shipped suites: TLS against no TLS, and N workers against one.
+fn suites(root: &Path, binary: &Path, rounds: usize) -> Result<(), String> {
+    let run = |protocol: &str, target: Option<&str>, jobs: usize| {
+        let mut cmd = Command::new(binary);
+        cmd.current_dir(root).args([
+            "run",
+            "--no-progress",
+            "--protocol",
+            protocol,
+            "--jobs",
+            &jobs.to_string(),
+        ]);
+        if let Some(t) = target {
+            cmd.args(["--target", &format!("{protocol}={t}")]);
+        }
+        // Without TLS the cases that check TLS fail (exit 1); the time is what counts.
+        move || measured(cmd_clone(&cmd), None, &[0, 1]).map(|(wall, _)| wall)
+    };
+    header(&format!(
+        "Suites: the shipped suites, many small cases, --jobs 1, {rounds} rounds (TLS ÷ no TLS)"
+    ));
+    for (name, protocol, plain) in [
+        (
+            "PostgreSQL suites with TLS",
+            "postgresql",
+            "postgres://test:test@127.0.0.1:5432/helios?sslmode=disable",
+        ),
+        (
+            "MySQL suites with TLS",
+            "mysql",
+            "mysql://test:test@127.0.0.1:3306/helios?ssl-mode=disabled",
+        ),
+    ] {
+        let (tls, without) = alternate(
+            rounds,
+            run(protocol, None, 1),
+            run(protocol, Some(plain), 1),
+        )?;
+        row(name, tls, without, "the same without TLS");
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    header(&format!(
+        "Workers: the shipped suites, --jobs {cores} ÷ --jobs 1 (below 0.625 is 1.6x faster), {rounds} rounds"
+    ));
+    for protocol in ["postgresql", "mysql", "sqlite", "databricks"] {
+        let (many, one) = alternate(rounds, run(protocol, None, cores), run(protocol, None, 1))?;
+        row(&format!("{protocol} --jobs {cores}"), many, one, "--jobs 1");
+    }
+    Ok(())
+}
+
+/// A command's copy (Command is not Clone): program, arguments, directory.
+fn cmd_clone(cmd: &Command) -> Command {
+    let mut copy = Command::new(cmd.get_program());
+    copy.args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        copy.current_dir(dir);
+    }
+    copy
+}
+
+/// 10,000 cases × every protocol, compiled from scratch: into memory-backed files against
+/// the budget (1 s, 200 MiB), and onto disk against copying the same output there (`cp -r`:
+/// writing ~9,000 files is itself slow on some disks).
+fn compile_at_scale(root: &Path, binary: &Path, rounds: usize) -> Result<(), String> {
+    let wanted = env_number("BENCH_CASES", 10_000);
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let specs = dir.path().join("specs");
+    let cases = scaled_specs(root, &specs, wanted)?;
+    let shm = Path::new("/dev/shm");
+    let memory = if shm.is_dir() {
+        tempfile::tempdir_in(shm).map_err(|e| e.to_string())?
+    } else {
+        tempfile::tempdir().map_err(|e| e.to_string())?
+    };
+    let compile = |out: PathBuf| {
+        let mut cmd = Command::new(binary);
+        cmd.arg("compile").arg(&specs).arg("-o").arg(out);
+        cmd
+    };
+    let (mut walls, mut peak) = (Vec::new(), 0);
+    for round in 0..rounds {
+        let (wall, kib) = measured(
+            compile(memory.path().join(format!("out{round}"))),
+            None,
+            &[0],
+        )?;
+        walls.push(wall);
+        peak = peak.max(kib);
+    }
+    let protocols = std::fs::read_to_string(root.join("specs/matrix.yaml"))
+        .map(|t| t.lines().filter(|l| l.contains("executor:")).count())
+        .unwrap_or(0);
+    header(&format!(
+        "Compile: {cases} cases × {protocols} protocols from scratch, {rounds} rounds"
+    ));
+    row(
+        &format!("compile into {}", memory.path().display()),
+        median(walls),
+        Duration::from_secs(1),
+        "the budget: 1 s",
+    );
+    println!(
+        "{:<34} {:>7.1} MiB {:>7.1} MiB {:>7.2}  (the budget: 200 MiB)",
+        "compile, peak memory",
+        peak as f64 / 1024.0,
+        200.0,
+        peak as f64 / 1024.0 / 200.0
+    );
+    let disk = dir.path();
+    let (mut n, mut m) = (0, 0);
+    let (ours, copy) = alternate(
+        rounds,
+        || {
+            n += 1;
+            measured(compile(disk.join(format!("compiled{n}"))), None, &[0]).map(|(w, _)| w)
+        },
+        || {
+            m += 1;
+            let mut cp = Command::new("cp");
+            cp.arg("-r")
+                .arg(memory.path().join("out0"))
+                .arg(disk.join(format!("copied{m}")));
+            timed(cp, None)
+        },
+    )?;
+    row(
+        &format!("compile into {}", disk.display()),
+        ours,
+        copy,
+        "cp -r of the same files there",
+    );
+    Ok(())
+}
+
+/// Copies of the core suites, ids and suite names made unique, until `wanted` cases.
+fn scaled_specs(root: &Path, specs: &Path, wanted: usize) -> Result<usize, String> {
+    std::fs::create_dir_all(specs).map_err(|e| e.to_string())?;
+    std::fs::copy(root.join("specs/matrix.yaml"), specs.join("matrix.yaml"))
+        .map_err(|e| e.to_string())?;
+    let mut core: Vec<(String, String)> = std::fs::read_dir(root.join("specs/core"))
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".yaml")
+                .to_string();
+            std::fs::read_to_string(e.path()).ok().map(|t| (name, t))
+        })
+        .collect();
+    core.sort();
+    let mut cases = 0;
+    for copy in 0.. {
+        for (name, text) in &core {
+            if cases >= wanted {
+                return Ok(cases);
+            }
+            let mut out = String::with_capacity(text.len() + 1024);
+            for line in text.lines() {
+                if let Some(rest) = line.strip_prefix("suite: ") {
+                    let _ = writeln!(out, "suite: {}_{copy}", rest.trim());
+                } else if let Some(id) = line.trim_start().strip_prefix("- id: ") {
+                    let indent = &line[..line.len() - line.trim_start().len()];
+                    let _ = writeln!(out, "{indent}- id: {}-{copy}", id.trim());
+                    cases += 1;
+                } else {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            std::fs::write(specs.join(format!("{name}_{copy}.yaml")), out)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(cases)
 }

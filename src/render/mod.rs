@@ -445,7 +445,12 @@ impl Output {
             Err(e) => return Err(e),
         };
         if let (Some(_), Some(staging)) = (differs, &self.staging) {
-            crate::files::write_replacing(&staging.path().join(&path), content.as_bytes())?;
+            // Private until `finish` renames it into place: a plain write is enough here.
+            let staged = staging.path().join(&path);
+            if let Some(dir) = staged.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(staged, content.as_bytes())?;
         }
         let mut state = self
             .state
@@ -474,9 +479,24 @@ impl Output {
             .into_iter()
             .filter(|p| !state.produced.contains(p))
             .collect();
-        let Some(staging) = &self.staging else {
+        let Some(staging) = self.staging else {
             return Ok(s);
         };
+        if !self.out.exists() {
+            // A first compile: the staging directory becomes the output, in one rename.
+            let staged = staging.keep();
+            if let Err(e) = std::fs::rename(&staged, &self.out) {
+                let _ = std::fs::remove_dir_all(&staged);
+                return Err(e);
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                // A temporary directory is private (0700); generated scripts are not.
+                std::fs::set_permissions(&self.out, std::fs::Permissions::from_mode(0o755))?;
+            }
+            return Ok(s);
+        }
         for path in s.missing.iter().chain(&s.changed) {
             let (from, to) = (staging.path().join(path), self.out.join(path));
             if let Some(dir) = to.parent() {
