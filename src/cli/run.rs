@@ -38,10 +38,10 @@ pub struct RunArgs {
     /// Stop at the first failing case; the remaining cases are reported as not run.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Workers per protocol: how many of its cases run at once, each worker in a database
-    /// of its own (`<database>_w<k>`, created and dropped by the run; the target's user
-    /// needs the right to). Output and JUnit are in the same order whatever N is.
-    /// Default: the number of CPU cores.
+    /// Workers per protocol: how many of its cases run at once, each worker in a schema or
+    /// database of its own (created and dropped by the run; the target's user needs the
+    /// right to). Output and JUnit are in the same order whatever N is. Default: one more
+    /// than the CPU cores, since cases wait on the server as much as they compute.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
     /// Plain lines instead of progress bars, even on a terminal.
@@ -60,7 +60,7 @@ pub fn command(args: &RunArgs) -> u8 {
         case_timeout: args.case_timeout,
         fail_fast: args.fail_fast,
         jobs: args.jobs.map_or_else(
-            || std::thread::available_parallelism().map_or(1, usize::from),
+            || std::thread::available_parallelism().map_or(1, usize::from) + 1,
             usize::from,
         ),
     };
