@@ -241,6 +241,10 @@ fn run_with(
         .args([
             "run",
             "--no-progress",
+            // One worker: a scripted peer answers exactly the requests its test expects,
+            // not the schemas more workers would create.
+            "--jobs",
+            "1",
             "--gate",
             "p0,p1",
             "-p",
