@@ -80,6 +80,13 @@ fn run(args: &[&str]) -> Ran {
         .current_dir(root())
         .arg("run")
         .args(args)
+        // Cases here may watch what an earlier case left (a cancelled query, a dead
+        // server): one worker keeps their order, unless a test asks for more.
+        .args(if args.contains(&"--jobs") {
+            &[][..]
+        } else {
+            &["--jobs", "1"][..]
+        })
         .args(["--no-progress", "--junit", xml.to_str().expect("utf8")])
         .output()
         .expect("the binary runs");

@@ -17,7 +17,9 @@
 //! - Databricks SQL: a schema `helios_w<k>`, the worker's `schema` parameter.
 //! - SQLite: `sqlite::memory:` gives every case its own database already; a file target
 //!   gets a file per worker beside it (`data.w1.db`), removed afterwards.
-//! - Pinecone has no namespace yet (its index names are the specs'): one worker.
+//! - Pinecone has no namespace yet (its index names are the specs'), nor has PostgreSQL
+//!   behind a transaction-pooling proxy (`pooler=transaction`, which keeps no session
+//!   settings): one worker.
 //!
 //! The target's user needs the right to create and drop them. A worker's namespace is a
 //! target like any other, so a driver host runs in it unchanged.
@@ -74,6 +76,11 @@ impl Workspace {
         workers: usize,
     ) -> Result<Option<Vec<Workspace>>, ExecError> {
         let kind = match executor {
+            // A transaction-pooling proxy hands each transaction to any server connection
+            // and refuses start-up options: no session setting can hold a worker's schema.
+            "postgres" if super::http::query_param(target, "pooler").is_some() => {
+                return Ok(None);
+            }
             "postgres" => Kind::PostgresSchema,
             "mysql" => Kind::MySqlDatabase,
             "snowflake" => Kind::SnowflakeSchema,

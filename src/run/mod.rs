@@ -216,7 +216,7 @@ async fn workspaces(
         Ok(None) => (
             single(),
             Some(format!(
-                "one worker: the {executor} executor has no per-worker namespace yet"
+                "one worker: no per-worker namespace for the {executor} executor on this target"
             )),
         ),
         Err(e) => (single(), Some(format!("one worker: {e}"))),
