@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 
 fn bin() -> Command {
@@ -667,6 +669,9 @@ fn fail_fast_reports_the_rest_as_not_run() {
         "-p",
         "sqlite",
         "--fail-fast",
+        // One worker, so which cases were under way when the first failed is fixed.
+        "--jobs",
+        "1",
     ]);
     assert_eq!(ran.code, Some(1));
     let cases = ran.statuses();
@@ -882,18 +887,7 @@ fn case_kinds(report: &Report) -> Vec<(String, String, &'static str)> {
         .iter()
         .flat_map(|s| {
             s.test_cases.iter().map(|c| {
-                let kind = match &c.status {
-                    TestCaseStatus::Success { .. } => "success",
-                    TestCaseStatus::NonSuccess {
-                        kind: NonSuccessKind::Failure,
-                        ..
-                    } => "failure",
-                    TestCaseStatus::NonSuccess {
-                        kind: NonSuccessKind::Error,
-                        ..
-                    } => "error",
-                    TestCaseStatus::Skipped { .. } => "skipped",
-                };
+                let kind = common::status_kind(&c.status);
                 (
                     s.name.as_str().to_string(),
                     c.name.as_str().to_string(),

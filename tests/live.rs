@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+mod common;
+
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 
 const POSTGRES: &str = "postgres://test:test@127.0.0.1:5432/helios?sslmode=require";
@@ -737,12 +739,8 @@ fn workers_give_the_verdicts_of_one_worker_and_clean_up() {
             .iter()
             .flat_map(|s| s.test_cases.iter())
             .map(|c| {
-                let kind = match &c.status {
-                    TestCaseStatus::Success { .. } => "pass".to_string(),
-                    TestCaseStatus::NonSuccess { kind, .. } => format!("{kind:?}"),
-                    TestCaseStatus::Skipped { .. } => "skip".to_string(),
-                };
-                (c.name.as_str().to_string(), kind)
+                let kind = common::status_kind(&c.status);
+                (c.name.as_str().to_string(), kind.to_string())
             })
             .collect()
     };

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
+mod common;
+
+use quick_junit::{Report, TestCase, TestCaseStatus};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -29,21 +31,7 @@ impl Ran {
     }
 
     fn kind(&self, id: &str) -> &'static str {
-        match &self.case(id).status {
-            TestCaseStatus::Success { .. } => "pass",
-            TestCaseStatus::NonSuccess {
-                kind: NonSuccessKind::Failure,
-                ..
-            } => "failure",
-            TestCaseStatus::NonSuccess {
-                kind: NonSuccessKind::Error,
-                ..
-            } => "error",
-            TestCaseStatus::Skipped { ty, .. } => match ty.as_ref().map(|t| t.as_str()) {
-                Some("xfail") => "xfail",
-                _ => "skipped",
-            },
-        }
+        common::status_kind(&self.case(id).status)
     }
 
     fn message(&self, id: &str) -> String {

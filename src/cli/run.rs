@@ -35,7 +35,8 @@ pub struct RunArgs {
     /// failures of other priorities are reported only. The seed's CI policy is the default.
     #[arg(long, value_delimiter = ',', value_parser = parse_priority, default_value = "p0", value_name = "PRIORITIES")]
     pub gate: Vec<Priority>,
-    /// Stop at the first failing case; the remaining cases are reported as not run.
+    /// Stop at the first failing case: cases not yet started are reported as not run (cases
+    /// already under way on other workers finish).
     #[arg(long)]
     pub fail_fast: bool,
     /// Workers per protocol: how many of its cases run at once, each worker in a schema or
