@@ -744,7 +744,7 @@ fn workers_give_the_verdicts_of_one_worker_and_clean_up() {
             })
             .collect()
     };
-    let protocols = "postgresql,mysql,snowflake,databricks,sqlite";
+    let protocols = "postgresql,mysql,snowflake,databricks,pinecone,sqlite";
     let one = run(&["-p", protocols, "--priority", "p0,p1", "--jobs", "1"]);
     let three = run(&["-p", protocols, "--priority", "p0,p1", "--jobs", "3"]);
     assert!(

@@ -27,6 +27,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct PineconeEngine {
     http: HttpClient,
     api_key: String,
+    /// `index-suffix=-w2`: a worker's indexes carry it on the server (see `exec::workspace`).
+    index_suffix: String,
 }
 
 impl PineconeEngine {
@@ -37,7 +39,12 @@ impl PineconeEngine {
             .1
             .or_else(|| http::query_param(target, "api_key"))
             .unwrap_or_else(|| "helios-matrix".to_string());
-        Ok(Self { http, api_key })
+        let index_suffix = http::query_param(target, "index-suffix").unwrap_or_default();
+        Ok(Self {
+            http,
+            api_key,
+            index_suffix,
+        })
     }
 }
 
@@ -51,6 +58,7 @@ impl Engine for PineconeEngine {
         Ok(Box::new(PineconeSession {
             http: self.http.clone(),
             api_key: self.api_key.clone(),
+            index_suffix: self.index_suffix.clone(),
         }))
     }
 }
@@ -58,6 +66,7 @@ impl Engine for PineconeEngine {
 struct PineconeSession {
     http: HttpClient,
     api_key: String,
+    index_suffix: String,
 }
 
 fn unsupported<T>(what: &str) -> Result<T, ExecError> {
@@ -242,6 +251,43 @@ impl Session for PineconeSession {
     }
 
     async fn vector(&mut self, op: &VectorOp) -> Result<VectorAnswer, ExecError> {
+        if self.index_suffix.is_empty() {
+            return self.run(op).await;
+        }
+        // A worker's indexes carry its suffix on the server; the case sees its own names.
+        let mut renamed = op.clone();
+        if let Some(index) = renamed.index_mut() {
+            index.push_str(&self.index_suffix);
+        }
+        let answer = self.run(&renamed).await?;
+        Ok(unsuffixed(answer, &self.index_suffix))
+    }
+}
+
+/// An answer with a worker's index suffix taken off the names it reports; a listing keeps
+/// only the worker's own indexes.
+fn unsuffixed(answer: VectorAnswer, suffix: &str) -> VectorAnswer {
+    match answer {
+        VectorAnswer::Indexes(names) => VectorAnswer::Indexes(
+            names
+                .iter()
+                .filter_map(|n| n.strip_suffix(suffix).map(str::to_string))
+                .collect(),
+        ),
+        VectorAnswer::Json(mut described) => {
+            if let Some(name) = described.get("name").and_then(Json::as_str)
+                && let Some(own) = name.strip_suffix(suffix)
+            {
+                described["name"] = json!(own);
+            }
+            VectorAnswer::Json(described)
+        }
+        other => other,
+    }
+}
+
+impl PineconeSession {
+    async fn run(&self, op: &VectorOp) -> Result<VectorAnswer, ExecError> {
         match op {
             VectorOp::CreateIndex {
                 name,
@@ -415,5 +461,37 @@ impl Session for PineconeSession {
                 .await?,
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workers_index_suffix_comes_off_what_the_server_reports() {
+        let listed = VectorAnswer::Indexes(vec!["docs-w1".into(), "docs-w2".into(), "x".into()]);
+        assert_eq!(
+            unsuffixed(listed, "-w1"),
+            VectorAnswer::Indexes(vec!["docs".into()])
+        );
+        let described = VectorAnswer::Json(json!({"name": "docs-w1", "dimension": 3}));
+        assert_eq!(
+            unsuffixed(described, "-w1"),
+            VectorAnswer::Json(json!({"name": "docs", "dimension": 3}))
+        );
+        let mut op = VectorOp::DescribeIndexStats {
+            index: "docs".into(),
+        };
+        if let Some(index) = op.index_mut() {
+            index.push_str("-w1");
+        }
+        assert_eq!(
+            op,
+            VectorOp::DescribeIndexStats {
+                index: "docs-w1".into()
+            }
+        );
+        assert!(VectorOp::ListIndexes.index_mut().is_none());
     }
 }

@@ -17,9 +17,11 @@
 //! - Databricks SQL: a schema `helios_w<k>`, the worker's `schema` parameter.
 //! - SQLite: `sqlite::memory:` gives every case its own database already; a file target
 //!   gets a file per worker beside it (`data.w1.db`), removed afterwards.
-//! - Pinecone has no namespace yet (its index names are the specs'), nor has PostgreSQL
-//!   behind a transaction-pooling proxy (`pooler=transaction`, which keeps no session
-//!   settings): one worker.
+//! - Pinecone: an index-name suffix per worker (`index-suffix=-w<k>` on the target): the
+//!   executor and the driver host add it to every index a step names and take it off the
+//!   names the server reports, and a listing shows the worker's own indexes only.
+//! - PostgreSQL behind a transaction-pooling proxy (`pooler=transaction`, which keeps no
+//!   session settings) has none: one worker.
 //!
 //! The target's user needs the right to create and drop them. A worker's namespace is a
 //! target like any other, so a driver host runs in it unchanged.
@@ -86,6 +88,18 @@ impl Workspace {
             "snowflake" => Kind::SnowflakeSchema,
             "databricks" => Kind::DatabricksSchema,
             "sqlite" => return Ok(Some(sqlite_workspaces(target, workers))),
+            // The specs create and delete their indexes; a worker's carry its suffix.
+            "pinecone" => {
+                return Ok(Some(
+                    (1..=workers)
+                        .map(|k| {
+                            Workspace::shared(
+                                target.with_query_param("index-suffix", &format!("-w{k}")),
+                            )
+                        })
+                        .collect(),
+                ));
+            }
             _ => return Ok(None),
         };
         let made = (1..=workers)

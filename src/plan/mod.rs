@@ -336,6 +336,21 @@ pub enum VectorOp {
 }
 
 impl VectorOp {
+    /// The index this operation names, for a worker's suffix to go on (`None`: it names none).
+    pub fn index_mut(&mut self) -> Option<&mut String> {
+        match self {
+            VectorOp::ListIndexes => None,
+            VectorOp::CreateIndex { name, .. }
+            | VectorOp::DescribeIndex { name }
+            | VectorOp::DeleteIndex { name } => Some(name),
+            VectorOp::Upsert { index, .. }
+            | VectorOp::VectorQuery { index, .. }
+            | VectorOp::FetchVectors { index, .. }
+            | VectorOp::DeleteVectors { index, .. }
+            | VectorOp::DescribeIndexStats { index } => Some(index),
+        }
+    }
+
     pub const NAMES: [&'static str; 9] = [
         "create_index",
         "list_indexes",

@@ -21,7 +21,12 @@ from helios_driver_host.adapters.asyncpg_driver import AsyncpgAdapter, server_se
 from helios_driver_host.adapters.mysql_connector_driver import MysqlConnectorAdapter
 from helios_driver_host.adapters.mysql_types import mysql_type
 from helios_driver_host.adapters.pg_types import pg_type
-from helios_driver_host.adapters.pinecone_driver import PineconeAdapter, api_error, wire_form
+from helios_driver_host.adapters.pinecone_driver import (
+    PineconeAdapter,
+    api_error,
+    unsuffixed,
+    wire_form,
+)
 from helios_driver_host.adapters.psycopg2_driver import copy_text, pg_connect_args
 from helios_driver_host.adapters.pymysql_driver import mysql_target, pymysql_error
 from helios_driver_host.adapters.snowflake_driver import (
@@ -348,3 +353,11 @@ def test_libpq_options_become_asyncpg_server_settings() -> None:
     }
     with pytest.raises(HostError):
         server_settings("-c search_path")
+
+
+def test_a_workers_index_suffix_comes_off_what_the_server_reports() -> None:
+    listed = unsuffixed({"indexes": ["docs-w1", "docs-w2", "other"]}, "-w1")
+    assert listed == {"indexes": ["docs"]}
+    described = unsuffixed({"json": {"name": "docs-w1", "dimension": 3}}, "-w1")
+    assert described == {"json": {"name": "docs", "dimension": 3}}
+    assert unsuffixed({"upserted": 2}, "-w1") == {"upserted": 2}

@@ -33,6 +33,21 @@ READY_POLL = 0.2
 HTTP_TIMEOUT = 30.0
 
 
+def unsuffixed(answer: dict[str, Json], suffix: str) -> dict[str, Json]:
+    """An answer with a worker's index suffix taken off the names it reports; a listing
+    keeps only the worker's own indexes."""
+    indexes = answer.get("indexes")
+    if isinstance(indexes, list):
+        own = [n[: -len(suffix)] for n in indexes if isinstance(n, str) and n.endswith(suffix)]
+        return {**answer, "indexes": own}
+    described = answer.get("json")
+    if isinstance(described, dict):
+        name = described.get("name")
+        if isinstance(name, str) and name.endswith(suffix):
+            return {**answer, "json": {**described, "name": name[: -len(suffix)]}}
+    return answer
+
+
 def vector_values(spec: Json) -> list[float]:
     """A vector as the step gives it: a list of numbers, or `{"fill": x, "dim": n}`."""
     if isinstance(spec, dict) and set(spec) == {"fill", "dim"}:
@@ -80,6 +95,7 @@ class PineconeAdapter(Adapter):
         self.api_key = ""
         self.pc: Pinecone | None = None
         self._indexes: dict[str, Any] = {}
+        self.index_suffix = ""
 
     def connect(self, target: str, autocommit: bool) -> None:
         # `http://HOST:PORT[/PREFIX]`, the API key as the password or `?api_key=`.
@@ -90,6 +106,8 @@ class PineconeAdapter(Adapter):
         prefix = "".join("/" + quote(p) for p in t.path)
         self.base = f"{t.scheme}://{t.require_host()}{port}{prefix}"
         self.api_key = t.password or t.query.get("api_key") or "helios-matrix"
+        # A worker's indexes carry its suffix on the server (`--jobs`, exec/workspace.rs).
+        self.index_suffix = t.query.get("index-suffix", "")
         self.pc = Pinecone(api_key=self.api_key, host=self.base)
 
     # ------------------------------------------------------------ control plane (HTTP)
@@ -153,6 +171,16 @@ class PineconeAdapter(Adapter):
     # ------------------------------------------------------------ operations
 
     def vector(self, operation: dict[str, Any]) -> dict[str, Json]:
+        suffix = self.index_suffix
+        if not suffix:
+            return self._vector(operation)
+        renamed = {
+            k: v + suffix if k in ("name", "index") and isinstance(v, str) else v
+            for k, v in operation.items()
+        }
+        return unsuffixed(self._vector(renamed), suffix)
+
+    def _vector(self, operation: dict[str, Any]) -> dict[str, Json]:
         op = operation.get("op")
         if op == "create_index":
             name = _arg(operation, "name")
