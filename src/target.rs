@@ -55,15 +55,8 @@ impl Target {
         reqwest::Url::parse(&self.url)
             .ok()
             .and_then(|u| {
-                u.path_segments().map(|s| {
-                    s.filter(|p| !p.is_empty())
-                        .map(|p| {
-                            percent_encoding::percent_decode_str(p)
-                                .decode_utf8_lossy()
-                                .into_owned()
-                        })
-                        .collect()
-                })
+                u.path_segments()
+                    .map(|s| s.filter(|p| !p.is_empty()).map(percent_decode).collect())
             })
             .unwrap_or_default()
     }
@@ -128,6 +121,13 @@ static SECRET_PARAM: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("literal regex")
 });
+
+/// A percent-encoded URL part, decoded (invalid UTF-8 replaced).
+pub fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
 
 /// Masks passwords and tokens in any text that may contain a URL.
 pub fn mask(text: &str) -> String {

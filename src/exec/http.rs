@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use super::ExecError;
-use crate::target::{Target, mask};
+use crate::target::{Target, mask, percent_decode};
 
 /// A JSON-over-HTTP client for one target.
 #[derive(Clone)]
@@ -98,13 +98,6 @@ pub fn credentials(target: &Target) -> (Option<String>, Option<String>) {
     let Ok(url) = reqwest::Url::parse(target.expose_url()) else {
         return (None, None);
     };
-    let decode = |s: &str| percent_decode(s);
-    let user = (!url.username().is_empty()).then(|| decode(url.username()));
-    (user, url.password().map(decode))
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+    let user = (!url.username().is_empty()).then(|| percent_decode(url.username()));
+    (user, url.password().map(percent_decode))
 }

@@ -82,15 +82,7 @@ impl PostgresEngine {
         })?;
         let named_statements =
             super::http::query_param(target, "statement-cache-capacity").is_some();
-        let transaction_pooler = match super::http::query_param(target, "pooler").as_deref() {
-            None => false,
-            Some("transaction") => true,
-            Some(other) => {
-                return Err(ExecError::Connect(format!(
-                    "invalid target: `pooler={other}` (the one value is `transaction`)"
-                )));
-            }
-        };
+        let transaction_pooler = transaction_pooler(target)?;
         let options = options.extra_float_digits(None);
         let options = if named_statements {
             options
@@ -115,6 +107,17 @@ impl PostgresEngine {
             named_statements,
             transaction_pooler,
         })
+    }
+}
+
+/// Whether the target is a transaction-pooling proxy (`pooler=transaction`).
+pub fn transaction_pooler(target: &Target) -> Result<bool, ExecError> {
+    match super::http::query_param(target, "pooler").as_deref() {
+        None => Ok(false),
+        Some("transaction") => Ok(true),
+        Some(other) => Err(ExecError::Connect(format!(
+            "invalid target: `pooler={other}` (the one value is `transaction`)"
+        ))),
     }
 }
 

@@ -35,6 +35,21 @@ const PROGRESS_STEPS: i32 = 1000;
 /// SQLite's limit on bound variables per statement is 32766; stay below it.
 const MAX_COPY_VARIABLES: usize = 30_000;
 
+/// The file a `sqlite:` target names (with any `?query`), or `None` for `sqlite::memory:`,
+/// which gives every case a scratch database of its own.
+pub fn target_file(target: &Target) -> Result<Option<&str>, ExecError> {
+    let url = target.expose_url();
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| {
+            ExecError::Connect(format!(
+                "cannot connect to sqlite at {target}: the target must start with `sqlite:`"
+            ))
+        })?;
+    Ok((!matches!(rest, ":memory:" | ":memory" | "")).then_some(rest))
+}
+
 pub struct SqliteEngine {
     location: Location,
 }
@@ -47,17 +62,8 @@ enum Location {
 
 impl SqliteEngine {
     pub fn new(target: &Target) -> Result<Self, ExecError> {
-        let url = target.expose_url();
-        let rest = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                ExecError::Connect(format!(
-                    "cannot connect to sqlite at {target}: the target must start with `sqlite:`"
-                ))
-            })?;
-        let location = match rest {
-            ":memory:" | ":memory" | "" => Location::PerCase(
+        let location = match target_file(target)? {
+            None => Location::PerCase(
                 tempfile::Builder::new()
                     .prefix("helios-matrix-sqlite-")
                     .tempdir()
@@ -67,7 +73,7 @@ impl SqliteEngine {
                         ))
                     })?,
             ),
-            path => Location::File(path.to_string()),
+            Some(path) => Location::File(path.to_string()),
         };
         Ok(Self { location })
     }

@@ -80,7 +80,7 @@ impl Workspace {
         let kind = match executor {
             // A transaction-pooling proxy hands each transaction to any server connection
             // and refuses start-up options: no session setting can hold a worker's schema.
-            "postgres" if super::http::query_param(target, "pooler").is_some() => {
+            "postgres" if super::postgres::transaction_pooler(target) != Ok(false) => {
                 return Ok(None);
             }
             "postgres" => Kind::PostgresSchema,
@@ -276,20 +276,16 @@ async fn admin(
 }
 
 fn sqlite_workspaces(target: &Target, workers: usize) -> Vec<Workspace> {
-    let url = target.expose_url();
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let (file, query) = path
-        .split_once('?')
-        .map_or((path, None), |(f, q)| (f, Some(q)));
-    if matches!(file, ":memory:" | ":memory" | "") {
-        // Every case has its own database already.
+    // Scratch databases are per case already; a target that is not SQLite's fails in its
+    // engine, once.
+    let Ok(Some(path)) = super::sqlite::target_file(target) else {
         return (0..workers)
             .map(|_| Workspace::shared(target.clone()))
             .collect();
-    }
+    };
+    let (file, query) = path
+        .split_once('?')
+        .map_or((path, None), |(f, q)| (f, Some(q)));
     (1..=workers)
         .map(|k| {
             let (stem, ext) = match file.rsplit_once('.') {
