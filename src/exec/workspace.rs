@@ -62,8 +62,9 @@ enum Kind {
 }
 
 impl Workspace {
-    /// The target itself, shared with nobody else in this run (one worker).
-    pub fn shared(target: Target) -> Self {
+    /// A workspace that is a target and nothing to remove afterwards: the target itself
+    /// (one worker), a per-case scratch target, or a Pinecone index suffix.
+    pub fn without_cleanup(target: Target) -> Self {
         Self {
             target,
             cleanup: Cleanup::Nothing,
@@ -93,7 +94,7 @@ impl Workspace {
                 return Ok(Some(
                     (1..=workers)
                         .map(|k| {
-                            Workspace::shared(
+                            Workspace::without_cleanup(
                                 target.with_query_param("index-suffix", &format!("-w{k}")),
                             )
                         })
@@ -280,7 +281,7 @@ fn sqlite_workspaces(target: &Target, workers: usize) -> Vec<Workspace> {
     // engine, once.
     let Ok(Some(path)) = super::sqlite::target_file(target) else {
         return (0..workers)
-            .map(|_| Workspace::shared(target.clone()))
+            .map(|_| Workspace::without_cleanup(target.clone()))
             .collect();
     };
     let (file, query) = path

@@ -205,7 +205,7 @@ async fn workspaces(
     let Some(target) = &selected.target else {
         return (vec![None], None);
     };
-    let single = || vec![Some(Workspace::shared(target.clone()))];
+    let single = || vec![Some(Workspace::without_cleanup(target.clone()))];
     let wanted = config.jobs.min(selected.cases.len());
     if wanted <= 1 || skipped || target.ensure_loopback().is_err() {
         return (single(), None);
