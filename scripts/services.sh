@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Reference servers: PostgreSQL and MariaDB (MySQL protocol) for the Gold tier, on
 # 127.0.0.1 only, with TLS, as `test`/`test` on database `helios`; PgBouncer in
-# transaction-pooling mode in front of PostgreSQL (:6432, for the live tests); and the
-# Silver-tier emulators fakesnow (Snowflake, :8443), minilake (Databricks SQL, :8444) and
-# NeedleDB (Pinecone, :8445), plain HTTP on 127.0.0.1 only. Ports come from the default
-# targets in specs/matrix.yaml. One file per service under scripts/services/.
+# transaction-pooling mode in front of PostgreSQL (:6432, for the live tests); the
+# Silver-tier emulators fakesnow (Snowflake, :8446), minilake (Databricks SQL, :8444) and
+# NeedleDB (Pinecone, :8445), plain HTTP on 127.0.0.1 only; and in front of those three an
+# nginx HTTPS gateway on :8443 routing by path, which the registry's Silver targets name
+# (the seed serves the three APIs on one TLS port). The Gold and gateway ports come from
+# the default targets in specs/matrix.yaml. One file per service under scripts/services/.
 #
 #   scripts/services.sh [up|down|status]      (default: up; `just services`)
 #
 # - Runs as root on a bare Debian 12 machine: no systemd, no docker. Missing packages are
-#   installed with apt-get (postgresql, mariadb-server, pgbouncer, openssl, curl,
+#   installed with apt-get (postgresql, mariadb-server, pgbouncer, openssl, nginx, curl,
 #   python3-venv).
 # - Every bit of state (data directories, sockets, logs, pid files, the TLS certificate)
 #   lives under the git-ignored .services/ of the repository (or $HELIOS_SERVICES_DIR).
@@ -27,7 +29,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 # One file per service; common.sh holds the configuration, packages and TLS they share.
-for part in common postgres mariadb pgbouncer emulators; do
+for part in common postgres mariadb pgbouncer emulators gateway; do
   # shellcheck source=/dev/null
   source "$ROOT/scripts/services/$part.sh"
 done
@@ -42,6 +44,8 @@ print_targets() {
   for name in "${EMULATORS[@]}"; do
     printf '%-11s %s (%s)\n' "$(emu_protocol "$name"):" "$(emu_target "$name")" "$name"
   done
+  printf 'gateway:    %s (snowflake /, databricks /api/2.0/sql, pinecone /pinecone; certificate %s)\n' \
+    "$(gw_target)" "$TLS/server.crt"
 }
 
 cmd_up() {
@@ -54,11 +58,14 @@ cmd_up() {
   log "both databases, and pgbouncer in front of PostgreSQL, answer over TLS"
   emulators_up
   log "the emulators answer over HTTP (state in $STATE)"
+  gateway_up
+  log "the gateway answers over HTTPS for all three"
   print_targets
 }
 
 cmd_down() {
   local name
+  if command -v nginx >/dev/null 2>&1; then gateway_down; else log "gateway: nginx not installed"; fi
   bouncer_down
   pg_down
   if command -v mariadb-admin >/dev/null 2>&1; then my_down; else log "mariadb: not installed"; fi
@@ -98,6 +105,12 @@ cmd_status() {
       rc=1
     fi
   done
+  if command -v nginx >/dev/null 2>&1 && out="$(gw_probe)" && gw_probe_ok "$out"; then
+    printf 'gateway:    up    %s (pid %s)\n' "$(gw_target)" "$(gw_pid || echo "not ours")"
+  else
+    printf 'gateway:    down  %s\n' "$(gw_target)"
+    rc=1
+  fi
   return $rc
 }
 

@@ -39,6 +39,8 @@ pub struct Options {
     pub drivers: Vec<String>,
     /// `--shard K/N`: only the K-th of N parts of the selected cases.
     pub shard: Option<Shard>,
+    /// `--allow-remote`, `--ca-file`: how targets may be reached.
+    pub access: target::Access,
 }
 
 /// One of N deterministic parts of a selection (`--shard K/N`, K from 1). A case's part
@@ -223,9 +225,12 @@ impl Selection {
                 .or_default()
                 .extend(target::split_labels(&list));
         }
-        let targets = target::resolve(&specs.registry, &overrides, &labels, |k| {
+        let mut targets = target::resolve(&specs.registry, &overrides, &labels, |k| {
             std::env::var(k).ok()
         });
+        for resolved in targets.values_mut() {
+            resolved.target = resolved.target.clone().with_access(&options.access);
+        }
         for name in &options.protocols {
             if specs.registry.protocol(name).is_none() {
                 return Err(Error::Usage(format!(

@@ -8,15 +8,72 @@ use regex::Regex;
 
 use crate::registry::Registry;
 
+/// The flag and the environment variable that let helios-matrix contact hosts other than
+/// loopback: suites DROP tables, so a remote server is tested only on purpose.
+pub const ALLOW_REMOTE_FLAG: &str = "--allow-remote";
+pub const ALLOW_REMOTE_ENV: &str = "HELIOS_MATRIX_ALLOW_REMOTE";
+
+/// The target parameter naming a PEM file of certificates an HTTPS target is verified
+/// against instead of the system's (a self-signed test certificate):
+/// `https://127.0.0.1:8443/?ca-file=.services/tls/server.crt`. Relative to the current
+/// directory.
+pub const CA_FILE_PARAM: &str = "ca-file";
+
+/// How the user lets helios-matrix reach its targets, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// `--allow-remote`: hosts other than loopback may be contacted.
+    pub allow_remote: bool,
+    /// `--ca-file`: trusted certificates for every HTTPS target that names none itself.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
 /// A target URL. `Display` masks credentials; the raw URL is only handed to executors.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Target {
     url: String,
+    /// The user allowed a host other than loopback (`--allow-remote`); it travels with the
+    /// target so that URLs a server hands back (result chunks, index hosts) are held to it.
+    remote_allowed: bool,
 }
 
 impl Target {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into() }
+        Self {
+            url: url.into(),
+            remote_allowed: false,
+        }
+    }
+
+    /// The same target, allowed to be (and to lead to) a host other than loopback.
+    pub fn allowing_remote(mut self) -> Self {
+        self.remote_allowed = true;
+        self
+    }
+
+    /// The target as `access` lets it be reached.
+    pub fn with_access(self, access: &Access) -> Self {
+        let mut target = if access.allow_remote {
+            self.allowing_remote()
+        } else {
+            self
+        };
+        if let Some(file) = &access.ca_file
+            && target.url.starts_with("https://")
+            && !target.has_query_param(CA_FILE_PARAM)
+        {
+            target = target.with_query_param(CA_FILE_PARAM, &file.to_string_lossy());
+        }
+        target
+    }
+
+    fn has_query_param(&self, key: &str) -> bool {
+        reqwest::Url::parse(&self.url).is_ok_and(|u| u.query_pairs().any(|(k, _)| k == key))
+    }
+
+    /// Whether the user allowed hosts other than loopback for this target.
+    pub fn remote_allowed(&self) -> bool {
+        self.remote_allowed
     }
 
     /// The URL with credentials, for executors only. Never print it.
@@ -90,26 +147,36 @@ impl Target {
         match reqwest::Url::parse(&self.url) {
             Ok(mut url) => {
                 edit(&mut url);
-                Target::new(String::from(url))
+                Target {
+                    url: String::from(url),
+                    remote_allowed: self.remote_allowed,
+                }
             }
             Err(_) => self.clone(),
         }
     }
 
-    /// helios-matrix only ever contacts loopback addresses.
-    pub fn ensure_loopback(&self) -> Result<(), String> {
+    /// Whether the target is on this machine (a loopback address, or no host: a file).
+    pub fn is_loopback(&self) -> bool {
         match self.host() {
-            None => Ok(()),
-            Some(h)
-                if matches!(h.as_str(), "127.0.0.1" | "::1" | "localhost")
-                    || h.starts_with("127.") =>
-            {
-                Ok(())
+            None => true,
+            Some(h) => {
+                matches!(h.as_str(), "127.0.0.1" | "::1" | "localhost") || h.starts_with("127.")
             }
-            Some(h) => Err(format!(
-                "target {self} points at `{h}`; helios-matrix only contacts loopback addresses (127.0.0.1, ::1)"
-            )),
         }
+    }
+
+    /// Loopback always; another host only when the user allowed it.
+    pub fn ensure_allowed(&self) -> Result<(), String> {
+        if self.remote_allowed || self.is_loopback() {
+            return Ok(());
+        }
+        Err(format!(
+            "target {self} points at `{}`; helios-matrix contacts only loopback addresses \
+             (127.0.0.1, ::1) unless told otherwise, because suites drop and create tables: \
+             pass {ALLOW_REMOTE_FLAG} or set {ALLOW_REMOTE_ENV}=1 to test a remote server",
+            self.host().unwrap_or_default()
+        ))
     }
 }
 
@@ -365,23 +432,32 @@ mod tests {
     }
 
     #[test]
-    fn only_loopback_is_allowed() {
+    fn only_loopback_is_allowed_unless_the_user_says_otherwise() {
         assert!(
             Target::new("postgres://u:p@127.0.0.1:5432/x")
-                .ensure_loopback()
+                .ensure_allowed()
                 .is_ok()
         );
-        assert!(Target::new("http://[::1]:8443").ensure_loopback().is_ok());
-        assert!(Target::new("sqlite::memory:").ensure_loopback().is_ok());
-        assert!(
-            Target::new("postgres://u:p@10.0.0.5/x")
-                .ensure_loopback()
-                .is_err()
-        );
+        assert!(Target::new("http://[::1]:8443").ensure_allowed().is_ok());
+        assert!(Target::new("sqlite::memory:").ensure_allowed().is_ok());
+        let remote = Target::new("postgres://u:secret@10.0.0.5/x");
+        let refused = remote.ensure_allowed().unwrap_err();
+        assert!(refused.contains("--allow-remote"), "{refused}");
+        assert!(refused.contains("HELIOS_MATRIX_ALLOW_REMOTE"), "{refused}");
+        assert!(!refused.contains("secret"), "{refused}");
         assert!(
             Target::new("http://db.example.com")
-                .ensure_loopback()
+                .ensure_allowed()
                 .is_err()
+        );
+        assert!(remote.clone().allowing_remote().ensure_allowed().is_ok());
+        // A worker's edited target keeps the permission.
+        assert!(
+            remote
+                .allowing_remote()
+                .with_path_segments(&["y"])
+                .ensure_allowed()
+                .is_ok()
         );
     }
 }

@@ -638,7 +638,42 @@ fn credentials_never_reach_the_output_and_only_loopback_is_contacted() {
         all.contains("postgres://test:****@127.0.0.1:1/helios"),
         "{all}"
     );
-    assert!(all.contains("only contacts loopback addresses"), "{all}");
+    assert!(all.contains("contacts only loopback addresses"), "{all}");
+    assert!(
+        all.contains("--allow-remote") && all.contains("HELIOS_MATRIX_ALLOW_REMOTE=1"),
+        "the refusal names the way to allow it: {all}"
+    );
+}
+
+#[test]
+fn wait_reports_a_target_that_never_comes_up_and_the_run_goes_on() {
+    let ran = run_with_junit(&[
+        "-p",
+        "sqlite,postgresql",
+        "--case",
+        "CORE-TYP-001",
+        "--wait",
+        "1s",
+        "--target",
+        "postgresql=postgres://test:hunter2@127.0.0.1:1/helios",
+    ]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr
+            .contains("sqlite at sqlite::memory: accepts connections"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("error: postgresql at 127.0.0.1:1: not ready after 1s"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("hunter2"), "{}", ran.stderr);
+    let cases = ran.statuses();
+    assert_eq!(cases.len(), 2, "the JUnit file holds every case: {cases:?}");
+    assert_eq!(cases.iter().filter(|(_, s)| is_error(s)).count(), 1);
 }
 
 #[test]

@@ -765,6 +765,52 @@ cases:
 }
 
 #[test]
+fn an_http_target_path_is_the_base_of_every_api_path() {
+    // As behind the seed's gateway: Pinecone under /pinecone, and an index host named
+    // without a scheme (as Pinecone's are), reached with the target's scheme.
+    let peer = Peer::start(|r| {
+        let index = json!({
+            "name": "idx", "dimension": 2, "metric": "cosine",
+            "host": format!("{}/pinecone/data/idx", r.peer),
+            "status": {"ready": true}
+        });
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/pinecone/indexes") | ("GET", "/pinecone/indexes/idx") => Reply::json(index),
+            ("POST", "/pinecone/data/idx/vectors/upsert") => {
+                Reply::json(json!({"upsertedCount": 1}))
+            }
+            (method, path) => Err(format!("unexpected request {method} {path}")),
+        }
+    });
+    let dir = specs(
+        r#"
+suite: vectors
+protocols: [pinecone]
+priority: p0
+cases:
+  - id: PCB-1
+    name: under a base path
+    steps:
+      - create_index: {name: idx, dimension: 2, metric: cosine}
+      - upsert: {index: idx, vectors: [{id: a, values: [0.1, 0.2]}]}
+        count: 1
+"#,
+    );
+    let (code, stdout) = run(
+        dir.path(),
+        "pinecone",
+        &format!("http://{}/pinecone?api_key=secret", peer.addr),
+    );
+    peer.assert_no_violations();
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        peer.count("/pinecone/data/idx/vectors/upsert"),
+        1,
+        "{stdout}"
+    );
+}
+
+#[test]
 fn pinecone_never_assumes_what_the_server_did_not_say() {
     let peer = Peer::start(|r| {
         let index = |status: Json| {

@@ -1071,3 +1071,123 @@ fn a_server_dying_mid_run_fails_the_rest_through_every_driver() {
         "{stdout}"
     );
 }
+
+/// The gateway's certificate, from `just services`.
+const GATEWAY_CA: &str = ".services/tls/server.crt";
+
+#[test]
+#[ignore = "needs the reference servers, emulators and the HTTPS gateway: just services"]
+fn the_silver_protocols_run_over_the_https_gateway_and_a_wrong_ca_says_tls() {
+    // The registry's default targets are the gateway with its certificate.
+    let ran = run(&["-p", "snowflake,databricks,pinecone", "--gate", "p0,p1"]);
+    let stdout = ran.stdout();
+    assert_eq!(ran.out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("---- snowflake (https://test:****@127.0.0.1:8443/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("---- pinecone (https://127.0.0.1:8443/pinecone?"),
+        "{stdout}"
+    );
+    assert!(ran.passed().len() > 150, "{stdout}");
+    // The same endpoint verified against the system's roots (or another CA) is refused,
+    // and the error says it is TLS, for every HTTP executor.
+    for (protocol, target) in [
+        (
+            "snowflake",
+            "https://test:test@127.0.0.1:8443/helios/public?account=local",
+        ),
+        ("databricks", "https://token:test_token@127.0.0.1:8443"),
+        (
+            "pinecone",
+            "https://127.0.0.1:8443/pinecone?api_key=secretkey",
+        ),
+    ] {
+        let ran = run(&[
+            "-p",
+            protocol,
+            "--case",
+            "CORE-AGG-001|PC-001",
+            "--gate",
+            "p0,p1",
+            "--target",
+            &format!("{protocol}={target}&ca-file=/etc/ssl/certs/ca-certificates.crt")
+                .replace("8443&", "8443?"),
+        ]);
+        let stdout = ran.stdout();
+        assert_eq!(ran.out.status.code(), Some(1), "{stdout}");
+        assert!(ran.passed().is_empty(), "{stdout}");
+        assert!(
+            stdout.contains("TLS handshake with 127.0.0.1:8443 failed: invalid peer certificate"),
+            "{protocol}: {stdout}"
+        );
+        assert!(!stdout.contains("secretkey"), "{stdout}");
+    }
+    // --ca-file names the certificate for a user's own target.
+    let ran = run(&[
+        "-p",
+        "databricks",
+        "--case",
+        "DB-001",
+        "--gate",
+        "p0,p1",
+        "--ca-file",
+        GATEWAY_CA,
+        "--target",
+        "databricks=https://token:test_token@127.0.0.1:8443",
+    ]);
+    assert_eq!(ran.passed().len(), 1, "{}", ran.stdout());
+}
+
+#[test]
+#[ignore = "needs the emulators' Python venv: just services"]
+fn run_wait_waits_for_a_server_started_after_it() {
+    // A NeedleDB of our own on a free port, started two seconds after the run.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let data = tempfile::tempdir().expect("tempdir");
+    let needledb = root().join(".venv/bin/needledb");
+    let data_dir = data.path().to_path_buf();
+    let server = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        Command::new(needledb)
+            .args(["serve", "--no-auth", "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .arg("--data")
+            .arg(&data_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("needledb starts")
+    });
+    let target = format!("pinecone=http://127.0.0.1:{port}?api_key=k");
+    let started = std::time::Instant::now();
+    let ran = run(&[
+        "-p",
+        "pinecone",
+        "--case",
+        "PC-001",
+        "--gate",
+        "p0,p1",
+        "--target",
+        &target,
+        "--target-label",
+        "pinecone=needledb",
+        "--wait",
+        "30s",
+    ]);
+    let mut child = server.join().expect("the starter thread");
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = String::from_utf8_lossy(&ran.out.stderr);
+    assert!(
+        stderr.contains(&format!("pinecone at 127.0.0.1:{port} accepts connections")),
+        "{stderr}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(ran.passed().len(), 1, "{}", ran.stdout());
+    assert_eq!(ran.out.status.code(), Some(0), "{}", ran.stdout());
+}

@@ -63,6 +63,7 @@ missing_tools() {
   done
   command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v nginx >/dev/null 2>&1 || missing+=(nginx)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   # The emulators' venv is created with the python3 on PATH; Debian's needs python3-venv.
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
@@ -108,10 +109,10 @@ ensure_packages() {
   local missing
   missing="$(missing_tools)"
   [ -z "$missing" ] && return 0
-  log "missing: $(echo "$missing" | paste -sd, -); installing postgresql mariadb-server pgbouncer openssl curl python3-venv"
+  log "missing: $(echo "$missing" | paste -sd, -); installing postgresql mariadb-server pgbouncer openssl nginx curl python3-venv"
   [ "$(id -u)" -eq 0 ] || die "installing packages needs root"
   apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql mariadb-server pgbouncer openssl curl python3-venv
+  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql mariadb-server pgbouncer openssl nginx curl python3-venv
   stop_distro_defaults
   PGBIN="$(pg_bindir)"
   missing="$(missing_tools)"

@@ -6,9 +6,11 @@ EMU_REQS="$ROOT/scripts/requirements-emulators.txt"
 EMU_STAMP="$VENV/.helios-emulators.sha256"
 EMU_WAIT_SECS=60
 EMULATORS=(fakesnow minilake needledb)
-SF_PORT="$(registry_port snowflake 8443)"
-DBX_PORT="$(registry_port databricks 8444)"
-PC_PORT="$(registry_port pinecone 8445)"
+# Their own ports, plain HTTP, for debugging; the registry's targets are the HTTPS
+# gateway in front of them (gateway.sh).
+SF_PORT=8446
+DBX_PORT=8444
+PC_PORT=8445
 
 # --------------------------------------------------------------------------- emulators
 #

@@ -120,6 +120,15 @@ pub struct SelectArgs {
     /// parts together hold every case exactly once.
     #[arg(long = "shard", value_parser = select::Shard::parse, value_name = "K/N")]
     pub shard: Option<select::Shard>,
+    /// Let helios-matrix contact hosts other than loopback (127.0.0.1, ::1). Off by default:
+    /// suites drop and create tables, so a remote server is tested only on purpose.
+    #[arg(long = "allow-remote", env = "HELIOS_MATRIX_ALLOW_REMOTE")]
+    pub allow_remote: bool,
+    /// A PEM file of certificates to verify HTTPS targets against instead of the system's
+    /// (a self-signed test certificate), for every HTTPS target that names none itself with
+    /// `?ca-file=FILE`.
+    #[arg(long = "ca-file", env = "HELIOS_MATRIX_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl SelectArgs {
@@ -135,6 +144,10 @@ impl SelectArgs {
             target_labels: self.target_labels.clone(),
             drivers: self.drivers.clone(),
             shard: self.shard,
+            access: crate::target::Access {
+                allow_remote: self.allow_remote,
+                ca_file: self.ca_file.clone(),
+            },
         }
     }
 

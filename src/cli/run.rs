@@ -12,6 +12,7 @@ use crate::registry::Priority;
 use crate::report::Reporter;
 use crate::report::junit::JunitReporter;
 use crate::report::terminal::TerminalReporter;
+use crate::run::wait::wait_for_targets;
 use crate::run::{RunConfig, run};
 
 #[derive(Debug, Args)]
@@ -45,6 +46,11 @@ pub struct RunArgs {
     /// than the CPU cores, since cases wait on the server as much as they compute.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+    /// Before the first case, poll each selected target until it accepts a connection, for
+    /// up to this long (e.g. 30s), so CI can start a server and run at once. A target not
+    /// ready in time is reported, and its cases fail as errors.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait: Option<Duration>,
     /// Plain lines instead of progress bars, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
@@ -79,12 +85,28 @@ pub fn command(args: &RunArgs) -> u8 {
             return exit::IO;
         }
     };
-    runtime.block_on(run(&selected, &config, |event| {
-        terminal.event(&event);
-        if let Some(j) = junit.as_mut() {
-            j.event(&event);
+    runtime.block_on(async {
+        if let Some(within) = args.wait {
+            for r in wait_for_targets(&selected, within).await {
+                match r.outcome {
+                    Ok(took) => eprintln!(
+                        "{} at {} accepts connections (after {})",
+                        r.protocol,
+                        r.address,
+                        humantime::format_duration(Duration::from_millis(took.as_millis() as u64))
+                    ),
+                    Err(e) => eprintln!("error: {} at {}: {e}", r.protocol, r.address),
+                }
+            }
         }
-    }));
+        run(&selected, &config, |event| {
+            terminal.event(&event);
+            if let Some(j) = junit.as_mut() {
+                j.event(&event);
+            }
+        })
+        .await
+    });
     let mut code = if terminal.tally().gate_failures(&args.gate) > 0 {
         exit::FAILED
     } else {

@@ -55,7 +55,7 @@ impl DatabricksEngine {
         let (_, token) = http::credentials(target);
         Ok(Self {
             api: Arc::new(Api {
-                http: HttpClient::new(target)?,
+                http: HttpClient::at_target_path(target)?,
                 token: token.or_else(|| http::query_param(target, "token")),
                 warehouse: OnceCell::new(),
                 configured_warehouse: http::query_param(target, "warehouse"),

@@ -252,6 +252,18 @@ pub trait Engine: Send + Sync {
     /// Opens a session (a connection).
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError>;
 
+    /// Whether the target accepts a connection now (`run --wait` polls it): by default a
+    /// session opens and closes; engines whose sessions connect lazily ask the server.
+    async fn ready(&self) -> Result<(), ExecError> {
+        let options = SessionOptions {
+            case_key: "helios-matrix-ready".to_string(),
+            autocommit: true,
+        };
+        let closed = self.open(&options).await?.close().await;
+        self.end_case(&options.case_key).await;
+        closed
+    }
+
     /// Called after a case's sessions are closed; engines that keep per-case state (the
     /// scratch SQLite database) drop it here.
     async fn end_case(&self, _case_key: &str) {}

@@ -34,7 +34,7 @@ pub struct PineconeEngine {
 impl PineconeEngine {
     /// `http://127.0.0.1:8445`, the API key as the URL's password or `?api_key=`.
     pub fn new(target: &Target) -> Result<Self, ExecError> {
-        let http = HttpClient::new(target)?;
+        let http = HttpClient::at_target_path(target)?;
         let api_key = http::credentials(target)
             .1
             .or_else(|| http::query_param(target, "api_key"))
@@ -55,11 +55,15 @@ impl Engine for PineconeEngine {
     }
 
     async fn open(&self, _options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
-        Ok(Box::new(PineconeSession {
-            http: self.http.clone(),
-            api_key: self.api_key.clone(),
-            index_suffix: self.index_suffix.clone(),
-        }))
+        Ok(Box::new(self.session()))
+    }
+
+    /// Sessions are requests, made when a step needs one: ask for the index list.
+    async fn ready(&self) -> Result<(), ExecError> {
+        self.session()
+            .control(Method::GET, "/indexes", None)
+            .await
+            .map(drop)
     }
 }
 
@@ -119,6 +123,16 @@ fn record(r: &VectorRecord) -> Result<Json, ExecError> {
         v["metadata"] = m.clone();
     }
     Ok(v)
+}
+
+impl PineconeEngine {
+    fn session(&self) -> PineconeSession {
+        PineconeSession {
+            http: self.http.clone(),
+            api_key: self.api_key.clone(),
+            index_suffix: self.index_suffix.clone(),
+        }
+    }
 }
 
 impl PineconeSession {

@@ -65,7 +65,12 @@ impl SnowflakeEngine {
         let (user, password) = http::credentials(target);
         let mut path = target.path_segments().into_iter();
         Ok(Self {
-            http: HttpClient::new(target)?,
+            // The path names the database and schema (as the connectors' URLs do); a gateway's
+            // prefix, if any, is `base-path=`.
+            http: HttpClient::new(
+                target,
+                &http::query_param(target, "base-path").unwrap_or_default(),
+            )?,
             account: http::query_param(target, "account").unwrap_or_else(|| "local".to_string()),
             user: user.unwrap_or_else(|| "test".to_string()),
             password: password.unwrap_or_default(),

@@ -9,6 +9,7 @@
 mod case;
 pub mod check;
 pub mod events;
+pub mod wait;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -121,7 +122,7 @@ async fn run_cell(
                 crate::target::env_var(&protocol.name),
                 protocol.name
             )),
-            Some(w) => match w.target.ensure_loopback() {
+            Some(w) => match w.target.ensure_allowed() {
                 Err(e) => Err(e),
                 Ok(()) => engine_for(protocol, &w.target)
                     .await
@@ -207,7 +208,7 @@ async fn workspaces(
     };
     let single = || vec![Some(Workspace::without_cleanup(target.clone()))];
     let wanted = config.jobs.min(selected.cases.len());
-    if wanted <= 1 || skipped || target.ensure_loopback().is_err() {
+    if wanted <= 1 || skipped || target.ensure_allowed().is_err() {
         return (single(), None);
     }
     let executor = &selected.protocol.protocol.executor;

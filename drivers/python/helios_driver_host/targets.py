@@ -4,6 +4,7 @@ never the URL."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -28,6 +29,28 @@ class Target:
 
     def database(self) -> str | None:
         return self.path[0] if self.path else None
+
+    def ca_file(self) -> str | None:
+        """`?ca-file=FILE`: the certificates an HTTPS target is verified against instead
+        of the system's (a self-signed test certificate), made absolute."""
+        name = self.query.get("ca-file")
+        if not name:
+            return None
+        path = os.path.abspath(name)
+        if not os.path.isfile(path):
+            raise HostError("connect", f"TLS: the CA file {path} does not exist")
+        return path
+
+
+def trust_ca_file(target: Target) -> str | None:
+    """Makes the target's CA file the one this process verifies TLS against, for the
+    drivers that read it from the environment (OpenSSL's SSL_CERT_FILE, requests'
+    REQUESTS_CA_BUNDLE); a host serves one target, so the process is the right scope."""
+    path = target.ca_file()
+    if path:
+        os.environ["SSL_CERT_FILE"] = path
+        os.environ["REQUESTS_CA_BUNDLE"] = path
+    return path
 
 
 def parse(url: str) -> Target:

@@ -19,12 +19,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-# The registry's default targets (specs/matrix.yaml), overridable as helios-matrix's are.
+# The services' self-signed certificate, which the HTTPS gateway presents.
+CA_FILE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", ".services", "tls", "server.crt"
+)
+# The registry's default targets (specs/matrix.yaml), overridable as helios-matrix's are:
+# the Silver ones through the HTTPS gateway.
 TARGETS = {
     "postgresql": "postgres://test:test@127.0.0.1:5432/helios?sslmode=require",
     "mysql": "mysql://test:test@127.0.0.1:3306/helios?ssl-mode=required",
-    "snowflake": "http://test:test@127.0.0.1:8443/helios/public?account=local&warehouse=default",
-    "pinecone": "http://127.0.0.1:8445?api_key=test_key",
+    "snowflake": "https://test:test@127.0.0.1:8443/helios/public"
+    f"?account=local&warehouse=default&ca-file={os.path.normpath(CA_FILE)}",
+    "pinecone": f"https://127.0.0.1:8443/pinecone?api_key=test_key&ca-file={os.path.normpath(CA_FILE)}",
 }
 ANSWER_TIMEOUT = 60.0
 

@@ -4,6 +4,7 @@ driver's exceptions are classified, and how its type codes become column classes
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import asyncpg.exceptions
@@ -35,7 +36,7 @@ from helios_driver_host.adapters.snowflake_driver import (
     snowflake_connect_args,
 )
 from helios_driver_host.adapters.sqlalchemy_driver import SqlalchemyAdapter
-from helios_driver_host.targets import parse
+from helios_driver_host.targets import parse, trust_ca_file
 
 
 class Alive:
@@ -83,6 +84,26 @@ def test_target_parsing_unquotes_credentials() -> None:
     with pytest.raises(HostError, match="not a valid URL") as e:
         parse("postgres://u:secret@h:notaport/db")
     assert "secret" not in str(e.value)
+
+
+def test_a_ca_file_is_made_absolute_and_trusted_by_the_process(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert = tmp_path / "server.crt"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    assert parse("https://127.0.0.1:8443/x").ca_file() is None
+    assert trust_ca_file(parse("https://127.0.0.1:8443/x")) is None
+    assert "SSL_CERT_FILE" not in os.environ
+    t = parse("https://127.0.0.1:8443/pinecone?ca-file=server.crt&api_key=k")
+    assert t.ca_file() == str(cert)
+    assert trust_ca_file(t) == str(cert)
+    assert os.environ["SSL_CERT_FILE"] == str(cert)
+    assert os.environ["REQUESTS_CA_BUNDLE"] == str(cert)
+    with pytest.raises(HostError, match="TLS: the CA file"):
+        parse("https://127.0.0.1:8443/?ca-file=missing.crt").ca_file()
 
 
 def test_postgres_targets_keep_only_libpq_parameters() -> None:

@@ -9,6 +9,7 @@ those operations are the server's JSON anyway."""
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -96,6 +97,7 @@ class PineconeAdapter(Adapter):
         self.pc: Pinecone | None = None
         self._indexes: dict[str, Any] = {}
         self.index_suffix = ""
+        self.tls: ssl.SSLContext | None = None
 
     def connect(self, target: str, autocommit: bool) -> None:
         # `http://HOST:PORT[/PREFIX]`, the API key as the password or `?api_key=`.
@@ -108,7 +110,9 @@ class PineconeAdapter(Adapter):
         self.api_key = t.password or t.query.get("api_key") or "helios-matrix"
         # A worker's indexes carry its suffix on the server (`--jobs`, exec/workspace.rs).
         self.index_suffix = t.query.get("index-suffix", "")
-        self.pc = Pinecone(api_key=self.api_key, host=self.base)
+        ca_file = t.ca_file()
+        self.tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self.pc = Pinecone(api_key=self.api_key, host=self.base, ssl_ca_certs=ca_file)
 
     # ------------------------------------------------------------ control plane (HTTP)
 
@@ -126,7 +130,9 @@ class PineconeAdapter(Adapter):
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            with urllib.request.urlopen(
+                request, timeout=HTTP_TIMEOUT, context=self.tls
+            ) as response:
                 text = response.read().decode("utf-8")
         except urllib.error.HTTPError as e:
             raise api_error(e.code, e.read().decode("utf-8", errors="replace"), e) from e

@@ -16,7 +16,7 @@ from snowflake.connector import errors as sferrors
 from snowflake.connector.constants import FIELD_ID_TO_NAME
 
 from ..adapter import FULL_SQL, Column, ErrorInfo, HostError, qualified_name
-from ..targets import parse
+from ..targets import parse, trust_ca_file
 from .dbapi import DbapiAdapter
 
 # The server's error numbers are below 200000 (001003: SQL compilation error, 100038:
@@ -109,6 +109,8 @@ class SnowflakeAdapter(DbapiAdapter):
         self._sql: str | None = None
 
     def connect(self, target: str, autocommit: bool) -> None:
+        # The connector's TLS reads REQUESTS_CA_BUNDLE when it opens a socket.
+        trust_ca_file(parse(target))
         self.conn = snowflake.connector.connect(**snowflake_connect_args(target))
         self.conn.autocommit(autocommit)
         self.autocommit = autocommit
