@@ -9,6 +9,7 @@
 mod case;
 pub mod check;
 pub mod events;
+pub mod json_subset;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
