@@ -337,6 +337,7 @@ impl Selection {
             .map(|p| Selected {
                 protocol: p,
                 target: self.targets.get(&p.protocol.name).map(|t| t.target.clone()),
+                endpoints: &self.endpoints,
                 cases: p
                     .suites
                     .iter()
