@@ -130,9 +130,12 @@ impl<'a> HttpTargets<'a> {
         };
         let url = target.expose_url();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
+            let whose = match &step.target {
+                Some(name) => format!("endpoint `{name}`"),
+                None => format!("{}'s target", self.protocol),
+            };
             return Err(Failure::infrastructure(format!(
-                "an `http` step cannot go to {}'s target {target}: it is not an HTTP URL (name an endpoint with `target:`)",
-                self.protocol
+                "an `http` step cannot go to {whose}, {target}: it is not an HTTP URL"
             )));
         }
         target.ensure_loopback().map_err(Failure::infrastructure)?;
