@@ -371,6 +371,28 @@ pub struct ErrorClass {
     pub mappings: Vec<ClassMapping>,
 }
 
+/// A named HTTP endpoint that `http` steps address with `target: NAME` (the top-level
+/// `endpoints:`), such as a server's admin API.
+#[derive(Clone, PartialEq)]
+pub struct Endpoint {
+    pub name: String,
+    /// The default target URL; `--target NAME=URL` and the environment override it.
+    pub target: Option<String>,
+    /// Sent with every request to the endpoint. Values may be secrets: never printed.
+    pub headers: BTreeMap<String, String>,
+    pub span: Span,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("name", &self.name)
+            .field("target", &self.target.as_deref().map(crate::target::mask))
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     pub protocols: Vec<Protocol>,
@@ -379,6 +401,8 @@ pub struct Registry {
     pub error_classes: BTreeMap<String, ErrorClass>,
     /// How to run each client driver, by name (the top-level `drivers:`).
     pub drivers: BTreeMap<String, Driver>,
+    /// Named HTTP endpoints for `http` steps, by name (the top-level `endpoints:`).
+    pub endpoints: BTreeMap<String, Endpoint>,
 }
 
 impl Registry {
@@ -469,6 +493,16 @@ impl Registry {
                 }
             }
         }
+        if let Some(endpoints) = fields.get("endpoints")
+            && let Some(ef) = Fields::of(endpoints, "endpoints", d)
+        {
+            for (key, value) in ef.keys() {
+                let name = key.as_str().unwrap_or_default().to_string();
+                if let Some(endpoint) = decode_endpoint(&name, key.span, value, &registry, d) {
+                    registry.endpoints.insert(name, endpoint);
+                }
+            }
+        }
         if let Some(classes) = fields.get("error_classes")
             && let Some(cf) = Fields::of(classes, "error_classes", d)
         {
@@ -506,6 +540,47 @@ impl Registry {
             }
         }
     }
+}
+
+/// `{target: URL, headers: {NAME: VALUE}}`. The name shares `--target NAME=URL` and
+/// `HELIOS_MATRIX_TARGET_<NAME>` with the protocols, so it must not be one of theirs.
+fn decode_endpoint(
+    name: &str,
+    span: Span,
+    node: &Node,
+    registry: &Registry,
+    d: &mut Diagnostics,
+) -> Option<Endpoint> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        d.error(
+            span,
+            format!("endpoint name `{name}` must be letters, digits, `_` or `-`"),
+        )
+        .help("it names an environment variable: HELIOS_MATRIX_TARGET_<NAME>");
+        return None;
+    }
+    if registry.protocol(name).is_some() {
+        d.error(span, format!("endpoint `{name}` has the name of a protocol"))
+            .help("`--target NAME=URL` and HELIOS_MATRIX_TARGET_<NAME> must name one thing: rename the endpoint");
+        return None;
+    }
+    let mut f = Fields::of(node, "an endpoint", d)?;
+    let target = f.get("target").and_then(|n| decode::string(n, "target", d));
+    let headers = match f.get("headers") {
+        Some(n) => crate::spec::http::headers(n, d)?,
+        None => BTreeMap::new(),
+    };
+    f.finish(d);
+    Some(Endpoint {
+        name: name.to_string(),
+        target,
+        headers,
+        span,
+    })
 }
 
 /// `{command: [..], placeholder: "%s", skip: "reason"}`.

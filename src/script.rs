@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::plan::{
-    Action, BatchCheck, CasePlan, Copy, CopyRows, ErrorExpect, Fetch, FixturePlan, Param, Plan,
-    ProtocolPlan, Query, Repeat, Sort, Statement, Step, SuitePlan, VectorStep, Xfail,
+    Action, BatchCheck, CasePlan, Copy, CopyRows, ErrorExpect, Fetch, FixturePlan, HttpStep, Param,
+    Plan, ProtocolPlan, Query, Repeat, Sort, Statement, Step, SuitePlan, VectorStep, Xfail,
 };
 use crate::registry::{Priority, Registry};
 use crate::value::{Compare, Scalar};
@@ -434,6 +434,27 @@ fn parse_case(line: usize, header: &str, meta: &[&str]) -> Result<CasePlan> {
     Ok(case)
 }
 
+/// An `http METHOD` record: the method and target from its header, the rest from its JSON
+/// line.
+fn http_step(method: &str, target: Option<String>, json: &str, line: usize) -> Result<HttpStep> {
+    if !crate::spec::http::METHODS.contains(&method) {
+        return err(line - 1, format!("`{method}` is not an HTTP method"));
+    }
+    let mut fields: serde_json::Map<String, serde_json::Value> =
+        read_json(json, line, "http step")?;
+    for key in ["method", "target"] {
+        if fields.contains_key(key) {
+            return err(line, format!("`{key}` belongs on the record's header line"));
+        }
+    }
+    fields.insert("method".into(), method.into());
+    if let Some(t) = target {
+        fields.insert("target".into(), t.into());
+    }
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .or_else(|e| err(line, format!("bad http step: {e}")))
+}
+
 /// `var in from..to`
 fn parse_range(s: &str, line: usize) -> Result<Repeat> {
     let parsed = (|| {
@@ -501,6 +522,7 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
             _ => (rest, false),
         },
         "vector" => (rest.split_once(' ').map_or("", |(_, r)| r), false),
+        "http" => (rest.split_once(' ').map_or("", |(_, r)| r), false),
         _ => (rest, false),
     };
     let mut attrs = Attrs::parse(rest, line)?;
@@ -660,6 +682,14 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
                 line + 1,
                 "vector step",
             )?))
+        }
+        "http" => {
+            let method = header.split(' ').nth(1).unwrap_or_default();
+            let target = attrs.string("target", line)?;
+            let [json] = body else {
+                return err(line + 1, "an http step has one JSON line");
+            };
+            Action::Http(Box::new(http_step(method, target, json, line + 1)?))
         }
         other => return err(line, format!("unknown record `{other}`")),
     };

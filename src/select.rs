@@ -15,7 +15,7 @@ use crate::plan::compile::compile_protocols;
 use crate::registry::{Priority, Protocol, Registry};
 use crate::run::Selected;
 use crate::spec::{self, SpecSet};
-use crate::target::{self, Resolved};
+use crate::target::{self, Resolved, ResolvedEndpoint};
 
 /// What to select, as the command line says it.
 #[derive(Debug, Clone, Default)]
@@ -95,6 +95,8 @@ pub enum Error {
 pub struct Selection {
     pub plan: Plan,
     pub targets: BTreeMap<String, Resolved>,
+    /// The registry's named endpoints with their targets in force, for `http` steps.
+    pub endpoints: BTreeMap<String, ResolvedEndpoint>,
     /// Warnings about the specs, rendered; empty when there are none.
     pub warnings: String,
     case_filter: Option<Regex>,
@@ -173,12 +175,14 @@ fn suggestion(name: &str, registry: &Registry) -> String {
         .unwrap_or_default()
 }
 
-/// `PROTOCOL=VALUE` options, checked against the registry.
+/// `PROTOCOL=VALUE` options, checked against the registry; with `endpoints`, the name may
+/// be an endpoint's too.
 fn per_protocol(
     given: &[String],
     flag: &str,
     what: &str,
     registry: &Registry,
+    endpoints: bool,
 ) -> Result<Vec<(String, String)>, Error> {
     given
         .iter()
@@ -189,10 +193,30 @@ fn per_protocol(
                     target::mask(t)
                 )));
             };
-            if registry.protocol(name).is_none() {
+            let endpoint = registry.endpoints.contains_key(name);
+            if registry.protocol(name).is_none() && !(endpoints && endpoint) {
+                if endpoint {
+                    return Err(Error::Usage(format!(
+                        "{flag} names endpoint `{name}`; endpoints carry no labels"
+                    )));
+                }
+                let names = registry.protocols.iter().map(|p| p.name.as_str()).chain(
+                    registry
+                        .endpoints
+                        .keys()
+                        .filter(|_| endpoints)
+                        .map(String::as_str),
+                );
+                let hint = did_you_mean(name, names)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                let what = if endpoints {
+                    "protocol or endpoint"
+                } else {
+                    "protocol"
+                };
                 return Err(Error::Usage(format!(
-                    "{flag} names unknown protocol `{name}`{}",
-                    suggestion(name, registry)
+                    "{flag} names unknown {what} `{name}`{hint}"
                 )));
             }
             Ok((name.to_string(), value.to_string()))
@@ -210,7 +234,7 @@ impl Selection {
             return Err(specs_error(diags, &specs));
         }
         let overrides: BTreeMap<String, String> =
-            per_protocol(&options.targets, "--target", "URL", &specs.registry)?
+            per_protocol(&options.targets, "--target", "URL", &specs.registry, true)?
                 .into_iter()
                 .collect();
         let mut labels: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -219,6 +243,7 @@ impl Selection {
             "--target-label",
             "LABEL[,LABEL]",
             &specs.registry,
+            false,
         )? {
             labels
                 .entry(name)
@@ -238,6 +263,11 @@ impl Selection {
                     suggestion(name, &specs.registry)
                 )));
             }
+        }
+        let mut endpoints =
+            target::resolve_endpoints(&specs.registry, &overrides, |k| std::env::var(k).ok());
+        for endpoint in endpoints.values_mut() {
+            endpoint.target = endpoint.target.clone().with_access(&options.access);
         }
         // Each protocol compiles with the labels of the server behind its target in force.
         for protocol in &mut specs.registry.protocols {
@@ -298,6 +328,7 @@ impl Selection {
         Ok(Selection {
             plan,
             targets,
+            endpoints,
             warnings,
             case_filter,
             priorities: options.priorities.clone(),
@@ -314,6 +345,7 @@ impl Selection {
             .map(|p| Selected {
                 protocol: p,
                 target: self.targets.get(&p.protocol.name).map(|t| t.target.clone()),
+                endpoints: &self.endpoints,
                 cases: p
                     .suites
                     .iter()

@@ -305,6 +305,58 @@ pub fn resolve(
     out
 }
 
+/// A named endpoint's target in force (see [`resolve_endpoints`]).
+#[derive(Clone, PartialEq)]
+pub struct ResolvedEndpoint {
+    pub target: Target,
+    pub origin: Origin,
+    /// The registry's headers for the endpoint. Values may be secrets: never printed.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for ResolvedEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedEndpoint")
+            .field("target", &self.target)
+            .field("origin", &self.origin)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Targets for the registry's named endpoints, with the protocols' precedence: the
+/// registry's, then `HELIOS_MATRIX_TARGET_<NAME>`, then `--target NAME=URL`. An endpoint
+/// with none of them is left out.
+pub fn resolve_endpoints(
+    registry: &Registry,
+    overrides: &BTreeMap<String, String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> BTreeMap<String, ResolvedEndpoint> {
+    let mut out = BTreeMap::new();
+    for (name, endpoint) in &registry.endpoints {
+        let given = overrides
+            .get(name)
+            .map(|url| (url.clone(), Origin::CommandLine))
+            .or_else(|| {
+                env(&env_var(name))
+                    .filter(|v| !v.is_empty())
+                    .map(|url| (url, Origin::Environment))
+            })
+            .or_else(|| endpoint.target.clone().map(|url| (url, Origin::Registry)));
+        if let Some((url, origin)) = given {
+            out.insert(
+                name.clone(),
+                ResolvedEndpoint {
+                    target: Target::new(url),
+                    origin,
+                    headers: endpoint.headers.clone(),
+                },
+            );
+        }
+    }
+    out
+}
+
 /// `a,b, c` → `[a, b, c]`.
 pub fn split_labels(list: &str) -> Vec<String> {
     list.split(',')
@@ -429,6 +481,49 @@ mod tests {
             ..Registry::default()
         };
         assert!(resolve(&registry, &none, &no_labels, no_env).is_empty());
+    }
+
+    #[test]
+    fn endpoints_take_targets_as_protocols_do() {
+        let endpoint = |target: Option<&str>| crate::registry::Endpoint {
+            name: "admin".into(),
+            target: target.map(str::to_string),
+            headers: BTreeMap::from([("X-Key".to_string(), "s3cret".to_string())]),
+            span: crate::source::Span::default(),
+        };
+        let registry = Registry {
+            endpoints: BTreeMap::from([
+                ("admin".to_string(), endpoint(Some("http://127.0.0.1:8445"))),
+                ("bare".to_string(), endpoint(None)),
+            ]),
+            ..Registry::default()
+        };
+        let none: BTreeMap<String, String> = BTreeMap::new();
+        let default = resolve_endpoints(&registry, &none, |_| None);
+        assert_eq!(default["admin"].origin, Origin::Registry);
+        assert_eq!(default["admin"].headers["X-Key"], "s3cret");
+        assert!(!default.contains_key("bare"), "no target, no entry");
+        let env = |k: &str| {
+            (k == "HELIOS_MATRIX_TARGET_ADMIN").then(|| "http://u:pw@127.0.0.1:9000".to_string())
+        };
+        let from_env = resolve_endpoints(&registry, &none, env);
+        assert_eq!(from_env["admin"].origin, Origin::Environment);
+        assert_eq!(
+            from_env["admin"].target.to_string(),
+            "http://u:****@127.0.0.1:9000"
+        );
+        let given = BTreeMap::from([("admin".to_string(), "http://127.0.0.1:9001".to_string())]);
+        let from_flag = resolve_endpoints(&registry, &given, env);
+        assert_eq!(from_flag["admin"].origin, Origin::CommandLine);
+        assert_eq!(
+            from_flag["admin"].target.expose_url(),
+            "http://127.0.0.1:9001"
+        );
+        let shown = format!("{:?}", from_flag["admin"]);
+        assert!(
+            shown.contains("X-Key") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]

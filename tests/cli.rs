@@ -563,6 +563,57 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn bad_http_steps_and_endpoints_are_located_spec_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = std::fs::read_to_string(fixture("http").join("matrix.yaml")).expect("read");
+    std::fs::write(
+        dir.path().join("matrix.yaml"),
+        format!("{registry}  sqlite: {{target: \"http://127.0.0.1:1\"}}\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "protocols: [sqlite]\ncases:\n  - id: B-1\n    name: b\n    steps:\n      - http: {target: admn, url: /x}\n      - http: {method: GRAB, url: x}\n",
+    )
+    .expect("write");
+    let out = compile_dir(dir.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for located in [
+        "bad.yaml:6:24: unknown endpoint `admn`",
+        "bad.yaml:7:24: unknown HTTP method `GRAB`",
+        "bad.yaml:7:35: `url` must be a path starting with `/` or a full http:// URL",
+        "matrix.yaml:12:3: endpoint `sqlite` has the name of a protocol",
+    ] {
+        assert!(stderr.contains(located), "missing `{located}` in\n{stderr}");
+    }
+    assert!(stderr.contains("did you mean `admin`?"), "{stderr}");
+
+    let specs = fixture_arg("http");
+    let out = run(&[
+        "list",
+        "--specs",
+        &specs,
+        "--target",
+        "admn=http://127.0.0.1:1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr
+            .contains("--target names unknown protocol or endpoint `admn` (did you mean `admin`?)"),
+        "{stderr}"
+    );
+    let out = run(&["list", "--specs", &specs, "--target-label", "admin=x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("endpoints carry no labels"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn help_documents_every_flag_and_the_exit_codes() {
     let out = run(&["run", "--help"]);
     let help = text(&out.stdout);

@@ -880,3 +880,415 @@ cases:
     );
     assert!(!stdout.contains("secret"), "{stdout}");
 }
+
+// `http` steps: requests the runner sends itself, to a protocol's own target or a named
+// endpoint of the registry, checked by status and by a JSON subset of the answer.
+
+/// A spec directory whose registry (the project's) gains `endpoints`, given as YAML.
+fn specs_with_endpoints(suite: &str, endpoints: &str) -> tempfile::TempDir {
+    let dir = specs(suite);
+    let registry = dir.path().join("matrix.yaml");
+    let mut text = std::fs::read_to_string(&registry).expect("registry");
+    text.push_str("endpoints:\n");
+    text.push_str(endpoints);
+    std::fs::write(&registry, text).expect("registry");
+    dir
+}
+
+/// Runs the binary with `args` and extra environment variables; exit code and stdout.
+fn helios(args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The verdict word (PASS, FAIL, ERROR, XFAIL, …) of case `id` in a run's output.
+fn verdict<'a>(stdout: &'a str, id: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            let (word, _cell, case) = (words.next()?, words.next()?, words.next()?);
+            (case == id).then_some(word)
+        })
+        .unwrap_or("missing")
+}
+
+#[test]
+fn http_steps_check_the_status_and_a_json_subset_of_the_answer() {
+    let peer = Peer::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/api/admin/ddl") => {
+            same("body", &r.body, json!({"sql": "CREATE TABLE t (id INT)"}))?;
+            // The registry's header, the step's own, and basic auth from the target URL.
+            same("role", &json!(r.header("x-admin-role")), json!("ddl"))?;
+            same("step header", &json!(r.header("x-step")), json!("1"))?;
+            same(
+                "content type",
+                &json!(r.header("content-type")),
+                json!("application/json"),
+            )?;
+            same(
+                "auth",
+                &json!(r.header("authorization")),
+                json!("Basic YWRtaW46czNjcmV0"),
+            )?;
+            Reply::json(json!({"ok": true, "result": {"rows": [[1]]}, "extra": "ignored"}))
+        }
+        ("GET", "/api/things") => Reply::raw(404, r#"{"error": "no such thing"}"#),
+        ("GET", "/api/status") => {
+            Reply::json(json!({"ok": true, "items": [{"id": 1, "x": 9}, {"id": 2}]}))
+        }
+        ("DELETE", "/api/things/1") => Reply::raw(202, ""),
+        ("POST", path) if path.starts_with("/api/items/") => {
+            // Rendered templates keep their YAML type: `"{{ i }}"` is a number.
+            if !r.body["id"].is_i64() {
+                return Err(format!("id is not a number: {}", r.body));
+            }
+            Reply::json(r.body.clone())
+        }
+        (method, path) => Err(format!("unexpected request {method} {path}")),
+    });
+    let dir = specs_with_endpoints(
+        r#"
+suite: http_checks
+protocols: [sqlite]
+priority: p0
+cases:
+  - id: HT-1
+    name: a POST whose answer contains the subset
+    steps:
+      - http:
+          method: POST
+          target: admin
+          url: /admin/ddl
+          json: {sql: "CREATE TABLE t (id INT)"}
+          headers: {X-Step: 1}
+          status: 200
+          expect: {ok: true, result: {rows: [[1]]}}
+  - id: HT-2
+    name: any 2xx by default
+    steps:
+      - http: {target: admin, url: /things}
+  - id: HT-3
+    name: a status given is the status expected
+    steps:
+      - http: {target: admin, url: /things, status: [200, 404]}
+  - id: HT-4
+    name: arrays item by item
+    steps:
+      - http: {target: admin, url: /status, expect: {items: [{id: 1}, {id: 2}]}}
+  - id: HT-5
+    name: arrays in their order
+    steps:
+      - http: {target: admin, url: /status, expect: {items: [{id: 2}, {id: 1}]}}
+  - id: HT-6
+    name: the status is checked before the body
+    steps:
+      - http: {target: admin, url: /status, status: 201, expect: {ok: false}}
+  - id: HT-7
+    name: an empty 202 passes
+    steps:
+      - http: {method: DELETE, target: admin, url: /things/1}
+  - id: HT-8
+    name: repeated, with templates
+    steps:
+      - http: {method: POST, target: admin, url: "/items/{{ i }}", json: {id: "{{ i }}"}, expect: {id: "{{ i }}"}}
+        repeat: {var: i, from: 0, to: 2}
+"#,
+        "  admin: {headers: {X-Admin-Role: ddl}}\n",
+    );
+    let target = format!("admin=http://admin:s3cret@{}/api", peer.addr);
+    let (code, stdout) = run_with(
+        dir.path(),
+        "sqlite",
+        "sqlite::memory:",
+        &["--target".as_ref(), target.as_ref()],
+    );
+    peer.assert_no_violations();
+    assert_eq!(code, 1, "{stdout}");
+    for (id, want) in [
+        ("HT-1", "PASS"),
+        ("HT-2", "FAIL"),
+        ("HT-3", "PASS"),
+        ("HT-4", "PASS"),
+        ("HT-5", "FAIL"),
+        ("HT-6", "FAIL"),
+        ("HT-7", "PASS"),
+        ("HT-8", "PASS"),
+    ] {
+        assert_eq!(verdict(&stdout, id), want, "{id}:\n{stdout}");
+    }
+    let at = format!("http://{}/api", peer.addr);
+    for message in [
+        format!("GET {at}/things answered status 404, expected a 2xx status"),
+        "the answer: {\"error\":\"no such thing\"}".to_string(),
+        format!("the answer to GET {at}/status differs at `items[0].id`: expected 2, got 1"),
+        "-      \"id\": 2".to_string(),
+        "+      \"id\": 1".to_string(),
+        format!("GET {at}/status answered status 200, expected 201"),
+    ] {
+        assert!(
+            stdout.contains(&message),
+            "missing `{message}` in\n{stdout}"
+        );
+    }
+    assert_eq!(peer.requests("POST", "/api/items/1").len(), 1, "{stdout}");
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+}
+
+#[test]
+fn http_steps_go_to_the_protocols_target_or_a_named_endpoint_with_its_credentials() {
+    let peer = Peer::start(|r| {
+        let auth = (r.header("authorization"), r.header("api-key"));
+        match (r.method.as_str(), r.path.as_str()) {
+            // The protocol's own target: its path is the base, its api_key a header.
+            ("GET", "/pc/indexes") if auth == (None, Some("k3y")) => {
+                Reply::json(json!({"indexes": []}))
+            }
+            // A named endpoint from the environment: `token=` is a bearer token.
+            ("GET", "/ops/health") if auth == (Some("Bearer t0k"), None) => {
+                Reply::json(json!({"status": "up"}))
+            }
+            // A full URL carries no one's credentials.
+            ("GET", "/full") if auth == (None, None) => Reply::json(json!({"full": true})),
+            ("GET", "/ops/fail") => Reply::raw(500, r#"{"error": "boom"}"#),
+            (method, path) => Err(format!("unexpected request {method} {path} with {auth:?}")),
+        }
+    });
+    let dir = specs_with_endpoints(
+        &format!(
+            r#"
+suite: http_targets
+protocols: [pinecone]
+priority: p0
+cases:
+  - id: HT-10
+    name: the protocol's own target
+    steps:
+      - http: {{url: /indexes, expect: {{indexes: []}}}}
+  - id: HT-11
+    name: a named endpoint
+    steps:
+      - http: {{target: ops, url: /health, expect: {{status: up}}}}
+  - id: HT-12
+    name: a full URL
+    steps:
+      - http: {{url: "http://{}/full", expect: {{full: true}}}}
+  - id: HT-13
+    name: a failure names the URL without its credentials
+    steps:
+      - http: {{target: ops, url: /fail}}
+"#,
+            peer.addr
+        ),
+        "  ops: {target: \"http://127.0.0.1:9/unused\", headers: {X-Ops-Key: hidden-value}}\n",
+    );
+    let specs = dir.path().to_str().expect("utf8");
+    let own = format!("pinecone=http://{}/pc?api_key=k3y", peer.addr);
+    let env = [(
+        "HELIOS_MATRIX_TARGET_OPS",
+        format!("http://{}/ops?token=t0k", peer.addr),
+    )];
+    let (code, stdout) = helios(
+        &[
+            "run",
+            "--no-progress",
+            "--jobs",
+            "1",
+            "--gate",
+            "p0",
+            "-p",
+            "pinecone",
+            "--specs",
+            specs,
+            "--target",
+            &own,
+        ],
+        &env,
+    );
+    peer.assert_no_violations();
+    assert_eq!(code, 1, "{stdout}");
+    for (id, want) in [
+        ("HT-10", "PASS"),
+        ("HT-11", "PASS"),
+        ("HT-12", "PASS"),
+        ("HT-13", "FAIL"),
+    ] {
+        assert_eq!(verdict(&stdout, id), want, "{id}:\n{stdout}");
+    }
+    assert!(
+        stdout.contains(&format!(
+            "GET http://{}/ops/fail answered status 500",
+            peer.addr
+        )),
+        "{stdout}"
+    );
+    // `list` shows the endpoints in force, masked, and their headers by name only.
+    let (code, listed) = helios(&["list", "-p", "pinecone", "--specs", specs], &env);
+    assert_eq!(code, 0, "{listed}");
+    assert!(
+        listed.contains(&format!(
+            "endpoint ops (http://{}/ops?token=**** from environment)",
+            peer.addr
+        )),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("headers: X-Ops-Key (values not shown)"),
+        "{listed}"
+    );
+    for secret in ["k3y", "t0k", "hidden-value"] {
+        assert!(!stdout.contains(secret), "{secret} in\n{stdout}");
+        assert!(!listed.contains(secret), "{secret} in\n{listed}");
+    }
+}
+
+#[test]
+fn an_http_step_that_cannot_connect_is_an_error_never_an_expected_failure() {
+    // A port nobody listens on: bound, then closed.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port");
+    let dir = specs_with_endpoints(
+        r#"
+suite: http_down
+protocols: [sqlite]
+priority: p0
+fixtures:
+  remote:
+    setup:
+      - http: {method: POST, target: admin, url: /admin/ddl, json: {sql: CREATE TABLE t (id INT)}}
+cases:
+  - id: HT-20
+    name: a step whose endpoint is down
+    xfail: {sqlite: "an xfail does not excuse infrastructure"}
+    steps:
+      - http: {target: admin, url: /admin/health}
+  - id: HT-21
+    name: a fixture whose endpoint is down
+    fixtures: [remote]
+    steps:
+      - query: SELECT 1
+        rows: [[1]]
+"#,
+        "  admin: {}\n",
+    );
+    let target = format!("admin=http://admin:s3cret@{closed}");
+    let (code, stdout) = run_with(
+        dir.path(),
+        "sqlite",
+        "sqlite::memory:",
+        &["--target".as_ref(), target.as_ref()],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(verdict(&stdout, "HT-20"), "ERROR", "{stdout}");
+    assert_eq!(verdict(&stdout, "HT-21"), "ERROR", "{stdout}");
+    for message in [
+        format!("cannot connect to send GET http://{closed}/admin/health"),
+        "an infrastructure failure is never an expected failure".to_string(),
+        "fixture `remote` setup failed: cannot connect to send POST".to_string(),
+    ] {
+        assert!(
+            stdout.contains(&message),
+            "missing `{message}` in\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+}
+
+#[test]
+fn fixtures_set_up_and_tear_down_through_http() {
+    let peer = Peer::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/admin/ddl") if r.body["sql"] == "CREATE BROKEN" => {
+            Reply::raw(500, r#"{"error": "cannot"}"#)
+        }
+        ("POST", "/admin/ddl") => Reply::json(json!({"ok": true})),
+        ("GET", "/admin/tables/t") => Reply::json(json!({"name": "t", "columns": 1})),
+        (method, path) => Err(format!("unexpected request {method} {path}")),
+    });
+    let dir = specs_with_endpoints(
+        r#"
+suite: http_fixtures
+protocols: [sqlite]
+priority: p0
+fixtures:
+  table:
+    setup:
+      - http: {method: POST, target: admin, url: /admin/ddl, json: {sql: CREATE t}}
+    teardown:
+      - http: {method: POST, target: admin, url: /admin/ddl, json: {sql: DROP t}}
+  broken:
+    setup:
+      - http: {method: POST, target: admin, url: /admin/ddl, json: {sql: CREATE BROKEN}}
+    teardown:
+      - http: {method: POST, target: admin, url: /admin/ddl, json: {sql: DROP BROKEN}}
+cases:
+  - id: FX-1
+    name: the fixture's table, then SQL on the protocol
+    fixtures: [table]
+    steps:
+      - http: {target: admin, url: /admin/tables/t, expect: {name: t}}
+      - query: SELECT 1
+        rows: [[1]]
+  - id: FX-2
+    name: a failing case is still torn down
+    fixtures: [table]
+    steps:
+      - http: {target: admin, url: /admin/tables/t, expect: {columns: 2}}
+  - id: FX-3
+    name: a setup that fails is an error, and is torn down
+    fixtures: [broken]
+    steps:
+      - query: SELECT 1
+"#,
+        "  admin: {}\n",
+    );
+    let target = format!("admin=http://{}", peer.addr);
+    let (code, stdout) = run_with(
+        dir.path(),
+        "sqlite",
+        "sqlite::memory:",
+        &["--target".as_ref(), target.as_ref()],
+    );
+    peer.assert_no_violations();
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(verdict(&stdout, "FX-1"), "PASS", "{stdout}");
+    assert_eq!(verdict(&stdout, "FX-2"), "FAIL", "{stdout}");
+    assert_eq!(verdict(&stdout, "FX-3"), "ERROR", "{stdout}");
+    assert!(
+        stdout.contains("fixture `broken` setup failed: POST")
+            && stdout.contains("answered status 500, expected a 2xx status"),
+        "{stdout}"
+    );
+    let sequence: Vec<String> = peer
+        .requests
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|r| match r.body["sql"].as_str() {
+            Some(sql) => sql.to_string(),
+            None => format!("{} {}", r.method, r.path),
+        })
+        .collect();
+    assert_eq!(
+        sequence,
+        [
+            "CREATE t",
+            "GET /admin/tables/t",
+            "DROP t",
+            "CREATE t",
+            "GET /admin/tables/t",
+            "DROP t",
+            "CREATE BROKEN",
+            "DROP BROKEN",
+        ],
+        "{stdout}"
+    );
+}

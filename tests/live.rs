@@ -482,6 +482,126 @@ cases:
     );
 }
 
+/// The status line's code of a plain `GET path` to NeedleDB.
+fn needledb_status(path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect("127.0.0.1:8445").expect("NeedleDB is up");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8445\r\nApi-Key: test_key\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+#[test]
+#[ignore = "needs the reference servers and emulators: just services"]
+fn http_steps_set_up_what_the_protocol_then_tests_on_a_real_emulator() {
+    // NeedleDB's REST API as a named endpoint, used by a Pinecone case (whose vector steps
+    // then see the index) and by a PostgreSQL case (which has no HTTP of its own).
+    let registry = std::fs::read_to_string(root().join("specs/matrix.yaml")).expect("registry");
+    let dir = spec_dir(&[(
+        "live_http.yaml",
+        r#"
+suite: live_http
+protocols: [pinecone, postgresql]
+fixtures:
+  pc_index:
+    setup:
+      # A run killed mid-case leaves its index behind: start from none.
+      - http: {method: DELETE, target: needledb, url: /indexes/helios-live-http-pc, status: [202, 404]}
+      - http:
+          method: POST
+          target: needledb
+          url: /indexes
+          json: {name: helios-live-http-pc, dimension: 2, metric: cosine, spec: {serverless: {cloud: aws, region: us-east-1}}}
+          status: 201
+          expect: {name: helios-live-http-pc, dimension: 2}
+    teardown:
+      - http: {method: DELETE, target: needledb, url: /indexes/helios-live-http-pc}
+  pg_index:
+    setup:
+      - http: {method: DELETE, target: needledb, url: /indexes/helios-live-http-pg, status: [202, 404]}
+      - http:
+          method: POST
+          target: needledb
+          url: /indexes
+          json: {name: helios-live-http-pg, dimension: 2, metric: cosine, spec: {serverless: {cloud: aws, region: us-east-1}}}
+          status: 201
+    teardown:
+      - http: {method: DELETE, target: needledb, url: /indexes/helios-live-http-pg}
+cases:
+  - id: LH-1
+    name: An index created over REST serves the vector steps
+    only: [pinecone]
+    fixtures: [pc_index]
+    steps:
+      - http: {url: /indexes/helios-live-http-pc, expect: {name: helios-live-http-pc, dimension: 2, metric: cosine}}
+      - upsert: {index: helios-live-http-pc, vectors: [{id: a, values: [0.1, 0.9]}, {id: b, values: [0.9, 0.1]}]}
+        count: 2
+      - vector_query: {index: helios-live-http-pc, vector: [0.1, 0.9], top_k: 1}
+        matches: {ids: [a]}
+  - id: LH-2
+    name: A PostgreSQL case checks the REST API beside its SQL
+    only: [postgresql]
+    fixtures: [pg_index]
+    steps:
+      - query: SELECT 1
+        rows: [[1]]
+      - http: {target: needledb, url: /indexes/helios-live-http-pg, expect: {dimension: 2, status: {ready: true}}}
+  - id: LH-3
+    name: A wrong expectation of the answer fails the case
+    only: [postgresql]
+    fixtures: [pg_index]
+    steps:
+      - http: {target: needledb, url: /indexes/helios-live-http-pg, expect: {dimension: 3}}
+"#,
+    )]);
+    std::fs::write(
+        dir.path().join("matrix.yaml"),
+        format!("{registry}endpoints:\n  needledb: {{target: \"http://127.0.0.1:8445?api_key=test_key\"}}\n"),
+    )
+    .expect("registry");
+    let ran = run(&[
+        "--specs",
+        arg(dir.path()),
+        "-p",
+        "pinecone,postgresql",
+        "--gate",
+        "p0,p1",
+    ]);
+    let stdout = ran.stdout();
+    assert_eq!(ran.out.status.code(), Some(1), "{stdout}");
+    let passed = ran.passed();
+    for id in ["LH-1", "LH-2"] {
+        assert!(passed.iter().any(|c| c.contains(id)), "{id}:\n{stdout}");
+    }
+    let failed = ran.failed();
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert!(failed[0].contains("LH-3"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "the answer to GET http://127.0.0.1:8445/indexes/helios-live-http-pg differs at `dimension`: expected 3, got 2"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("test_key"), "{stdout}");
+    // Every fixture was torn down over HTTP, the failing case's too.
+    for index in ["helios-live-http-pc", "helios-live-http-pg"] {
+        assert_eq!(
+            needledb_status(&format!("/indexes/{index}")),
+            404,
+            "{index}"
+        );
+    }
+}
+
 const BOUNCER: &str =
     "postgres://test:test@127.0.0.1:6432/helios?sslmode=require&pooler=transaction";
 

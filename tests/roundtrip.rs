@@ -48,6 +48,25 @@ fn edge_fixture_round_trips() {
 }
 
 #[test]
+fn http_fixture_round_trips() {
+    assert_eq!(assert_round_trip(&plan_of("tests/fixtures/http")), 3);
+}
+
+#[test]
+fn rendered_http_steps_snapshot() {
+    let plan = plan_of("tests/fixtures/http");
+    for protocol in &plan.protocols {
+        if !["sqlite", "pinecone"].contains(&protocol.protocol.name.as_str()) {
+            continue;
+        }
+        for suite in &protocol.suites {
+            let text = render::render_suite(protocol, suite).expect("renders");
+            insta::assert_snapshot!(format!("{}__{}", protocol.protocol.name, suite.name), text);
+        }
+    }
+}
+
+#[test]
 fn rendered_scripts_snapshot() {
     let plan = plan_of("tests/fixtures/edge");
     for protocol in &plan.protocols {

@@ -41,6 +41,7 @@ fn shipped_specs_validate() {
     for dir in [
         "specs",
         "tests/fixtures/edge",
+        "tests/fixtures/http",
         "tests/fixtures/failing",
         "tests/fixtures/xpass",
     ] {
@@ -71,10 +72,12 @@ fn the_schema_rejects_malformed_specs_it_can_judge() {
         "bad_regex.yaml",
         "bad_template.yaml",
         "duplicate_id.yaml",
+        "http_own_target_not_http.yaml",
         "params_mismatch.yaml",
         "repeat_over_limit.yaml",
         "zero_case_timeout.yaml",
         "undefined_template_var.yaml",
+        "unknown_endpoint.yaml",
         "unknown_error_class.yaml",
         "unknown_fixture.yaml",
     ];

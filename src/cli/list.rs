@@ -16,6 +16,18 @@ pub fn command(args: &ListArgs) -> u8 {
         Err(code) => return code,
     };
     let selected = selection.selected();
+    // Header values may be secrets: only their names are shown.
+    for (name, endpoint) in &selection.endpoints {
+        println!(
+            "endpoint {name} ({} from {})",
+            endpoint.target,
+            endpoint.origin.describe()
+        );
+        if !endpoint.headers.is_empty() {
+            let names: Vec<&str> = endpoint.headers.keys().map(String::as_str).collect();
+            println!("  headers: {} (values not shown)", names.join(", "));
+        }
+    }
     let mut total = 0;
     for s in &selected {
         let protocol = &s.protocol.protocol;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::diag::{Diagnostics, did_you_mean};
 use crate::plan::template::Expander;
 use crate::plan::{
-    Action, CasePlan, CopyRows, ErrorExpect, FixturePlan, Plan, ProtocolPlan, Step, SuitePlan,
-    Xfail, placeholders,
+    Action, CasePlan, CopyRows, ErrorExpect, FixturePlan, HttpStep, Plan, ProtocolPlan, Step,
+    SuitePlan, Xfail, placeholders,
 };
 use crate::registry::{Kind, PlaceholderStyle, Protocol, Rank, Registry};
 use crate::source::join_display;
@@ -545,7 +545,15 @@ fn dialectize(
 ) -> bool {
     let protocol = labels.protocol;
     let facts = protocol.dialect_facts;
-    let is_sql = !matches!(step.action, Action::Vector(_) | Action::Sleep { .. });
+    if let Action::Http(http) = &step.action
+        && !check_http(registry, protocol, node, http, runs, d)
+    {
+        return false;
+    }
+    let is_sql = !matches!(
+        step.action,
+        Action::Vector(_) | Action::Sleep { .. } | Action::Http(_)
+    );
     let mismatch = (is_sql && facts.placeholder == PlaceholderStyle::None)
         || (matches!(step.action, Action::Vector(_)) && protocol.kind == Kind::Sql);
     if mismatch && !runs {
@@ -605,6 +613,55 @@ fn dialectize(
         }
     }
     check_templates(node, step, expander, d)
+}
+
+/// An `http` step's target: an endpoint the registry names, or, without `target:`, the
+/// protocol's own target, which must then be an HTTP URL.
+fn check_http(
+    registry: &Registry,
+    protocol: &Protocol,
+    node: &Node,
+    http: &HttpStep,
+    runs: bool,
+    d: &mut Diagnostics,
+) -> bool {
+    let inside = node.get("http");
+    let span = |key: &str| {
+        inside
+            .and_then(|h| h.get(key))
+            .or(inside)
+            .map_or(node.span, |n| n.span)
+    };
+    match &http.target {
+        Some(name) if !registry.endpoints.contains_key(name) => {
+            let diag = d.error(span("target"), format!("unknown endpoint `{name}`"));
+            match did_you_mean(name, registry.endpoints.keys().map(String::as_str)) {
+                Some(s) => diag.help(format!("did you mean `{s}`?")),
+                None => diag.help("endpoints are declared in matrix.yaml under `endpoints:`"),
+            };
+            false
+        }
+        Some(_) => true,
+        None if http.url.starts_with('/') && runs => {
+            // Without a target of its own, the cases report that they have none.
+            let speaks_http = protocol
+                .target
+                .as_deref()
+                .is_none_or(|t| t.starts_with("http://") || t.starts_with("https://"));
+            if !speaks_http {
+                d.error(
+                    span("url"),
+                    format!(
+                        "this `http` step goes to protocol `{}`'s own target, which is not an HTTP URL",
+                        protocol.name
+                    ),
+                )
+                .help("name an endpoint from matrix.yaml `endpoints:` with `target:`, or give a full http:// URL");
+            }
+            speaks_http
+        }
+        None => true,
+    }
 }
 
 /// Fills an error class's native codes for this protocol.

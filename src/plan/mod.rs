@@ -9,6 +9,7 @@ pub mod compile;
 pub mod placeholders;
 pub mod template;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -160,6 +161,9 @@ pub enum Action {
         duration: Duration,
     },
     Vector(Box<VectorStep>),
+    /// Sent by the runner itself, not by the protocol's executor, so it works in a case of
+    /// any protocol.
+    Http(Box<HttpStep>),
 }
 
 impl Action {
@@ -173,8 +177,34 @@ impl Action {
             Action::Copy(_) => "copy",
             Action::Sleep { .. } => "sleep",
             Action::Vector(v) => v.op.name(),
+            Action::Http(_) => "http",
         }
     }
+}
+
+/// An HTTP request to the protocol's own target or a named endpoint, and the checks on
+/// its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    /// Upper case: `GET`, `POST`, …
+    pub method: String,
+    /// A registry endpoint's name; `None` is the protocol's own target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// A path joined to the target URL's path, or a full URL (then `target` is `None`).
+    pub url: String,
+    /// The request body, sent as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// The statuses that pass; empty: any 2xx.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<u16>,
+    /// A JSON subset the answer's body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<serde_json::Value>,
 }
 
 /// A bound parameter, in the order the rewritten SQL binds them.

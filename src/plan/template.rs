@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use minijinja::{Environment, UndefinedBehavior};
 
 use crate::plan::{
-    Action, Copy, CopyRows, Param, Query, Repeat, Statement, VectorOp, VectorRecord, VectorStep,
-    VectorValues,
+    Action, Copy, CopyRows, HttpStep, Param, Query, Repeat, Statement, VectorOp, VectorRecord,
+    VectorStep, VectorValues,
 };
 use crate::value::Scalar;
 use crate::yaml::plain_scalar;
@@ -157,7 +157,32 @@ impl Expander {
                 },
             }),
             Action::Vector(v) => Action::Vector(Box::new(self.vector(v, var, value)?)),
+            Action::Http(h) => Action::Http(Box::new(self.http(h, var, value)?)),
             other => other.clone(),
+        })
+    }
+
+    /// The URL and header values render as text; string leaves of the body and of `expect`
+    /// are read again as YAML scalars, as params are.
+    fn http(&mut self, step: &HttpStep, var: &str, value: i64) -> Result<HttpStep, String> {
+        Ok(HttpStep {
+            url: self.text(&step.url, var, value)?,
+            json: step
+                .json
+                .as_ref()
+                .map(|j| self.json(j, var, value))
+                .transpose()?,
+            headers: step
+                .headers
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), self.text(v, var, value)?)))
+                .collect::<Result<_, String>>()?,
+            expect: step
+                .expect
+                .as_ref()
+                .map(|j| self.json(j, var, value))
+                .transpose()?,
+            ..step.clone()
         })
     }
 

@@ -32,6 +32,7 @@ fn environment() -> Result<Environment<'static>, TemplateError> {
     env.add_filter("json", json);
     env.add_filter("text", text);
     env.add_filter("vector_json", vector_json);
+    env.add_filter("http_json", http_json);
     env.add_filter("xfail_expects", xfail_expects);
     env.add_test("sql_plain", |v: Value| v.as_str().is_some_and(is_plain_sql));
     env.add_template("slt/suite.slt", SLT_TEMPLATE)?;
@@ -125,6 +126,19 @@ fn vector_json(action: Value) -> Result<String, TemplateError> {
         .map_err(|e| TemplateError::new(ErrorKind::InvalidOperation, e.to_string()))?;
     if let Some(obj) = v.as_object_mut() {
         obj.remove("kind");
+    }
+    Ok(v.to_string())
+}
+
+/// An HTTP step as one JSON line, in the step's field order (`url` first), without what
+/// its header (`http METHOD … target=NAME`) says.
+fn http_json(action: Value) -> Result<String, TemplateError> {
+    let mut v: serde_json::Value = serde_json::from_str(&to_json(&action)?)
+        .map_err(|e| TemplateError::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    if let Some(obj) = v.as_object_mut() {
+        for key in ["kind", "method", "target"] {
+            obj.shift_remove(key);
+        }
     }
     Ok(v.to_string())
 }

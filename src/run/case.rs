@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::check;
+use super::http::HttpTargets;
 use super::{Failure, RunConfig};
 use crate::exec::{Engine, ExecError, ResultSet, Session, SessionOptions, VectorAnswer};
 use crate::plan::template::{Expander, values};
 use crate::plan::{
-    Action, CasePlan, CopyRows, ErrorExpect, Query, Statement, Step, SuitePlan, VectorStep,
+    Action, CasePlan, CopyRows, ErrorExpect, HttpStep, Query, Statement, Step, SuitePlan,
+    VectorStep,
 };
 use crate::target::{Target, mask};
 use crate::value::{Comparison, DEFAULT_TOLERANCE, Scalar};
@@ -17,17 +19,30 @@ use crate::value::{Comparison, DEFAULT_TOLERANCE, Scalar};
 const FIXTURE_SESSION: &str = "\u{0}fixtures";
 const DEFAULT_SESSION: &str = "default";
 
+/// Where a case runs: its worker's engine and target, and where its `http` steps go.
+pub(super) struct Place<'a> {
+    pub engine: &'a dyn Engine,
+    pub protocol: &'a str,
+    pub target: Option<&'a Target>,
+    pub http: &'a HttpTargets<'a>,
+}
+
 pub(super) async fn run_case(
-    engine: &dyn Engine,
-    protocol: &str,
+    place: Place<'_>,
     suite: &SuitePlan,
     case: &CasePlan,
     case_key: &str,
-    target: Option<&Target>,
     config: &RunConfig,
 ) -> Result<(), Failure> {
+    let Place {
+        engine,
+        protocol,
+        target,
+        http,
+    } = place;
     let mut run = CaseRun {
         engine,
+        http,
         suite,
         case_key: case_key.to_string(),
         autocommit: case.autocommit,
@@ -93,6 +108,7 @@ pub(super) async fn run_case(
 
 struct CaseRun<'a> {
     engine: &'a dyn Engine,
+    http: &'a HttpTargets<'a>,
     suite: &'a SuitePlan,
     case_key: String,
     autocommit: bool,
@@ -257,7 +273,21 @@ impl CaseRun<'_> {
                 }
             }
             Action::Vector(v) => self.vector(session, v).await,
+            Action::Http(h) => self.http(h).await,
         }
+    }
+
+    /// An `http` step, sent by the runner on no session, within the step timeout.
+    async fn http(&mut self, step: &HttpStep) -> Result<(), Failure> {
+        let limit = self.step_timeout;
+        tokio::time::timeout(limit, self.http.run(step))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure::timeout(format!(
+                    "step timed out after {} (the HTTP request was dropped)",
+                    humantime::format_duration(limit)
+                )))
+            })
     }
 
     async fn plain(

@@ -9,8 +9,11 @@
 mod case;
 pub mod check;
 pub mod events;
+mod http;
+pub mod json_subset;
 pub mod wait;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -23,7 +26,7 @@ pub use events::{CaseInfo, Event, Failure, FailureKind, Outcome, cell_name};
 use crate::exec::workspace::Workspace;
 use crate::exec::{Capability, Engine, engine_for};
 use crate::plan::{Action, CasePlan, ProtocolPlan, SuitePlan, Xfail};
-use crate::target::Target;
+use crate::target::{ResolvedEndpoint, Target};
 
 /// Knobs of a run.
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub struct Selected<'p> {
     /// `None`: no target is configured, so every case fails with that reason.
     pub target: Option<Target>,
     pub cases: Vec<(&'p SuitePlan, &'p CasePlan)>,
+    /// The registry's named endpoints in force, for `http` steps.
+    pub endpoints: &'p BTreeMap<String, ResolvedEndpoint>,
 }
 
 /// Runs the selection, sending every event to `sink` in order of occurrence.
@@ -152,14 +157,14 @@ async fn run_cell(
         order.sort_by_key(|&n| std::cmp::Reverse(selected.cases[n].1.estimated_duration()));
     }
     let next = AtomicUsize::new(0);
+    let http = http::HttpTargets::new(&protocol.name, selected.target.as_ref(), selected.endpoints);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let run_workers = join_all(workers.iter().map(|worker| {
         let done_tx = done_tx.clone();
-        let (next, order) = (&next, &order);
+        let (next, order, http) = (&next, &order, &http);
         async move {
             while let Some(&n) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let (suite, case) = selected.cases[n];
-                let event = run_one(selected, worker, n, suite, case, config, stop).await;
+                let event = run_one(selected, worker, http, n, config, stop).await;
                 let _ = done_tx.send((n, event));
             }
         }
@@ -228,12 +233,12 @@ async fn workspaces(
 async fn run_one(
     selected: &Selected<'_>,
     worker: &Worker,
+    http: &http::HttpTargets<'_>,
     n: usize,
-    suite: &SuitePlan,
-    case: &CasePlan,
     config: &RunConfig,
     stop: &AtomicBool,
 ) -> Event {
+    let (suite, case) = selected.cases[n];
     let protocol = &selected.protocol.protocol;
     let driver_skip = protocol.driver.as_ref().and_then(|d| d.skip.as_ref());
     let info = Arc::new(CaseInfo {
@@ -274,16 +279,13 @@ async fn run_one(
             }),
             Ok(engine) => {
                 let key = format!("{}-{n}", sanitize(&case.id));
-                case::run_case(
-                    engine.as_ref(),
-                    &protocol.name,
-                    suite,
-                    case,
-                    &key,
-                    worker.target.as_ref(),
-                    config,
-                )
-                .await
+                let place = case::Place {
+                    engine: engine.as_ref(),
+                    protocol: &protocol.name,
+                    target: worker.target.as_ref(),
+                    http,
+                };
+                case::run_case(place, suite, case, &key, config).await
             }
         };
         verdict(result, case.xfail.as_ref())
@@ -375,6 +377,10 @@ fn missing_capability(case: &CasePlan, has: &[Capability]) -> Option<Capability>
         needs.push(Capability::AutocommitOff);
     }
     for step in &case.steps {
+        // The runner sends HTTP steps itself, on no session.
+        if matches!(step.action, Action::Http(_)) {
+            continue;
+        }
         sessions.insert(step.session.as_deref().unwrap_or("default"));
         needs.push(match &step.action {
             Action::Statement(_) => Capability::Sql,
@@ -384,7 +390,7 @@ fn missing_capability(case: &CasePlan, has: &[Capability]) -> Option<Capability>
             Action::Begin | Action::Commit | Action::Rollback => Capability::Transactions,
             Action::Copy(_) => Capability::Copy,
             Action::Vector(_) => Capability::Vectors,
-            Action::Sleep { .. } => continue,
+            Action::Sleep { .. } | Action::Http(_) => continue,
         });
     }
     if sessions.len() > 1 {

@@ -5,6 +5,7 @@
 //! [`crate::plan::compile`], which reports into the same diagnostics.
 
 pub mod decode;
+pub mod http;
 pub mod step;
 
 use std::collections::BTreeMap;

@@ -10,6 +10,7 @@ use crate::plan::{
 };
 use crate::registry;
 use crate::spec::decode::{self, Fields};
+use crate::spec::http;
 use crate::value::{Compare, Scalar, TypeClass};
 use crate::yaml::{Node, NodeKind};
 
@@ -31,11 +32,15 @@ const SQL_KINDS: [&str; 7] = [
 /// Keys every step may carry besides its kind.
 const COMMON: [&str; 5] = ["session", "repeat", "on", "only", "skip"];
 
+/// A step the runner sends itself: an HTTP request.
+const HTTP_KIND: &str = "http";
+
 pub fn all_kinds() -> impl Iterator<Item = &'static str> {
     SQL_KINDS
         .iter()
         .copied()
         .chain(VectorOp::NAMES.iter().copied())
+        .chain([HTTP_KIND])
 }
 
 /// The keys allowed beside each kind.
@@ -151,6 +156,7 @@ pub fn decode(node: &Node, view: Vec<(&Node, &Node)>, d: &mut Diagnostics) -> Op
         "rollback" => "rollback",
         "copy" => "copy",
         "sleep" => "sleep",
+        "http" => HTTP_KIND,
         other => VectorOp::NAMES
             .iter()
             .copied()
@@ -203,6 +209,16 @@ pub fn decode(node: &Node, view: Vec<(&Node, &Node)>, d: &mut Diagnostics) -> Op
         "sleep" => Action::Sleep {
             duration: decode::duration(kind_value, "sleep", d)?,
         },
+        "http" => {
+            if let Some(s) = f.key_node("session").filter(|_| session.is_some()) {
+                d.error(
+                    s.span,
+                    "an `http` step is sent by the runner, not on a session; `session` has no meaning here",
+                );
+                return None;
+            }
+            Action::Http(Box::new(http::step(kind_value, d)?))
+        }
         vector => vector_step(vector, kind_value, &mut f, d)?,
     };
 
