@@ -10,7 +10,7 @@ default:
 
 # Every check CI runs: format, lints, tests (with the reference servers), generated/ up to
 # date, and the runs CI gates on, with JUnit under target/junit/.
-ci: fmt-check clippy services drivers test drivers-check test-live compile-check ci-workflow-check run-sqlite run-matrix run-drivers
+ci: fmt-check clippy services drivers test drivers-check test-live compile-check ci-workflow-check run-sqlite probe run-matrix run-drivers
 
 # Fail when code is not `cargo fmt`-formatted.
 fmt-check:
@@ -46,6 +46,11 @@ ci-workflow-check: build
 # time: they share the servers' databases.
 test-live: services drivers
     cargo test --test live -- --ignored --test-threads=1
+
+# Every protocol's handshake sent to the servers' endpoints (the gateway's too): each
+# answers its own protocols and refuses the others cleanly.
+probe: build services
+    {{bin}} probe -p postgresql,mysql,snowflake,databricks,pinecone
 
 # Run every case on the embedded SQLite target, JUnit under target/junit/.
 run-sqlite: build

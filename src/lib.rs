@@ -12,6 +12,9 @@
 //!   → report (terminal, JUnit; shards merged)    report
 //! ```
 //!
+//! Beside the pipeline: `probe` sends every protocol's opening handshake to the targets'
+//! endpoints (which protocols each answers, and whether it refuses the others cleanly).
+//!
 //! Scale-out: `ci` writes the matrix as CI jobs (protocol × driver × shard) whose JUnit
 //! reports `report::merge` makes one and gates on.
 //!
@@ -24,6 +27,7 @@ pub mod diag;
 pub mod exec;
 pub mod files;
 pub mod plan;
+pub mod probe;
 pub mod registry;
 pub mod render;
 pub mod report;

@@ -1275,3 +1275,55 @@ fn ci_github_refuses_bad_shards_and_reports_unwritable_files() {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn probe_calls_an_endpoint_that_never_answers_a_hang_within_its_bound() {
+    // A fault no real server produces on demand: a listener that accepts and says nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = silent.local_addr().expect("addr");
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "probe",
+        "-p",
+        "postgresql",
+        "--timeout",
+        "500ms",
+        "--target",
+        &format!("postgresql=postgres://u:hunter2@{address}/db"),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the bound holds"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{address} (postgresql): PROBLEM: does not answer postgresql: no answer within the bound"
+        )),
+        "{stdout}"
+    );
+    // The HTTP handshakes hang on it too; MySQL's silence is a refusal.
+    assert!(
+        stdout.contains("does not refuse snowflake cleanly"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("does not refuse mysql"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    drop(silent);
+}
+
+#[test]
+fn probe_refuses_a_remote_endpoint_unless_allowed() {
+    let out = run(&[
+        "probe",
+        "-p",
+        "mysql",
+        "--target",
+        "mysql=mysql://u:hunter2@192.0.2.10:3306/db",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("--allow-remote"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+}

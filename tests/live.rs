@@ -1311,3 +1311,46 @@ fn run_wait_waits_for_a_server_started_after_it() {
     assert_eq!(ran.passed().len(), 1, "{}", ran.stdout());
     assert_eq!(ran.out.status.code(), Some(0), "{}", ran.stdout());
 }
+
+#[test]
+#[ignore = "needs the reference servers, emulators and the HTTPS gateway: just services"]
+fn probe_finds_each_protocol_on_its_endpoint_and_the_others_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
+        .current_dir(root())
+        .args([
+            "probe",
+            "-p",
+            "postgresql,mysql,snowflake,databricks,pinecone",
+        ])
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let row = |address: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(address))
+            .unwrap_or_else(|| panic!("no row for {address}: {stdout}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Columns: postgresql, mysql, tds, snowflake, databricks, pinecone.
+    let pg = row("127.0.0.1:5432");
+    assert!(pg.starts_with("127.0.0.1:5432 no *answers"), "{pg}");
+    assert_eq!(pg.matches("refused").count(), 4, "{pg}");
+    let my = row("127.0.0.1:3306");
+    assert!(my.contains("*answers"), "{my}");
+    assert_eq!(my.matches("refused").count(), 5, "{my}");
+    let gateway = row("127.0.0.1:8443");
+    assert!(
+        gateway.starts_with("127.0.0.1:8443 yes refused"),
+        "{gateway}"
+    );
+    assert_eq!(gateway.matches("*answers").count(), 3, "{gateway}");
+    assert!(stdout.contains("mysql: greeting, server"), "{stdout}");
+    assert!(
+        stdout.contains("127.0.0.1:8443 (snowflake, databricks, pinecone): OK"),
+        "{stdout}"
+    );
+}

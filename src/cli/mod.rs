@@ -4,6 +4,7 @@
 mod ci;
 mod compile;
 mod list;
+mod probe;
 mod report;
 mod run;
 
@@ -70,6 +71,12 @@ pub enum Command {
     /// as one job per protocol × driver × shard and gates once on their merged reports.
     #[command(after_help = EXIT_CODES)]
     Ci(ci::CiArgs),
+    /// Send every protocol's opening handshake (PostgreSQL SSLRequest, MySQL greeting, TDS
+    /// PRELOGIN, the HTTP APIs' paths) to each selected target's endpoint: which protocols
+    /// it answers, how fast, and whether it refuses the others cleanly instead of hanging.
+    /// Exit 1 when an endpoint does not answer its protocol or hangs on another.
+    #[command(after_help = EXIT_CODES)]
+    Probe(probe::ProbeArgs),
 }
 
 /// Which cases, on which protocols and targets: shared by `run` and `list`.
@@ -194,6 +201,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::command(&args),
         Command::Report(args) => report::command(&args),
         Command::Ci(args) => ci::command(&args),
+        Command::Probe(args) => probe::command(&args),
     })
 }
 

@@ -60,17 +60,21 @@ pub struct SnowflakeEngine {
     warehouse: Option<String>,
 }
 
+/// The HTTP client of a Snowflake target. Its path names the database and schema (as the
+/// connectors' URLs do), so a prefix in front of the API, if any, is `base-path=`.
+pub fn api_client(target: &Target) -> Result<HttpClient, ExecError> {
+    HttpClient::new(
+        target,
+        &http::query_param(target, "base-path").unwrap_or_default(),
+    )
+}
+
 impl SnowflakeEngine {
     pub fn new(target: &Target) -> Result<Self, ExecError> {
         let (user, password) = http::credentials(target);
         let mut path = target.path_segments().into_iter();
         Ok(Self {
-            // The path names the database and schema (as the connectors' URLs do); a gateway's
-            // prefix, if any, is `base-path=`.
-            http: HttpClient::new(
-                target,
-                &http::query_param(target, "base-path").unwrap_or_default(),
-            )?,
+            http: api_client(target)?,
             account: http::query_param(target, "account").unwrap_or_else(|| "local".to_string()),
             user: user.unwrap_or_else(|| "test".to_string()),
             password: password.unwrap_or_default(),
