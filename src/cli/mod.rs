@@ -205,6 +205,18 @@ pub fn main() -> ExitCode {
     })
 }
 
+/// The async runtime of the commands that talk to servers (one thread: the work is
+/// waiting on them); the exit code when it cannot start.
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::IO
+        })
+}
+
 /// Prints the diagnostics; `false` when any is an error.
 fn report_diagnostics(mut diags: Diagnostics, specs: &SpecSet) -> bool {
     diags.sort();

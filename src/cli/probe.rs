@@ -46,15 +46,9 @@ pub fn command(args: &ProbeArgs) -> u8 {
         eprintln!("error: none of the selected protocols has a network target to probe");
         return exit::USAGE;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::IO;
-        }
+        Err(code) => return code,
     };
     let reports = runtime.block_on(probe::probe(&targets, args.timeout));
     print!("{}", probe::table(&reports));

@@ -75,15 +75,9 @@ pub fn command(args: &RunArgs) -> u8 {
         !args.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut terminal = TerminalReporter::new(std::io::stdout(), progress, args.gate.clone());
     let mut junit = args.junit.clone().map(JunitReporter::new);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::IO;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         if let Some(within) = args.wait {
