@@ -12,6 +12,10 @@
 //! - **Compile**: 10,000 cases × every protocol, generated from the core suites (never
 //!   committed), compiled from scratch: wall time and peak memory against the budget.
 //!
+//! - **Import**: a sqllogictest file the size of the SQLite corpus's `select1.test` (1,000+
+//!   records: the committed excerpt's table and rows, its queries repeated; or the real
+//!   file, named by BENCH_SELECT1) imported and run on SQLite, against the 2 s budget.
+//!
 //! Environment: BENCH_ROUNDS (default 5), BENCH_INSERTS (5000), BENCH_SELECTS (2000),
 //! BENCH_CASES (10000).
 
@@ -172,7 +176,8 @@ fn main() {
     let rounds = env_number("BENCH_ROUNDS", 5).max(1);
     let result = bulk(&root, &binary, rounds)
         .and_then(|()| suites(&root, &binary, rounds))
-        .and_then(|()| compile_at_scale(&root, &binary, rounds));
+        .and_then(|()| compile_at_scale(&root, &binary, rounds))
+        .and_then(|()| sqllogictest_import(&root, &binary, rounds));
     if let Err(e) = result {
         eprintln!("{e}");
         std::process::exit(1);
@@ -455,6 +460,79 @@ fn compile_at_scale(root: &Path, binary: &Path, rounds: usize) -> Result<(), Str
         "cp -r of the same files there",
     );
     Ok(())
+}
+
+/// `import` then `run --protocol sqlite` of a select1.test-sized file, end to end.
+fn sqllogictest_import(root: &Path, binary: &Path, rounds: usize) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("select1.test");
+    let (source, records) = match std::env::var_os("BENCH_SELECT1") {
+        Some(real) => {
+            std::fs::copy(&real, &file).map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+            let n = text
+                .lines()
+                .filter(|l| l.starts_with("statement ") || l.starts_with("query "))
+                .count();
+            ("select1.test (BENCH_SELECT1)".to_string(), n)
+        }
+        None => select1_sized(root, &file)?,
+    };
+    let specs = dir.path().join("specs");
+    std::fs::create_dir_all(&specs).map_err(|e| e.to_string())?;
+    std::fs::copy(root.join("specs/matrix.yaml"), specs.join("matrix.yaml"))
+        .map_err(|e| e.to_string())?;
+    let mut walls = Vec::new();
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let mut import = Command::new(binary);
+        import
+            .arg("import")
+            .arg(&file)
+            .arg("-o")
+            .arg(specs.join("imported"));
+        timed(import, None)?;
+        let mut run = Command::new(binary);
+        run.args(["run", "--protocol", "sqlite", "--no-progress", "--specs"])
+            .arg(&specs);
+        timed(run, None)?;
+        walls.push(start.elapsed());
+    }
+    header(&format!(
+        "Import: {source}, {records} records, import + run on sqlite, {rounds} rounds"
+    ));
+    row(
+        "import + run",
+        median(walls),
+        Duration::from_secs(2),
+        "the budget: 2 s",
+    );
+    Ok(())
+}
+
+/// The committed select1.test excerpt's table and rows, then its queries repeated until
+/// the file has as many records as the corpus's select1.test.
+fn select1_sized(root: &Path, file: &Path) -> Result<(String, usize), String> {
+    let excerpt = root.join("tests/fixtures/sqllogictest/sqlite/select1.test");
+    let text = std::fs::read_to_string(&excerpt).map_err(|e| e.to_string())?;
+    let records: Vec<&str> = text
+        .split("\n\n")
+        .filter(|r| !r.trim().is_empty())
+        .collect();
+    let (statements, queries): (Vec<&str>, Vec<&str>) =
+        records.iter().partition(|r| r.starts_with("statement"));
+    let mut out = statements.join("\n\n");
+    let mut n = statements.len();
+    while n < 1031 && !queries.is_empty() {
+        for q in &queries {
+            out.push_str("\n\n");
+            out.push_str(q);
+            n += 1;
+        }
+    }
+    out.push('\n');
+    std::fs::write(file, out).map_err(|e| e.to_string())?;
+    Ok(("select1.test excerpt, queries repeated".to_string(), n))
 }
 
 /// Copies of the core suites, ids and suite names made unique, until `wanted` cases.

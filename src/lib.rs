@@ -12,6 +12,8 @@
 //!   → report (terminal, JUnit; shards merged)    report
 //! ```
 //!
+//! Into the pipeline: `import` turns sqllogictest files into spec YAML.
+//!
 //! Beside the pipeline: `probe` sends every protocol's opening handshake to the targets'
 //! endpoints (which protocols each answers, and whether it refuses the others cleanly).
 //!
@@ -26,6 +28,7 @@ pub mod cli;
 pub mod diag;
 pub mod exec;
 pub mod files;
+pub mod import;
 pub mod plan;
 pub mod probe;
 pub mod registry;

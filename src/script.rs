@@ -622,6 +622,7 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
                             .map_or_else(|| err(line, format!("bad compare `{c}`")), Ok)?,
                         None => Compare::Typed,
                     },
+                    rows_hash: attrs.typed("rows_hash", line)?,
                 }))
             }
         }
@@ -693,11 +694,13 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
         }
         other => return err(line, format!("unknown record `{other}`")),
     };
+    let origin = attrs.string("origin", line)?;
     attrs.finish(line)?;
     Ok(Step {
         line: step_line,
         session,
         repeat,
+        origin,
         action,
     })
 }

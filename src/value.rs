@@ -227,6 +227,10 @@ pub enum Compare {
     /// `compare: text`: the expected value's text against the value's canonical text
     /// (numbers on both sides still compare numerically).
     Text,
+    /// `compare: sqllogictest`: every value is rendered as sqllogictest runners print it
+    /// (by the column's `types:` letter: integer, float with 3 decimals, text), and the
+    /// texts are compared; see `run::sqllogictest`. What imported corpora expect.
+    Sqllogictest,
 }
 
 impl Compare {
@@ -234,6 +238,7 @@ impl Compare {
         match s {
             "typed" => Some(Compare::Typed),
             "text" => Some(Compare::Text),
+            "sqllogictest" => Some(Compare::Sqllogictest),
             _ => None,
         }
     }
@@ -242,6 +247,7 @@ impl Compare {
         match self {
             Compare::Typed => "typed",
             Compare::Text => "text",
+            Compare::Sqllogictest => "sqllogictest",
         }
     }
 }

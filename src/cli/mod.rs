@@ -3,6 +3,7 @@
 
 mod ci;
 mod compile;
+mod import;
 mod list;
 mod probe;
 mod report;
@@ -77,6 +78,12 @@ pub enum Command {
     /// Exit 1 when an endpoint does not answer its protocol or hangs on another.
     #[command(after_help = EXIT_CODES)]
     Probe(probe::ProbeArgs),
+    /// Turn sqllogictest files into YAML suites: statements, queries (results kept as
+    /// sqllogictest prints them, hashes included), skipif/onlyif as skip/only labels,
+    /// connections as sessions; each step's `origin` names its record. Exit 2 when a file
+    /// cannot be parsed (file:line given).
+    #[command(after_help = EXIT_CODES)]
+    Import(import::ImportArgs),
 }
 
 /// Which cases, on which protocols and targets: shared by `run` and `list`.
@@ -198,6 +205,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Compile(args) => compile::command(&args),
         Command::Run(args) => run::command(&args),
+        Command::Import(args) => import::command(&args),
         Command::List(args) => list::command(&args),
         Command::Report(args) => report::command(&args),
         Command::Ci(args) => ci::command(&args),

@@ -482,6 +482,7 @@ fn compile_steps(
                 line: node.span.line,
                 session: None,
                 repeat: None,
+                origin: None,
                 action: Action::Statement(crate::plan::Statement {
                     sql,
                     params: Vec::new(),

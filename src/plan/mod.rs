@@ -102,6 +102,9 @@ pub struct Step {
     pub session: Option<String>,
     /// Kept compact: expanded only when executing, so a 10,000-row loop stays one record.
     pub repeat: Option<Repeat>,
+    /// Where the step came from before it was YAML (`select1.test:42` for an imported
+    /// sqllogictest record): failures name it beside the spec's own line.
+    pub origin: Option<String>,
     pub action: Action,
 }
 
@@ -239,6 +242,17 @@ pub struct Query {
     /// The portable type class expected of each column.
     pub types: Option<Vec<TypeClass>>,
     pub compare: Compare,
+    /// `rows_hash: {values: N, md5: …}`: the result as sqllogictest's `N values hashing
+    /// to …` line (only with `compare: sqllogictest`).
+    pub rows_hash: Option<RowsHash>,
+}
+
+/// How many values a result has and the MD5 of their sqllogictest text, each value
+/// followed by a newline, after sorting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowsHash {
+    pub values: u64,
+    pub md5: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

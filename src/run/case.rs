@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::check;
 use super::http::HttpTargets;
+use super::sqllogictest::{self, Letter};
 use super::{Failure, RunConfig};
 use crate::exec::{Engine, ExecError, ResultSet, Session, SessionOptions, VectorAnswer};
 use crate::plan::template::{Expander, values};
@@ -13,7 +14,7 @@ use crate::plan::{
     VectorStep,
 };
 use crate::target::{Target, mask};
-use crate::value::{Comparison, DEFAULT_TOLERANCE, Scalar};
+use crate::value::{Compare, Comparison, DEFAULT_TOLERANCE, Scalar};
 
 /// The session fixtures run on: autocommit, separate from the case's own sessions.
 const FIXTURE_SESSION: &str = "\u{0}fixtures";
@@ -130,7 +131,10 @@ impl Failure {
 
 impl CaseRun<'_> {
     fn location(&self, step: &Step) -> String {
-        format!("{}:{}", self.suite.source, step.line)
+        match &step.origin {
+            Some(origin) => format!("{}:{} (from {origin})", self.suite.source, step.line),
+            None => format!("{}:{}", self.suite.source, step.line),
+        }
     }
 
     /// Runs steps in order; a failure carries the step's location, and for the case's own
@@ -472,6 +476,9 @@ fn error_outcome(e: ExecError, expect: Option<&ErrorExpect>) -> Result<(), Failu
 }
 
 fn check_result(q: &Query, rs: &ResultSet, cells: Comparison) -> Result<(), Failure> {
+    if q.compare == Compare::Sqllogictest {
+        return check_sqllogictest(q, rs);
+    }
     if let Some(columns) = &q.columns {
         let got = rs.column_names();
         if columns != &got {
@@ -508,6 +515,51 @@ fn check_result(q: &Query, rs: &ResultSet, cells: Comparison) -> Result<(), Fail
         });
     }
     Ok(())
+}
+
+/// `compare: sqllogictest`: `types:` says how each column prints (by default, the
+/// column's own class), `row_count` still counts rows.
+fn check_sqllogictest(q: &Query, rs: &ResultSet) -> Result<(), Failure> {
+    let letters: Vec<Letter> = match &q.types {
+        Some(types) => types.iter().copied().map(Letter::of_class).collect(),
+        None => rs
+            .columns
+            .iter()
+            .map(|c| Letter::of_class(c.class))
+            .collect(),
+    };
+    // As sqllogictest's runners do, a result with another number of columns than the
+    // type string has letters is wrong whatever its values.
+    if let Some(types) = &q.types
+        && !rs.columns.is_empty()
+        && rs.columns.len() != types.len()
+    {
+        return Err(Failure::new(format!(
+            "the query returned {} column(s), its `types` name {}",
+            rs.columns.len(),
+            types.len()
+        )));
+    }
+    if let Some(n) = q.row_count
+        && rs.rows.len() as u64 != n
+    {
+        return Err(Failure::new(format!(
+            "the query returned {} row(s), expected {n}",
+            rs.rows.len()
+        )));
+    }
+    sqllogictest::check(
+        &rs.rows,
+        &letters,
+        q.sort,
+        q.rows.as_deref(),
+        q.rows_hash.as_ref(),
+    )
+    .map_err(|d| Failure {
+        message: d.message,
+        diff: Some(check::diff(&d.expected, &d.actual)),
+        ..Failure::default()
+    })
 }
 
 /// Checks a vector operation's answer against its step's checks.

@@ -11,6 +11,7 @@ pub mod check;
 pub mod events;
 mod http;
 pub mod json_subset;
+pub mod sqllogictest;
 pub mod wait;
 
 use std::collections::BTreeMap;

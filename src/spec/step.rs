@@ -5,8 +5,8 @@
 
 use crate::diag::{Diagnostics, did_you_mean};
 use crate::plan::{
-    Action, BatchCheck, Copy, CopyRows, ErrorExpect, Fetch, Param, Query, Repeat, Sort, Statement,
-    Step, VectorChecks, VectorOp, VectorStep,
+    Action, BatchCheck, Copy, CopyRows, ErrorExpect, Fetch, Param, Query, Repeat, RowsHash, Sort,
+    Statement, Step, VectorChecks, VectorOp, VectorStep,
 };
 use crate::registry;
 use crate::spec::decode::{self, Fields};
@@ -30,7 +30,7 @@ const SQL_KINDS: [&str; 7] = [
 ];
 
 /// Keys every step may carry besides its kind.
-const COMMON: [&str; 5] = ["session", "repeat", "on", "only", "skip"];
+const COMMON: [&str; 6] = ["session", "repeat", "origin", "on", "only", "skip"];
 
 /// A step the runner sends itself: an HTTP request.
 const HTTP_KIND: &str = "http";
@@ -60,6 +60,7 @@ fn options(kind: &str) -> &'static [&'static str] {
             "tolerance",
             "types",
             "compare",
+            "rows_hash",
         ],
         "list_indexes" | "fetch_vectors" => &["contains", "count"],
         "upsert" => &["count"],
@@ -97,6 +98,7 @@ pub fn decode(node: &Node, view: Vec<(&Node, &Node)>, d: &mut Diagnostics) -> Op
             line,
             session: None,
             repeat: None,
+            origin: None,
             action,
         });
     }
@@ -167,6 +169,7 @@ pub fn decode(node: &Node, view: Vec<(&Node, &Node)>, d: &mut Diagnostics) -> Op
         .get("session")
         .and_then(|n| decode::string(n, "session", d));
     let repeat = f.get("repeat").and_then(|n| repeat(n, d));
+    let origin = f.get("origin").and_then(|n| decode::string(n, "origin", d));
 
     let action = match kind {
         "statement" => {
@@ -254,6 +257,7 @@ pub fn decode(node: &Node, view: Vec<(&Node, &Node)>, d: &mut Diagnostics) -> Op
         line,
         session,
         repeat,
+        origin,
         action,
     })
 }
@@ -306,13 +310,41 @@ fn query(kind_value: &Node, f: &mut Fields<'_>, d: &mut Diagnostics) -> Option<A
                 Some(c) => c,
                 None => {
                     d.error(n.span, format!("unknown comparison `{text}`"))
-                        .help("one of: typed (the default), text");
+                        .help("one of: typed (the default), text, sqllogictest");
                     return None;
                 }
             }
         }
         None => Compare::Typed,
     };
+    let rows_hash = match f.get("rows_hash") {
+        Some(n) => Some(rows_hash(n, d)?),
+        None => None,
+    };
+    if compare == Compare::Sqllogictest {
+        let clashing: Vec<&str> = ["fetch", "tolerance", "columns"]
+            .into_iter()
+            .filter(|k| f.key_node(k).is_some())
+            .collect();
+        if !clashing.is_empty() {
+            d.error(
+                kind_value.span,
+                format!(
+                    "`compare: sqllogictest` checks rendered text; it cannot be combined with {}",
+                    clashing.join(", ")
+                ),
+            );
+            return None;
+        }
+    } else if let Some(n) = f.key_node("rows_hash") {
+        d.error(n.span, "`rows_hash` needs `compare: sqllogictest`")
+            .help("a hash is taken over the values as sqllogictest prints them");
+        return None;
+    }
+    if let (Some(n), Some(_)) = (f.key_node("rows_hash"), f.key_node("rows")) {
+        d.error(n.span, "give either `rows` or `rows_hash`, not both");
+        return None;
+    }
     let batches_beside = f.get("batches");
     if let Some(fetch_node) = f.key_node("fetch") {
         let clashing: Vec<&str> = ["rows", "columns", "row_count", "sort", "cancel_after"]
@@ -356,7 +388,27 @@ fn query(kind_value: &Node, f: &mut Fields<'_>, d: &mut Diagnostics) -> Option<A
         tolerance,
         types,
         compare,
+        rows_hash,
     })))
+}
+
+/// `rows_hash: {values: 30, md5: 3c13dee48d9356ae19af2515e05e6b54}`.
+fn rows_hash(node: &Node, d: &mut Diagnostics) -> Option<RowsHash> {
+    let mut f = Fields::of(node, "rows_hash", d)?;
+    let values = f.get("values").and_then(|n| decode::count(n, "values", d));
+    let md5 = f.get("md5").and_then(|n| decode::string(n, "md5", d));
+    f.finish(d);
+    let (Some(values), Some(md5)) = (values, md5) else {
+        d.error(node.span, "`rows_hash` needs both `values` and `md5`");
+        return None;
+    };
+    let md5 = md5.to_ascii_lowercase();
+    if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+        d.error(node.span, format!("`{md5}` is not an MD5 digest"))
+            .help("32 hexadecimal digits, as in sqllogictest's `N values hashing to <md5>`");
+        return None;
+    }
+    Some(RowsHash { values, md5 })
 }
 
 /// `types: [integer, text]`: a portable class per column.

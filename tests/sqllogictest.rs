@@ -1,0 +1,272 @@
+//! Interop with sqllogictest files: `import` of third-party files (tests/fixtures/
+//! sqllogictest/, origins in its README) into YAML that compiles, validates against the
+//! schema and runs on SQLite with the files' own verdicts; and `record`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+mod common;
+
+use quick_junit::Report;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
+        .current_dir(root())
+        .env_remove("HELIOS_MATRIX_TARGET_SQLITE")
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().expect("utf8")
+}
+
+/// A spec directory holding the project's registry and the suites imported from `inputs`
+/// under `imported/`.
+struct Imported {
+    dir: tempfile::TempDir,
+    out: Output,
+}
+
+impl Imported {
+    fn new(inputs: &[PathBuf]) -> Imported {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(
+            root().join("specs/matrix.yaml"),
+            dir.path().join("matrix.yaml"),
+        )
+        .expect("registry copied");
+        let dest = dir.path().join("imported");
+        let mut args = vec!["import"];
+        args.extend(inputs.iter().map(|p| arg(p)));
+        args.extend(["-o", arg(&dest)]);
+        let out = bin(&args);
+        Imported { dir, out }
+    }
+
+    fn specs(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn suite(&self, relative: &str) -> PathBuf {
+        self.dir.path().join("imported").join(relative)
+    }
+
+    /// `run --specs DIR ARGS`, with its JUnit report.
+    fn run(&self, args: &[&str]) -> (Output, Report) {
+        let xml = self.dir.path().join("report.xml");
+        let mut full = vec![
+            "run",
+            "--specs",
+            arg(self.specs()),
+            "--no-progress",
+            "--junit",
+            arg(&xml),
+        ];
+        full.extend_from_slice(args);
+        let out = bin(&full);
+        let report =
+            Report::deserialize_from_str(&std::fs::read_to_string(&xml).expect("junit written"))
+                .expect("junit parses");
+        (out, report)
+    }
+}
+
+fn fixtures(sub: &str) -> PathBuf {
+    root().join("tests/fixtures/sqllogictest").join(sub)
+}
+
+fn verdicts(report: &Report) -> Vec<(String, &'static str)> {
+    report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .map(|c| {
+            let id = c.name.split(' ').next().unwrap_or_default().to_string();
+            (id, common::status_kind(&c.status))
+        })
+        .collect()
+}
+
+#[test]
+fn the_sqlite_corpus_imports_and_passes_on_sqlite_as_its_own_runner_passes_it() {
+    let imported = Imported::new(&[fixtures("sqlite")]);
+    assert_eq!(
+        imported.out.status.code(),
+        Some(0),
+        "{}",
+        text(&imported.out.stderr)
+    );
+    let stdout = text(&imported.out.stdout);
+    assert!(stdout.contains("imported 2 file(s)"), "{stdout}");
+    let yaml = std::fs::read_to_string(imported.suite("select1.yaml")).expect("written");
+    // Hashed results stay hashed; the SQLite corpus's one-value-per-line results are rows.
+    assert!(
+        yaml.contains("rows_hash: {values: 30, md5: 3c13dee48d9356ae19af2515e05e6b54}"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("origin: select1.test:94"), "{yaml}");
+    let in1 = std::fs::read_to_string(imported.suite("in1.yaml")).expect("written");
+    // `onlyif mssql` + `halt` at the top: the whole case skips SQL Server, with the reason.
+    assert!(
+        in1.contains(
+            "skip: {sqlserver: \"halted at in1.test:5\", oracle: \"halted at in1.test:9\"}"
+        ),
+        "{in1}"
+    );
+    // `onlyif sqlite # empty RHS`: the condition, and its comment kept.
+    assert!(
+        in1.contains("# empty RHS\n      - query: SELECT 1 IN ()"),
+        "{in1}"
+    );
+
+    let (out, report) = imported.run(&["--protocol", "sqlite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(
+        verdicts(&report),
+        vec![
+            ("SLT-IN1".to_string(), "pass"),
+            ("SLT-SELECT1".to_string(), "pass")
+        ]
+    );
+}
+
+#[test]
+fn a_wrong_expectation_fails_and_points_back_to_the_record() {
+    let imported = Imported::new(&[fixtures("sqlite/select1.test")]);
+    let path = imported.suite("select1.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("written");
+    // The one plain result in the excerpt: 1000, 1180, 1240 (select1.test:395).
+    let broken = yaml.replacen("- [1180]", "- [1181]", 1);
+    assert_ne!(broken, yaml, "the excerpt holds the 1180 row");
+    std::fs::write(&path, broken).expect("rewritten");
+    let (out, report) = imported.run(&["--protocol", "sqlite"]);
+    assert_eq!(out.status.code(), Some(0), "p1 is outside the default gate");
+    assert_eq!(
+        verdicts(&report),
+        vec![("SLT-SELECT1".to_string(), "failure")]
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("(from select1.test:395)"), "{stdout}");
+    assert!(
+        stdout.contains("-1181") && stdout.contains("+1180"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_changed_hash_fails_with_the_values_it_got() {
+    let imported = Imported::new(&[fixtures("sqlite/select1.test")]);
+    let path = imported.suite("select1.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("written");
+    let broken = yaml.replacen("md5: 3c13dee4", "md5: 4c13dee4", 1);
+    std::fs::write(&path, broken).expect("rewritten");
+    let (out, _) = imported.run(&["--protocol", "sqlite"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("the result differs from its hash"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(30 values hashing to 3c13dee48d9356ae19af2515e05e6b54)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn sqllogictest_rs_files_import_to_yaml_that_compiles_and_validates() {
+    let imported = Imported::new(&[fixtures("sqllogictest-rs")]);
+    assert_eq!(imported.out.status.code(), Some(0));
+    let stderr = text(&imported.out.stderr);
+    // What the format has no place for is named with file:line, never dropped silently.
+    for warning in [
+        "include_1.slt:1: `include` is not supported",
+        "rowsort.slt:1: `control` is not supported",
+        "condition.slt:2: engine `risinglight` names no protocol here",
+    ] {
+        assert!(stderr.contains(warning), "{warning} in:\n{stderr}");
+    }
+    let counter = std::fs::read_to_string(imported.suite("counter.yaml")).expect("written");
+    assert!(counter.contains("session: another"), "{counter}");
+    let basic = std::fs::read_to_string(imported.suite("basic.yaml")).expect("written");
+    assert!(
+        basic.contains("error: {message: \"(?i)fakedb\"}"),
+        "{basic}"
+    );
+    assert!(
+        basic.contains("rows_hash: {values: 3, md5: b5b44edac84d34d6af3be2a88bfae352}"),
+        "{basic}"
+    );
+    let sqlstate = std::fs::read_to_string(imported.suite("error_sqlstate.yaml")).expect("written");
+    assert!(
+        sqlstate.contains("error: {sqlstate: \"42P01\"}"),
+        "{sqlstate}"
+    );
+    // Row-wise results (values on one line) become rows of values.
+    let rowsort = std::fs::read_to_string(imported.suite("rowsort.yaml")).expect("written");
+    assert!(rowsort.contains("- [10, 100, 2333]"), "{rowsort}");
+
+    let out = bin(&[
+        "compile",
+        arg(imported.specs()),
+        "-o",
+        arg(&imported.specs().join("out")),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    validate_against_schema(&imported.specs().join("imported"));
+}
+
+fn validate_against_schema(dir: &Path) {
+    use helios_matrix::diag::Diagnostics;
+    use helios_matrix::source::FileId;
+    use helios_matrix::spec::decode::to_json;
+    let schema_text =
+        std::fs::read_to_string(root().join("schema/suite.schema.json")).expect("schema");
+    let schema: serde_json::Value = serde_json::from_str(&schema_text).expect("json");
+    let validator = jsonschema::validator_for(&schema).expect("compiles");
+    let mut checked = 0;
+    for entry in walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).expect("read");
+        let mut d = Diagnostics::default();
+        let doc = to_json(&helios_matrix::yaml::parse(&text, FileId(0), &mut d).expect("parses"));
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} suites validated");
+}
+
+#[test]
+fn a_file_that_does_not_parse_exits_2_naming_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.test");
+    std::fs::write(
+        &bad,
+        "statement ok\nSELECT 1\n\nstatement perhaps\nSELECT 2\n",
+    )
+    .expect("w");
+    let out = bin(&["import", arg(&bad), "-o", arg(&dir.path().join("out"))]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.test:4"), "{stderr}");
+    assert!(!dir.path().join("out/bad.yaml").exists());
+    let missing = bin(&["import", "no/such/dir", "-o", arg(dir.path())]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no such file or directory"));
+}
