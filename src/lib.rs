@@ -7,7 +7,7 @@
 //! spec (YAML → located tree → suites)          spec, yaml, registry
 //!   → plan (per protocol: labels resolved,       plan::compile
 //!           placeholders & error codes native)
-//!   → render (templates → generated/*.slt)       render   ← script parses them back
+//!   → render (templates → generated/*.hmx)       render   ← script parses them back
 //!   → run (executor per protocol → events)       run, exec::{sqlite, …}
 //!   → report (terminal, JUnit; shards merged)    report
 //! ```

@@ -1,6 +1,6 @@
 //! Reading compiled scripts back into the plan, for `run --scripts`.
 //!
-//! The inverse of `templates/slt/suite.slt.j2`: the round-trip test holds the two to
+//! The inverse of `templates/hmx/suite.hmx.j2`: the round-trip test holds the two to
 //! `parse(render(suite)) == suite` for every suite of every protocol.
 
 use std::fmt;
@@ -64,6 +64,24 @@ pub fn read_plan(
         .and_then(|t| {
             serde_json::from_str(&t).map_err(|e| format!("{}: {e}", manifest_path.display()))
         })?;
+    // Scripts were `.slt` files before they were `.hmx`; this reader reads only `.hmx`.
+    let old_script = manifest
+        .get("cases")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("script").and_then(serde_json::Value::as_str))
+        .find(|s| {
+            Path::new(s).extension().and_then(|e| e.to_str())
+                == Some(crate::render::OLD_SCRIPT_EXTENSION)
+        });
+    if let Some(old) = old_script {
+        return Err(format!(
+            "the scripts in {} were compiled by an older helios-matrix (`{old}`; scripts are `.{}` files now); recompile them with `helios-matrix compile`",
+            dir.display(),
+            crate::render::SCRIPT_EXTENSION
+        ));
+    }
     let labels: Vec<String> = manifest
         .get("labels")
         .and_then(|l| serde_json::from_value(l.clone()).ok())

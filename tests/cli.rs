@@ -412,23 +412,23 @@ fn compile_is_deterministic_and_check_names_stale_files() {
     };
     assert_eq!(check(&a).status.code(), Some(0));
     // Edit one file, delete another, add a stray script: --check names all three.
-    let edited = a.join("sqlite/core_types.slt");
+    let edited = a.join("sqlite/core_types.hmx");
     std::fs::write(&edited, "edited\n").expect("write");
-    std::fs::remove_file(a.join("mysql/core_types.slt")).expect("remove");
-    std::fs::write(a.join("sqlite/gone.slt"), "stale\n").expect("write");
+    std::fs::remove_file(a.join("mysql/core_types.hmx")).expect("remove");
+    std::fs::write(a.join("sqlite/gone.hmx"), "stale\n").expect("write");
     let res = check(&a);
     let stdout = text(&res.stdout);
     assert_eq!(res.status.code(), Some(1));
     assert!(
-        stdout.contains("stale:") && stdout.contains("sqlite/core_types.slt"),
+        stdout.contains("stale:") && stdout.contains("sqlite/core_types.hmx"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("missing:") && stdout.contains("mysql/core_types.slt"),
+        stdout.contains("missing:") && stdout.contains("mysql/core_types.hmx"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("extra:") && stdout.contains("sqlite/gone.slt"),
+        stdout.contains("extra:") && stdout.contains("sqlite/gone.hmx"),
         "{stdout}"
     );
     assert_eq!(
@@ -444,7 +444,71 @@ fn compile_is_deterministic_and_check_names_stale_files() {
         Some(0)
     );
     assert_eq!(check(&a).status.code(), Some(0));
-    assert!(!a.join("sqlite/gone.slt").exists());
+    assert!(!a.join("sqlite/gone.hmx").exists());
+}
+
+#[test]
+fn scripts_of_the_old_slt_extension_are_extra_and_compile_removes_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("gen");
+    let out_arg = out.to_str().expect("utf8");
+    assert_eq!(
+        run(&["compile", "specs", "-o", out_arg]).status.code(),
+        Some(0)
+    );
+    let script = out.join("sqlite/core_types.hmx");
+    assert!(script.is_file(), "scripts are .hmx files");
+    // What an older helios-matrix wrote: the same script as `.slt`, and a suite gone since.
+    let old = out.join("sqlite/core_types.slt");
+    std::fs::copy(&script, &old).expect("copy");
+    std::fs::create_dir_all(out.join("oldproto")).expect("mkdir");
+    std::fs::write(out.join("oldproto/suite.slt"), "old\n").expect("write");
+    let res = run(&["compile", "specs", "-o", out_arg, "--check"]);
+    let stdout = text(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("extra:") && stdout.contains("sqlite/core_types.slt"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("oldproto/suite.slt"), "{stdout}");
+    assert!(old.is_file(), "--check writes nothing");
+    let res = run(&["compile", "specs", "-o", out_arg]);
+    assert_eq!(res.status.code(), Some(0), "{}", text(&res.stderr));
+    assert!(
+        text(&res.stdout).contains("2 removed"),
+        "{}",
+        text(&res.stdout)
+    );
+    assert!(!old.exists() && !out.join("oldproto").exists());
+    assert!(script.is_file());
+    assert_eq!(
+        run(&["compile", "specs", "-o", out_arg, "--check"])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn run_scripts_refuses_scripts_compiled_as_slt_by_an_older_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("gen");
+    let out_arg = out.to_str().expect("utf8");
+    assert_eq!(
+        run(&["compile", "specs", "-o", out_arg]).status.code(),
+        Some(0)
+    );
+    let manifest = out.join("manifest.json");
+    let text_before = std::fs::read_to_string(&manifest).expect("manifest");
+    assert!(text_before.contains("\"sqlite/core_types.hmx\""));
+    std::fs::write(&manifest, text_before.replace(".hmx\"", ".slt\"")).expect("write");
+    let res = run(&["run", "-p", "sqlite", "--scripts", out_arg, "--no-progress"]);
+    assert_eq!(res.status.code(), Some(2), "{}", text(&res.stdout));
+    let stderr = text(&res.stderr);
+    assert!(
+        stderr.contains("compiled by an older helios-matrix") && stderr.contains(".slt"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -956,7 +1020,7 @@ fn specs_with_errors_change_nothing_in_the_output_and_leave_no_staging_behind() 
         before
     );
     assert!(
-        out.join("sqlite/core_types.slt").is_file(),
+        out.join("sqlite/core_types.hmx").is_file(),
         "nothing removed"
     );
     let left: Vec<_> = std::fs::read_dir(dir.path())

@@ -54,7 +54,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Compile specs into one sqllogictest-style script per protocol × suite, plus manifest.json.
+    /// Compile specs into one script (.hmx) per protocol × suite, plus manifest.json.
     #[command(after_help = EXIT_CODES)]
     Compile(compile::CompileArgs),
     /// Compile specs in memory (or read compiled scripts) and run them against each protocol's target.

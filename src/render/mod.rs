@@ -15,10 +15,13 @@ use crate::registry::Protocol;
 use crate::spec::SpecSet;
 
 /// The script template, embedded so the binary works from any directory.
-const SLT_TEMPLATE: &str = include_str!("../../templates/slt/suite.slt.j2");
+const HMX_TEMPLATE: &str = include_str!("../../templates/hmx/suite.hmx.j2");
 
-/// The file extension of compiled scripts.
-pub const SCRIPT_EXTENSION: &str = "slt";
+/// The file extension of compiled scripts (helios-matrix's own format, not sqllogictest).
+pub const SCRIPT_EXTENSION: &str = "hmx";
+/// The extension scripts had before they were `.hmx`: such files in the output directory
+/// are no longer produced, so `compile` removes them and `--check` reports them as extra.
+pub const OLD_SCRIPT_EXTENSION: &str = "slt";
 pub const MANIFEST: &str = "manifest.json";
 
 /// Relative path → content, for every file `compile` produces.
@@ -35,7 +38,7 @@ fn environment() -> Result<Environment<'static>, TemplateError> {
     env.add_filter("http_json", http_json);
     env.add_filter("xfail_expects", xfail_expects);
     env.add_test("sql_plain", |v: Value| v.as_str().is_some_and(is_plain_sql));
-    env.add_template("slt/suite.slt", SLT_TEMPLATE)?;
+    env.add_template("hmx/suite.hmx", HMX_TEMPLATE)?;
     Ok(env)
 }
 
@@ -193,7 +196,7 @@ fn render_with(
     protocol: &Protocol,
     suite: &SuitePlan,
 ) -> Result<String, TemplateError> {
-    let template = env.get_template("slt/suite.slt")?;
+    let template = env.get_template("hmx/suite.hmx")?;
     let mut out = template.render(context! {
         protocol => Value::from(minijinja::value::Serde(protocol)),
         suite => Value::from(minijinja::value::Serde(suite)),
@@ -366,7 +369,8 @@ fn manifest(
     Ok(())
 }
 
-/// Files under `out` that `compile` owns: the manifest and `*/*.slt`.
+/// Files under `out` that `compile` owns: the manifest, `*/*.hmx`, and `*/*.slt` (scripts
+/// of an older helios-matrix, which it no longer produces).
 fn owned_files(out: &Path) -> io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     if !out.is_dir() {
@@ -382,7 +386,9 @@ fn owned_files(out: &Path) -> io::Result<Vec<PathBuf>> {
         }
         for file in std::fs::read_dir(&dir)? {
             let path = file?.path();
-            if path.extension().and_then(|e| e.to_str()) == Some(SCRIPT_EXTENSION)
+            let ext = path.extension().and_then(|e| e.to_str());
+            if (ext == Some(SCRIPT_EXTENSION) || ext == Some(OLD_SCRIPT_EXTENSION))
+                && path.is_file()
                 && let Ok(rel) = path.strip_prefix(out)
             {
                 found.push(rel.to_path_buf());
