@@ -4,6 +4,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 bin := "target/release/helios-matrix"
 
+# The sqllogictest-rs runner the live tests check `compile --format sqllogictest` with.
+slt_version := "0.29.1"
+
 # List the recipes.
 default:
     @just --list
@@ -44,7 +47,7 @@ ci-workflow-check: build
 
 # Tests against the real servers and emulators (started by `just services`), one at a
 # time: they share the servers' databases.
-test-live: services drivers
+test-live: services drivers slt-tools
     cargo test --test live -- --ignored --test-threads=1
 
 # Every protocol's handshake sent to the servers' endpoints (the gateway's too): each
@@ -62,6 +65,15 @@ run-sqlite: build
 run-matrix: build services
     mkdir -p target/junit
     {{bin}} run --protocol sqlite,postgresql,mysql,snowflake,databricks,pinecone --priority p0,p1 --gate p0,p1 --junit target/junit/matrix.xml --no-progress
+
+# Install sqllogictest-rs's runner (crate sqllogictest-bin, pinned) into the git-ignored
+# .tools/, unless .tools/bin/sqllogictest already is that version.
+slt-tools:
+    if .tools/bin/sqllogictest --version 2>/dev/null | grep -qx 'sqllogictest-bin {{slt_version}}'; then \
+      echo ".tools/bin/sqllogictest is sqllogictest-bin {{slt_version}}"; \
+    else \
+      cargo install sqllogictest-bin --version {{slt_version}} --locked --root .tools; \
+    fi
 
 # Start (installing if missing) PostgreSQL, MariaDB and the Silver emulators, state in .services/.
 services:

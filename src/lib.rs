@@ -8,6 +8,7 @@
 //!   → plan (per protocol: labels resolved,       plan::compile
 //!           placeholders & error codes native)
 //!   → render (templates → generated/*.hmx)       render   ← script parses them back
+//!     or (each case → sqllogictest, or a reason) render::sqllogictest
 //!   → run (executor per protocol → events)       run, exec::{sqlite, …}
 //!   → report (terminal, JUnit; shards merged)    report
 //! ```

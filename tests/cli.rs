@@ -512,6 +512,97 @@ fn run_scripts_refuses_scripts_compiled_as_slt_by_an_older_version() {
 }
 
 #[test]
+fn compile_format_sqllogictest_writes_one_script_per_case_and_lists_the_rest() {
+    let res = run(&["compile", "specs", "--format", "sqllogictest"]);
+    assert_eq!(res.status.code(), Some(2));
+    assert!(text(&res.stderr).contains("needs an output directory"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("slt");
+    let out_arg = out.to_str().expect("utf8");
+    let specs = fixture_arg("slt");
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "compile",
+            specs.as_str(),
+            "--format",
+            "sqllogictest",
+            "-o",
+            out_arg,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let res = export(&[]);
+    let stdout = text(&res.stdout);
+    assert_eq!(res.status.code(), Some(0), "{}", text(&res.stderr));
+    assert!(
+        stdout.contains(
+            "postgresql: 4 case(s) exported for `sqllogictest --engine postgres`, 22 not exported"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  not exported: NX-PARAMS slt/export.yaml:82: step @85: binds parameters"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sqlite: not exported (26 case(s)): no sqllogictest-rs engine speaks it"),
+        "{stdout}"
+    );
+    assert!(out.join("postgresql/slt_export/OK-ROWS.slt").is_file());
+    assert!(!out.join("mysql/slt_export/OK-SESSIONS.slt").exists());
+    let listed = std::fs::read_to_string(out.join("mysql/not-exported.txt")).expect("list");
+    assert!(
+        listed.contains("OK-SESSIONS\tslt/export.yaml:62\tstep @66: `begin`"),
+        "{listed}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("sqlite/not-exported.txt"))
+            .expect("list")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count(),
+        26
+    );
+    assert_eq!(export(&["--check"]).status.code(), Some(0));
+
+    // A native compile into the same directory leaves the export alone, and the other way
+    // round; a stray case script is extra to --check and removed by the next export.
+    assert_eq!(
+        run(&["compile", specs.as_str(), "-o", out_arg])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(out.join("manifest.json").is_file());
+    let stray = out.join("postgresql/gone/GONE-1.slt");
+    std::fs::create_dir_all(stray.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&stray, "statement ok\nSELECT 1\n").expect("write");
+    let res = export(&["--check"]);
+    let stdout = text(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("extra:") && stdout.contains("GONE-1.slt"),
+        "{stdout}"
+    );
+    assert!(
+        text(&res.stderr).contains("-o") && text(&res.stderr).contains("--format sqllogictest"),
+        "{}",
+        text(&res.stderr)
+    );
+    let res = export(&[]);
+    assert!(
+        text(&res.stdout).contains("1 removed"),
+        "{}",
+        text(&res.stdout)
+    );
+    assert!(!stray.exists() && !out.join("postgresql/gone").exists());
+    assert!(out.join("manifest.json").is_file() && out.join("sqlite/slt_export.hmx").is_file());
+    assert_eq!(export(&["--check"]).status.code(), Some(0));
+}
+
+#[test]
 fn running_compiled_scripts_gives_the_same_verdicts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let specs = fixture_arg("failing");

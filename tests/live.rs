@@ -1354,3 +1354,199 @@ fn probe_finds_each_protocol_on_its_endpoint_and_the_others_refused() {
         "{stdout}"
     );
 }
+
+/// sqllogictest-rs's runner, as `just slt-tools` installs it (crate sqllogictest-bin, pinned).
+fn sqllogictest_bin() -> PathBuf {
+    let bin = root().join(".tools/bin/sqllogictest");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `just slt-tools` (cargo install sqllogictest-bin --version 0.29.1 --locked --root .tools)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs one exported script with sqllogictest-rs against a server's scratch database:
+/// its verdict, and what the runner said.
+fn sqllogictest_verdict(
+    bin: &Path,
+    protocol: &str,
+    db: &str,
+    file: &Path,
+) -> (&'static str, String) {
+    let (engine, port) = match protocol {
+        "postgresql" => ("postgres", "5432"),
+        _ => ("mysql", "3306"),
+    };
+    let out = Command::new(bin)
+        .args(["--engine", engine, "--host", "127.0.0.1", "--port", port])
+        .args([
+            "--db", db, "--user", "test", "--pass", "test", "--color", "never",
+        ])
+        .arg(file)
+        .output()
+        .expect("sqllogictest runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        if out.status.success() {
+            "pass"
+        } else {
+            "failure"
+        },
+        said,
+    )
+}
+
+/// `compile --format sqllogictest` exports the shipped specs for PostgreSQL and MySQL;
+/// sqllogictest-rs runs every exported file against the real servers and each verdict is
+/// helios-matrix's on the same case (all passing); every case is either exported or listed
+/// as not exported, and most of the core suite exports. A changed expectation in an
+/// exported file fails it, so the agreement is not a runner that passes anything.
+#[test]
+#[ignore = "needs the reference servers (just services) and sqllogictest (just slt-tools)"]
+fn the_sqllogictest_export_gives_helios_matrix_verdicts_on_both_servers() {
+    let bin = sqllogictest_bin();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("slt");
+    let compiled = Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
+        .current_dir(root())
+        .args([
+            "compile",
+            "specs",
+            "--format",
+            "sqllogictest",
+            "-o",
+            arg(&out),
+        ])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        compiled.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    // Scratch databases: a failing file stops before its teardown, and the servers' own
+    // `helios` database is shared with the other tests' runs.
+    let scratch = [("postgresql", "helios_slt"), ("mysql", "helios_wslt")];
+    plain_client("postgresql", "DROP DATABASE IF EXISTS helios_slt");
+    plain_client("postgresql", "CREATE DATABASE helios_slt");
+    plain_client(
+        "mysql",
+        "DROP DATABASE IF EXISTS helios_wslt; \
+         CREATE DATABASE helios_wslt CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+    );
+    for (protocol, db) in scratch {
+        let ran = run(&["-p", protocol]);
+        let helios: std::collections::BTreeMap<String, &str> = ran
+            .report
+            .test_suites
+            .iter()
+            .flat_map(|s| s.test_cases.iter())
+            .map(|c| {
+                let id = c.name.as_str().split(' ').next().unwrap_or_default();
+                (id.to_string(), common::status_kind(&c.status))
+            })
+            .collect();
+        let list = std::fs::read_to_string(out.join(protocol).join("not-exported.txt"))
+            .expect("not-exported.txt");
+        let not_exported: Vec<(String, String)> = list
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let fields: Vec<&str> = l.split('\t').collect();
+                assert_eq!(fields.len(), 3, "id, source, reason: {l:?}");
+                (fields[0].to_string(), fields[1].to_string())
+            })
+            .collect();
+        let mut exported: Vec<(String, PathBuf)> = walkdir::WalkDir::new(out.join(protocol))
+            .min_depth(2)
+            .max_depth(2)
+            .into_iter()
+            .map(|e| e.expect("walk").into_path())
+            .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+            .map(|p| {
+                let id = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                (id.to_string(), p.clone())
+            })
+            .collect();
+        exported.sort();
+
+        // Every case helios-matrix ran is exported or listed, never both, never neither.
+        let mut accounted: Vec<&str> = exported
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .chain(not_exported.iter().map(|(id, _)| id.as_str()))
+            .collect();
+        accounted.sort_unstable();
+        let ran_ids: Vec<&str> = helios.keys().map(String::as_str).collect();
+        assert_eq!(
+            accounted, ran_ids,
+            "{protocol}: exported + not exported = run"
+        );
+
+        // Most of the core suite exports.
+        let core_listed = not_exported
+            .iter()
+            .filter(|(_, source)| source.starts_with("specs/core/"))
+            .count();
+        let core_exported = exported
+            .iter()
+            .filter(|(_, path)| {
+                path.parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|s| s.to_string_lossy().starts_with("core_"))
+            })
+            .count();
+        assert!(
+            exported.len() >= 40 && core_exported > core_listed,
+            "{protocol}: {} exported ({core_exported} of the core suite), {core_listed} core cases not exported",
+            exported.len()
+        );
+        eprintln!(
+            "{protocol}: {} case(s) exported ({core_exported} core), {} not exported",
+            exported.len(),
+            not_exported.len()
+        );
+
+        let mut disagreements = Vec::new();
+        for (id, file) in &exported {
+            let (slt, said) = sqllogictest_verdict(&bin, protocol, db, file);
+            let theirs = helios.get(id).copied().unwrap_or("missing");
+            if slt != "pass" || theirs != "pass" {
+                disagreements.push(format!(
+                    "{protocol} {id}: sqllogictest {slt}, helios-matrix {theirs}\n{said}"
+                ));
+            }
+        }
+        assert!(
+            disagreements.is_empty(),
+            "{} exported case(s) not passing on both:\n{}",
+            disagreements.len(),
+            disagreements.join("\n")
+        );
+
+        // The runner really checks: one expected row changed, and the file fails.
+        let (id, file) = exported
+            .iter()
+            .find(|(_, f)| {
+                std::fs::read_to_string(f)
+                    .is_ok_and(|t| t.contains("\n----\n") && !t.contains("rowsort"))
+            })
+            .expect("an exported query with rows");
+        let text = std::fs::read_to_string(file).expect("read");
+        let (head, rows) = text.split_once("\n----\n").expect("rows");
+        let tampered = format!("{head}\n----\nnot-the-answer {rows}");
+        let copy = dir.path().join(format!("{protocol}-{id}-tampered.slt"));
+        std::fs::write(&copy, tampered).expect("write");
+        let (verdict, said) = sqllogictest_verdict(&bin, protocol, db, &copy);
+        assert_eq!(verdict, "failure", "{said}");
+        assert!(said.contains("query result mismatch"), "{said}");
+    }
+    plain_client("postgresql", "DROP DATABASE IF EXISTS helios_slt");
+    plain_client("mysql", "DROP DATABASE IF EXISTS helios_wslt");
+}

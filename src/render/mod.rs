@@ -14,6 +14,8 @@ use crate::plan::{Plan, ProtocolPlan, SuitePlan};
 use crate::registry::Protocol;
 use crate::spec::SpecSet;
 
+pub mod sqllogictest;
+
 /// The script template, embedded so the binary works from any directory.
 const HMX_TEMPLATE: &str = include_str!("../../templates/hmx/suite.hmx.j2");
 
@@ -369,30 +371,52 @@ fn manifest(
     Ok(())
 }
 
-/// Files under `out` that `compile` owns: the manifest, `*/*.hmx`, and `*/*.slt` (scripts
-/// of an older helios-matrix, which it no longer produces).
-fn owned_files(out: &Path) -> io::Result<Vec<PathBuf>> {
+/// What `compile` writes into its output directory, and so which files there it owns:
+/// those it removes when no longer produced, and `--check` reports as extra.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// The manifest, `*/*.hmx`, and `*/*.slt` (scripts of an older helios-matrix, which
+    /// it no longer produces).
+    Native,
+    /// `*/not-exported.txt` and `*/*/*.slt`: [`sqllogictest`]'s one file per case.
+    Sqllogictest,
+}
+
+impl Layout {
+    /// Whether `rel`, a file's path relative to the output directory, is one of ours.
+    fn owns(self, rel: &Path) -> bool {
+        let parts: Vec<_> = rel.components().collect();
+        let ext = rel.extension().and_then(|e| e.to_str());
+        match self {
+            Layout::Native => {
+                rel == Path::new(MANIFEST)
+                    || (parts.len() == 2
+                        && (ext == Some(SCRIPT_EXTENSION) || ext == Some(OLD_SCRIPT_EXTENSION)))
+            }
+            Layout::Sqllogictest => {
+                (parts.len() == 2
+                    && rel.file_name().and_then(|n| n.to_str()) == Some(sqllogictest::NOT_EXPORTED))
+                    || (parts.len() == 3 && ext == Some(sqllogictest::EXTENSION))
+            }
+        }
+    }
+}
+
+/// Files under `out` that `compile` owns in `layout`.
+fn owned_files(out: &Path, layout: Layout) -> io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     if !out.is_dir() {
         return Ok(found);
     }
-    if out.join(MANIFEST).is_file() {
-        found.push(PathBuf::from(MANIFEST));
-    }
-    for entry in std::fs::read_dir(out)? {
-        let dir = entry?.path();
-        if !dir.is_dir() {
+    for entry in walkdir::WalkDir::new(out).min_depth(1).max_depth(3) {
+        let entry = entry.map_err(io::Error::other)?;
+        if !entry.file_type().is_file() {
             continue;
         }
-        for file in std::fs::read_dir(&dir)? {
-            let path = file?.path();
-            let ext = path.extension().and_then(|e| e.to_str());
-            if (ext == Some(SCRIPT_EXTENSION) || ext == Some(OLD_SCRIPT_EXTENSION))
-                && path.is_file()
-                && let Ok(rel) = path.strip_prefix(out)
-            {
-                found.push(rel.to_path_buf());
-            }
+        if let Ok(rel) = entry.path().strip_prefix(out)
+            && layout.owns(rel)
+        {
+            found.push(rel.to_path_buf());
         }
     }
     found.sort();
@@ -418,6 +442,7 @@ impl Staleness {
 /// [`Output::finish`] commits, so specs with errors leave it as it was.
 pub struct Output {
     out: PathBuf,
+    layout: Layout,
     /// The staging directory (on `out`'s file system, so staged files rename into place).
     staging: Option<tempfile::TempDir>,
     state: std::sync::Mutex<OutputState>,
@@ -431,16 +456,17 @@ struct OutputState {
 
 impl Output {
     /// Compares only (`compile --check`).
-    pub fn check(out: &Path) -> Output {
+    pub fn check(out: &Path, layout: Layout) -> Output {
         Output {
             out: out.to_path_buf(),
+            layout,
             staging: None,
             state: Default::default(),
         }
     }
 
     /// Compares, and stages what differs for [`Output::finish`] to write.
-    pub fn write(out: &Path) -> io::Result<Output> {
+    pub fn write(out: &Path, layout: Layout) -> io::Result<Output> {
         let parent = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -451,6 +477,7 @@ impl Output {
             .tempdir_in(parent)?;
         Ok(Output {
             out: out.to_path_buf(),
+            layout,
             staging: Some(staging),
             state: Default::default(),
         })
@@ -495,7 +522,7 @@ impl Output {
         let mut s = state.staleness;
         s.missing.sort();
         s.changed.sort();
-        s.extra = owned_files(&self.out)?
+        s.extra = owned_files(&self.out, self.layout)?
             .into_iter()
             .filter(|p| !state.produced.contains(p))
             .collect();
@@ -535,11 +562,13 @@ impl Output {
 fn remove_extra(out: &Path, extra: &[PathBuf]) -> io::Result<()> {
     for path in extra {
         std::fs::remove_file(out.join(path))?;
-        if let Some(parent) = out.join(path).parent()
-            && parent != out
-            && std::fs::read_dir(parent)?.next().is_none()
-        {
-            std::fs::remove_dir(parent)?;
+        // Directories left empty go too, up to (not including) `out`.
+        let mut dir = out.join(path);
+        while dir.pop() && dir != out && dir.starts_with(out) {
+            if std::fs::read_dir(&dir)?.next().is_some() {
+                break;
+            }
+            std::fs::remove_dir(&dir)?;
         }
     }
     Ok(())
