@@ -492,8 +492,8 @@ impl<'a> Writer<'a> {
             .find(|(e, _)| *e == engine)
             .map_or(engine, |(_, l)| l)
             .to_string();
-        let known = self.options.known_labels.is_empty()
-            || self.options.known_labels.contains(&label);
+        let known =
+            self.options.known_labels.is_empty() || self.options.known_labels.contains(&label);
         let warned = self
             .warnings
             .iter()
