@@ -15,6 +15,9 @@
 //!
 //! Into the pipeline: `import` turns sqllogictest files into spec YAML.
 //!
+//! Back into the specs: `record` runs one protocol and writes its answers into the YAML
+//! where they contradict it (text edits at the reader's spans; comments stay).
+//!
 //! Beside the pipeline: `probe` sends every protocol's opening handshake to the targets'
 //! endpoints (which protocols each answers, and whether it refuses the others cleanly).
 //!
@@ -32,6 +35,7 @@ pub mod files;
 pub mod import;
 pub mod plan;
 pub mod probe;
+pub mod record;
 pub mod registry;
 pub mod render;
 pub mod report;

@@ -97,6 +97,8 @@ pub struct Selection {
     pub targets: BTreeMap<String, Resolved>,
     /// The registry's named endpoints with their targets in force, for `http` steps.
     pub endpoints: BTreeMap<String, ResolvedEndpoint>,
+    /// The registry the plan was compiled from (its error classes, for `record`).
+    pub registry: Registry,
     /// Warnings about the specs, rendered; empty when there are none.
     pub warnings: String,
     case_filter: Option<Regex>,
@@ -329,6 +331,7 @@ impl Selection {
             plan,
             targets,
             endpoints,
+            registry,
             warnings,
             case_filter,
             priorities: options.priorities.clone(),

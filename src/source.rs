@@ -78,6 +78,20 @@ pub fn display_root(root: &Path) -> String {
     text.trim_end_matches('/').to_string()
 }
 
+/// The file behind a display path made by [`join_display`] from `root`'s display root
+/// (`specs/core/types.yaml` → `root/core/types.yaml`).
+pub fn file_of(root: &Path, display: &str) -> PathBuf {
+    let shown = display_root(root);
+    let relative = if shown.is_empty() || shown == "." {
+        Some(display)
+    } else {
+        display
+            .strip_prefix(shown.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+    };
+    root.join(relative.unwrap_or(display))
+}
+
 /// Joins a display root and a relative path with `/`, whatever the platform.
 pub fn join_display(root: &str, relative: &Path) -> String {
     let rel = relative.to_string_lossy().replace('\\', "/");

@@ -1550,3 +1550,83 @@ fn the_sqllogictest_export_gives_helios_matrix_verdicts_on_both_servers() {
     plain_client("postgresql", "DROP DATABASE IF EXISTS helios_slt");
     plain_client("mysql", "DROP DATABASE IF EXISTS helios_wslt");
 }
+
+/// `record` on a protocol that is not the reference writes `on:` overrides keyed on it,
+/// and what it writes passes there while the base expectations stay SQLite's.
+#[test]
+#[ignore = "needs the reference servers: just services"]
+fn record_writes_a_servers_answers_as_its_overrides() {
+    let suite = "\
+suite: recorded
+cases:
+  - id: REC-LIVE
+    name: answers of another server
+    steps:
+      - statement: DROP TABLE IF EXISTS rec_t
+      - statement: CREATE TABLE rec_t (id INT, price DECIMAL(6,2))
+      # SQLite's answers, written by hand.
+      - statement: INSERT INTO rec_t VALUES (1, 1.50), (2, 2.25)
+        count: 2
+      - query: SELECT 7 / 2
+        rows: [[3]]
+      - query: SELECT 1 = 1
+        rows: [[1]]
+      - query: SELECT price FROM rec_t ORDER BY id
+        rows:
+          - [1.5]
+          - [2.25]
+      - query: SELECT * FROM rec_missing
+        error: {class: undefined_table}
+      - query: SELECT 'a' || 'b'
+        rows: [[ab]]   # concatenation
+        on:
+          mysql: {rows: [[0]]}
+      - statement: DROP TABLE rec_t
+";
+    let written = [
+        (
+            "postgresql",
+            "SELECT 1 = 1\n        rows: [[1]]\n        on:\n          postgresql: {rows: [[true]]}\n",
+        ),
+        (
+            "mysql",
+            "SELECT 7 / 2\n        rows: [[3]]\n        on:\n          mysql: {rows: [[3.5000]]}\n",
+        ),
+    ];
+    for (protocol, override_written) in written {
+        let dir = spec_dir(&[("suite.yaml", suite)]);
+        let path = dir.path().join("suite.yaml");
+        let out = Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
+            .current_dir(root())
+            .args(["record", "--specs", arg(dir.path()), "--protocol", protocol])
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{protocol}: {stderr}");
+        let after = std::fs::read_to_string(&path).expect("read");
+        // Only the answers that differ are written, each as an override keyed on the
+        // protocol under its base expectation (which stays SQLite's); comments stay.
+        assert!(after.contains(override_written), "{protocol}:\n{after}");
+        assert!(
+            after.contains("# SQLite's answers, written by hand."),
+            "{after}"
+        );
+        assert!(after.contains("rows: [[ab]]   # concatenation"), "{after}");
+        // One new override each; MySQL's `||` had one already.
+        let overrides = after.matches(&format!("{protocol}: {{")).count();
+        let expected = if protocol == "mysql" { 2 } else { 1 };
+        assert_eq!(
+            overrides, expected,
+            "one answer differs on {protocol}:\n{after}"
+        );
+        // What it wrote passes on the server, and SQLite still passes.
+        for p in [protocol, "sqlite"] {
+            let ran = run(&["--specs", arg(dir.path()), "--protocol", p]);
+            assert!(
+                ran.failed().is_empty() && ran.errored().is_empty() && ran.passed().len() == 1,
+                "{p}: {}\n{after}",
+                ran.stdout()
+            );
+        }
+    }
+}

@@ -39,12 +39,7 @@ struct Imported {
 
 impl Imported {
     fn new(inputs: &[PathBuf]) -> Imported {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::copy(
-            root().join("specs/matrix.yaml"),
-            dir.path().join("matrix.yaml"),
-        )
-        .expect("registry copied");
+        let dir = registry_dir();
         let dest = dir.path().join("imported");
         let mut args = vec!["import"];
         args.extend(inputs.iter().map(|p| arg(p)));
@@ -269,4 +264,218 @@ fn a_file_that_does_not_parse_exits_2_naming_its_line() {
     let missing = bin(&["import", "no/such/dir", "-o", arg(dir.path())]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("no such file or directory"));
+}
+
+impl Imported {
+    /// `record --specs DIR ARGS`.
+    fn record(&self, args: &[&str]) -> Output {
+        let mut full = vec!["record", "--specs", arg(self.specs())];
+        full.extend_from_slice(args);
+        bin(&full)
+    }
+}
+
+#[test]
+fn recording_an_imported_corpus_on_its_own_server_changes_nothing() {
+    let imported = Imported::new(&[fixtures("sqlite")]);
+    let before = std::fs::read_to_string(imported.suite("select1.yaml")).expect("written");
+    let out = imported.record(&["--protocol", "sqlite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("2 case(s) run, 0 differ; recorded 0 step(s) in 0 file(s)"),
+        "{stdout}"
+    );
+    let after = std::fs::read_to_string(imported.suite("select1.yaml")).expect("kept");
+    assert_eq!(before, after);
+}
+
+#[test]
+fn record_rewrites_just_the_changed_value_and_keeps_comments() {
+    let imported = Imported::new(&[fixtures("sqlite/select1.test")]);
+    let path = imported.suite("select1.yaml");
+    let original = std::fs::read_to_string(&path).expect("written");
+    assert!(
+        original.contains("\n# "),
+        "the import keeps the file's comments"
+    );
+    let broken =
+        original
+            .replacen("- [1180]", "- [1181]", 1)
+            .replacen("md5: 3c13dee4", "md5: 4c13dee4", 1);
+    std::fs::write(&path, &broken).expect("rewritten");
+
+    // --dry-run: the diff of exactly those two values, and nothing written.
+    let out = imported.record(&["--protocol", "sqlite", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let diff = text(&out.stdout);
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            "-        rows_hash: {values: 30, md5: 4c13dee48d9356ae19af2515e05e6b54}",
+            "+        rows_hash: {values: 30, md5: 3c13dee48d9356ae19af2515e05e6b54}",
+            "-          - [1181]",
+            "+          - [1180]",
+        ],
+        "{diff}"
+    );
+    assert!(
+        diff.contains("would record 2 step(s) in 1 file(s)"),
+        "{diff}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("kept"), broken);
+
+    let out = imported.record(&["--protocol", "sqlite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&path).expect("recorded"), original);
+    let (out, report) = imported.run(&["--protocol", "sqlite"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(verdicts(&report), vec![("SLT-SELECT1".to_string(), "pass")]);
+}
+
+/// A spec directory holding the project's registry.
+fn registry_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        root().join("specs/matrix.yaml"),
+        dir.path().join("matrix.yaml"),
+    )
+    .expect("registry copied");
+    dir
+}
+
+/// A spec directory with the project's registry and one suite written here.
+fn specs_with(suite: &str) -> tempfile::TempDir {
+    let dir = registry_dir();
+    std::fs::write(dir.path().join("suite.yaml"), suite).expect("suite written");
+    dir
+}
+
+const TYPED_SUITE: &str = "\
+suite: recorded
+description: values a person wrote, some of them wrong
+cases:
+  - id: REC-001
+    name: typed values
+    steps:
+      - statement: CREATE TABLE t (id INTEGER, name TEXT, price REAL)
+      # Three rows; the count is wrong.
+      - statement: INSERT INTO t VALUES (1, 'a', 1.5), (2, NULL, 2.25), (3, 'c', 0.1)
+        count: 2   # should be 3
+      - query: SELECT id, name, price FROM t ORDER BY id
+        columns: [id, name, cost]
+        rows:
+          - [1, a, 1.5]
+          - [2, null, 2.5]   # wrong price
+          - [3, c, 0.1]
+      - {query: SELECT count(*) FROM t, rows: [[4]]}
+      - query: SELECT * FROM missing
+        rows: []
+      - statement: INSERT INTO t VALUES (4, 'd', 1)
+        error: {class: undefined_table}
+";
+
+#[test]
+fn record_writes_typed_answers_into_the_reference_protocols_expectations() {
+    let dir = specs_with(TYPED_SUITE);
+    let specs = arg(dir.path());
+    let out = bin(&["record", "--specs", specs, "--protocol", "sqlite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let after = std::fs::read_to_string(dir.path().join("suite.yaml")).expect("read");
+    let expected = "\
+suite: recorded
+description: values a person wrote, some of them wrong
+cases:
+  - id: REC-001
+    name: typed values
+    steps:
+      - statement: CREATE TABLE t (id INTEGER, name TEXT, price REAL)
+      # Three rows; the count is wrong.
+      - statement: INSERT INTO t VALUES (1, 'a', 1.5), (2, NULL, 2.25), (3, 'c', 0.1)
+        count: 3   # should be 3
+      - query: SELECT id, name, price FROM t ORDER BY id
+        columns: [id, name, price]
+        rows:
+          - [1, a, 1.5]
+          - [2, null, 2.25]
+          - [3, c, 0.1]
+      - {query: SELECT count(*) FROM t, rows: [[3]]}
+      - query: SELECT * FROM missing
+        error: {class: undefined_table}
+      - statement: INSERT INTO t VALUES (4, 'd', 1)
+";
+    assert_eq!(after, expected);
+    // What was recorded passes.
+    let out = bin(&[
+        "run",
+        "--specs",
+        specs,
+        "--protocol",
+        "sqlite",
+        "--no-progress",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("1 passed"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn record_edits_the_override_in_force_and_leaves_the_others() {
+    let suite = "\
+suite: overrides
+cases:
+  - id: REC-002
+    name: overrides
+    steps:
+      - query: SELECT 1 + 1
+        rows: [[3]]
+        on:
+          postgresql: {rows: [[2]]}   # not sqlite's
+      - query: SELECT 2
+        rows: [[2]]
+        on:
+          mysql: {rows: [[7]]}
+          sqlite: {rows: [[5]], sort: rows}
+";
+    let dir = specs_with(suite);
+    let out = bin(&["record", "--specs", arg(dir.path()), "--protocol", "sqlite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let after = std::fs::read_to_string(dir.path().join("suite.yaml")).expect("read");
+    assert_eq!(
+        after,
+        suite
+            .replace("rows: [[3]]", "rows: [[2]]")
+            .replace("sqlite: {rows: [[5]]", "sqlite: {rows: [[2]]")
+    );
+}
+
+#[test]
+fn record_takes_one_protocol_at_a_time() {
+    let dir = specs_with(TYPED_SUITE);
+    let out = bin(&[
+        "record",
+        "--specs",
+        arg(dir.path()),
+        "--protocol",
+        "sqlite,postgresql",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("record writes one protocol's answers at a time; the selection has 2 (postgresql, sqlite)"),
+        "{stderr}"
+    );
+    let untouched = std::fs::read_to_string(dir.path().join("suite.yaml")).expect("read");
+    assert_eq!(untouched, TYPED_SUITE);
 }

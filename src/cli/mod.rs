@@ -6,6 +6,7 @@ mod compile;
 mod import;
 mod list;
 mod probe;
+mod record;
 mod report;
 mod run;
 
@@ -84,9 +85,16 @@ pub enum Command {
     /// cannot be parsed (file:line given).
     #[command(after_help = EXIT_CODES)]
     Import(import::ImportArgs),
+    /// Run one protocol's selection and write its answers into the specs where they
+    /// contradict them: into the steps' expectations for the reference protocol (or with
+    /// --base), into `on: {PROTOCOL: …}` overrides otherwise. Only the contradicted values
+    /// change; comments and layout stay. Errors are written as error classes where one
+    /// matches, else as SQLSTATE or code. --dry-run prints the diff.
+    #[command(after_help = EXIT_CODES)]
+    Record(record::RecordArgs),
 }
 
-/// Which cases, on which protocols and targets: shared by `run` and `list`.
+/// Which cases, on which protocols and targets: shared by `run`, `list` and `record`.
 #[derive(Debug, Args)]
 pub struct SelectArgs {
     /// The spec directory: the registry (protocols, targets) and, without --scripts, the suites.
@@ -206,6 +214,7 @@ pub fn main() -> ExitCode {
         Command::Compile(args) => compile::command(&args),
         Command::Run(args) => run::command(&args),
         Command::Import(args) => import::command(&args),
+        Command::Record(args) => record::command(&args),
         Command::List(args) => list::command(&args),
         Command::Report(args) => report::command(&args),
         Command::Ci(args) => ci::command(&args),

@@ -70,6 +70,7 @@ pub fn command(args: &RunArgs) -> u8 {
             || std::thread::available_parallelism().map_or(1, usize::from) + 1,
             usize::from,
         ),
+        keep_going: false,
     };
     let progress =
         !args.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();

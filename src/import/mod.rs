@@ -8,8 +8,6 @@
 //! through `compare: sqllogictest` (values printed by their type letter, then compared as
 //! text or hashed), so an imported file passes exactly where its own runner passes it.
 
-mod emit;
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -18,8 +16,8 @@ use sqllogictest::{
     StatementExpect,
 };
 
-use self::emit::{block_scalar, flow_scalar, quoted};
 use crate::run::sqllogictest::Letter;
+use crate::yaml::emit::{block_scalar, flow_scalar, quoted};
 
 /// A query's type letter, kept as written (the parser's own type folds unknown letters).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -678,7 +676,7 @@ fn rows_of(lines: &[String], columns: usize) -> Vec<Vec<String>> {
 
 /// A result value in YAML: `null` for NULL, a plain integer where it reads back as the
 /// same text, otherwise a string.
-fn cell(value: &str) -> String {
+pub(crate) fn cell(value: &str) -> String {
     if value == "NULL" {
         return "null".to_string();
     }

@@ -53,6 +53,7 @@ impl Reporter for JunitReporter {
             case,
             outcome,
             duration,
+            ..
         } = event
         else {
             return;

@@ -122,6 +122,7 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                 case,
                 outcome,
                 duration,
+                ..
             } => {
                 if let Some(bar) = self
                     .bars

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::check;
+use super::events::{Answer, Key, Observed};
 use super::http::HttpTargets;
 use super::sqllogictest::{self, Letter};
 use super::{Failure, RunConfig};
@@ -34,7 +35,7 @@ pub(super) async fn run_case(
     case: &CasePlan,
     case_key: &str,
     config: &RunConfig,
-) -> Result<(), Failure> {
+) -> (Result<(), Failure>, Vec<Observed>) {
     let Place {
         engine,
         protocol,
@@ -56,6 +57,8 @@ pub(super) async fn run_case(
             target.map(ToString::to_string).unwrap_or_default()
         ),
         fixtures_started: 0,
+        keep_going: config.keep_going,
+        observed: Vec::new(),
     };
     let fixtures: Vec<_> = case
         .fixtures
@@ -104,7 +107,7 @@ pub(super) async fn run_case(
     }
     run.close_sessions(|_| true).await;
     engine.end_case(case_key).await;
-    result
+    (result, run.observed)
 }
 
 struct CaseRun<'a> {
@@ -120,6 +123,10 @@ struct CaseRun<'a> {
     target: String,
     /// How many of the case's fixtures began their setup (and so need tearing down).
     fixtures_started: usize,
+    /// Run on past failing checks (see [`RunConfig::keep_going`]).
+    keep_going: bool,
+    /// What the case's wrong steps got (only with `keep_going`).
+    observed: Vec<Observed>,
 }
 
 impl Failure {
@@ -140,16 +147,33 @@ impl CaseRun<'_> {
     /// Runs steps in order; a failure carries the step's location, and for the case's own
     /// steps (no forced session) its 1-based position.
     async fn steps(&mut self, steps: &[Step], session: Option<&str>) -> Result<(), Failure> {
+        // With `keep_going` (record), the first failing check is the case's failure and
+        // later steps still run, each wrong one observed.
+        let mut first: Option<Failure> = None;
         for (index, step) in steps.iter().enumerate() {
-            self.step(step, session).await.map_err(|mut f| {
-                f.location.get_or_insert_with(|| self.location(step));
-                if session.is_none() {
-                    f.step = u32::try_from(index + 1).ok();
-                }
-                f
-            })?;
+            let before = self.observed.len();
+            let Err(mut f) = self.step(step, session).await else {
+                continue;
+            };
+            f.location.get_or_insert_with(|| self.location(step));
+            if session.is_none() {
+                f.step = u32::try_from(index + 1).ok();
+            }
+            // Only the case's own steps are written back, and not a repeated step's
+            // answers (one iteration's).
+            if !self.keep_going || session.is_some() || step.repeat.is_some() {
+                self.observed.truncate(before);
+            }
+            for o in &mut self.observed[before..] {
+                o.line = step.line;
+            }
+            let go_on = self.keep_going && session.is_none() && !f.is_infrastructure();
+            first.get_or_insert(f);
+            if !go_on {
+                break;
+            }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
 
     async fn step(&mut self, step: &Step, forced_session: Option<&str>) -> Result<(), Failure> {
@@ -318,19 +342,25 @@ impl CaseRun<'_> {
             .map_err(with_sql)?;
         match (result, &s.error) {
             (Ok(affected), None) => match (s.count, affected) {
-                (Some(expected), Some(n)) if expected != n => Err(with_sql(Failure::new(format!(
-                    "the statement affected {n} row(s), expected {expected}"
-                )))),
+                (Some(expected), Some(n)) if expected != n => {
+                    self.observe(Answer::Done(Some(n)), vec![Key::Count]);
+                    Err(with_sql(Failure::new(format!(
+                        "the statement affected {n} row(s), expected {expected}"
+                    ))))
+                }
                 (Some(_), None) => Err(with_sql(Failure::new(
                     "`count` cannot be checked: the server's answer does not say how many rows the statement affected",
                 ))),
                 _ => Ok(()),
             },
-            (Ok(_), Some(expect)) => Err(with_sql(Failure::new(format!(
-                "expected {} but the statement succeeded",
-                expect.describe()
-            )))),
-            (Err(e), expect) => error_outcome(e, expect.as_ref()).map_err(with_sql),
+            (Ok(affected), Some(expect)) => {
+                self.observe(Answer::Done(affected), vec![Key::Error]);
+                Err(with_sql(Failure::new(format!(
+                    "expected {} but the statement succeeded",
+                    expect.describe()
+                ))))
+            }
+            (Err(e), expect) => self.refused(e, expect.as_ref()).map_err(with_sql),
         }
     }
 
@@ -391,12 +421,25 @@ impl CaseRun<'_> {
             .await
             .map_err(with_sql)?;
         match (result, &q.error) {
-            (Ok(rs), None) => check_result(q, &rs, cells).map_err(with_sql),
-            (Ok(_), Some(expect)) => Err(with_sql(Failure::new(format!(
-                "expected {} but the query succeeded",
-                expect.describe()
-            )))),
-            (Err(e), expect) => error_outcome(e, expect.as_ref()).map_err(with_sql),
+            (Ok(rs), None) => {
+                let mut failures = result_failures(q, &rs, cells).into_iter();
+                match failures.next() {
+                    None => Ok(()),
+                    Some((key, first)) => {
+                        let wrong = std::iter::once(key).chain(failures.map(|(k, _)| k));
+                        self.observe(rows_answer(q, rs), wrong.collect());
+                        Err(with_sql(first))
+                    }
+                }
+            }
+            (Ok(rs), Some(expect)) => {
+                self.observe(rows_answer(q, rs), vec![Key::Error]);
+                Err(with_sql(Failure::new(format!(
+                    "expected {} but the query succeeded",
+                    expect.describe()
+                ))))
+            }
+            (Err(e), expect) => self.refused(e, expect.as_ref()).map_err(with_sql),
         }
     }
 
@@ -454,6 +497,56 @@ fn exec_failure(e: ExecError, what: &str) -> Failure {
     }
 }
 
+impl CaseRun<'_> {
+    /// Notes the answer of the step being run, for `record`; [`CaseRun::steps`] sets its
+    /// line, or drops it.
+    fn observe(&mut self, answer: Answer, wrong: Vec<Key>) {
+        if self.keep_going {
+            self.observed.push(Observed {
+                line: 0,
+                answer,
+                wrong,
+            });
+        }
+    }
+
+    /// A failed call: fine when an error was expected and this is it; a server's error
+    /// that is not is observed.
+    fn refused(&mut self, e: ExecError, expect: Option<&ErrorExpect>) -> Result<(), Failure> {
+        let outcome = error_outcome(e, expect);
+        if let Err(Failure {
+            server_error: Some(db),
+            ..
+        }) = &outcome
+        {
+            self.observe(Answer::Error(db.as_ref().clone()), vec![Key::Error]);
+        }
+        outcome
+    }
+}
+
+/// A query's result as `record` writes it back.
+fn rows_answer(q: &Query, result: ResultSet) -> Answer {
+    let printed = (q.compare == Compare::Sqllogictest).then(|| {
+        let letters = letters(q, &result);
+        let printed = sqllogictest::rendered(&result.rows, &letters, q.sort);
+        let hash = sqllogictest::hash(&printed);
+        (printed, hash)
+    });
+    Answer::Rows { result, printed }
+}
+
+fn letters(q: &Query, rs: &ResultSet) -> Vec<Letter> {
+    match &q.types {
+        Some(types) => types.iter().copied().map(Letter::of_class).collect(),
+        None => rs
+            .columns
+            .iter()
+            .map(|c| Letter::of_class(c.class))
+            .collect(),
+    }
+}
+
 /// A failed call: fine when an error was expected and this is it.
 fn error_outcome(e: ExecError, expect: Option<&ErrorExpect>) -> Result<(), Failure> {
     match (e, expect) {
@@ -475,30 +568,31 @@ fn error_outcome(e: ExecError, expect: Option<&ErrorExpect>) -> Result<(), Failu
     }
 }
 
-fn check_result(q: &Query, rs: &ResultSet, cells: Comparison) -> Result<(), Failure> {
+/// Every check of a query's result that fails, in the order they are reported, each with
+/// the key it checks: `record` rewrites exactly those keys.
+fn result_failures(q: &Query, rs: &ResultSet, cells: Comparison) -> Vec<(Key, Failure)> {
     if q.compare == Compare::Sqllogictest {
-        return check_sqllogictest(q, rs);
+        return sqllogictest_failures(q, rs);
     }
+    let mut out = Vec::new();
     if let Some(columns) = &q.columns {
         let got = rs.column_names();
         if columns != &got {
-            return Err(Failure {
+            let failure = Failure {
                 message: "the column names differ".to_string(),
                 diff: Some(check::diff(&[columns.join(" | ")], &[got.join(" | ")])),
                 ..Failure::default()
-            });
+            };
+            out.push((Key::Columns, failure));
         }
     }
-    if let Some(types) = &q.types {
-        check::types(types, &rs.columns).map_err(Failure::new)?;
-    }
-    if let Some(n) = q.row_count
-        && rs.rows.len() as u64 != n
+    if let Some(types) = &q.types
+        && let Err(message) = check::types(types, &rs.columns)
     {
-        return Err(Failure::new(format!(
-            "the query returned {} row(s), expected {n}",
-            rs.rows.len()
-        )));
+        out.push((Key::Types, Failure::new(message)));
+    }
+    if let Some(failure) = row_count_failure(q, rs) {
+        out.push((Key::RowCount, failure));
     }
     if let Some(rows) = &q.rows
         && let Err(differ) = check::rows(rows, &rs.rows, &rs.columns, q.sort, cells)
@@ -508,58 +602,68 @@ fn check_result(q: &Query, rs: &ResultSet, cells: Comparison) -> Result<(), Fail
             message.push_str("\n  ");
             message.push_str(note);
         }
-        return Err(Failure {
+        let failure = Failure {
             message,
             diff: Some(differ.diff),
             ..Failure::default()
-        });
+        };
+        out.push((Key::Rows, failure));
     }
-    Ok(())
+    out
+}
+
+fn row_count_failure(q: &Query, rs: &ResultSet) -> Option<Failure> {
+    let n = q.row_count?;
+    (rs.rows.len() as u64 != n).then(|| {
+        Failure::new(format!(
+            "the query returned {} row(s), expected {n}",
+            rs.rows.len()
+        ))
+    })
 }
 
 /// `compare: sqllogictest`: `types:` says how each column prints (by default, the
 /// column's own class), `row_count` still counts rows.
-fn check_sqllogictest(q: &Query, rs: &ResultSet) -> Result<(), Failure> {
-    let letters: Vec<Letter> = match &q.types {
-        Some(types) => types.iter().copied().map(Letter::of_class).collect(),
-        None => rs
-            .columns
-            .iter()
-            .map(|c| Letter::of_class(c.class))
-            .collect(),
-    };
+fn sqllogictest_failures(q: &Query, rs: &ResultSet) -> Vec<(Key, Failure)> {
+    let mut out = Vec::new();
     // As sqllogictest's runners do, a result with another number of columns than the
     // type string has letters is wrong whatever its values.
     if let Some(types) = &q.types
         && !rs.columns.is_empty()
         && rs.columns.len() != types.len()
     {
-        return Err(Failure::new(format!(
+        let failure = Failure::new(format!(
             "the query returned {} column(s), its `types` name {}",
             rs.columns.len(),
             types.len()
-        )));
+        ));
+        out.push((Key::Types, failure));
+        return out;
     }
-    if let Some(n) = q.row_count
-        && rs.rows.len() as u64 != n
-    {
-        return Err(Failure::new(format!(
-            "the query returned {} row(s), expected {n}",
-            rs.rows.len()
-        )));
+    if let Some(failure) = row_count_failure(q, rs) {
+        out.push((Key::RowCount, failure));
     }
-    sqllogictest::check(
+    let checked = sqllogictest::check(
         &rs.rows,
-        &letters,
+        &letters(q, rs),
         q.sort,
         q.rows.as_deref(),
         q.rows_hash.as_ref(),
-    )
-    .map_err(|d| Failure {
-        message: d.message,
-        diff: Some(check::diff(&d.expected, &d.actual)),
-        ..Failure::default()
-    })
+    );
+    if let Err(d) = checked {
+        let failure = Failure {
+            message: d.message,
+            diff: Some(check::diff(&d.expected, &d.actual)),
+            ..Failure::default()
+        };
+        let key = if q.rows_hash.is_some() {
+            Key::RowsHash
+        } else {
+            Key::Rows
+        };
+        out.push((key, failure));
+    }
+    out
 }
 
 /// Checks a vector operation's answer against its step's checks.

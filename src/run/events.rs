@@ -66,6 +66,58 @@ pub struct Failure {
     pub server_error: Option<Box<crate::exec::DbError>>,
 }
 
+/// What one step got where its expectation said otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// The step's line in its spec file (set by the case runner).
+    pub line: u32,
+    pub answer: Answer,
+    /// The step's keys the answer contradicts.
+    pub wrong: Vec<Key>,
+}
+
+/// A step's actual answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// A query's result; under `compare: sqllogictest` also its values as printed and
+    /// sorted there, and their hash.
+    Rows {
+        result: crate::exec::ResultSet,
+        printed: Option<(Vec<Vec<String>>, crate::plan::RowsHash)>,
+    },
+    /// A statement succeeded, affecting this many rows if the server said.
+    Done(Option<u64>),
+    /// The server refused the step.
+    Error(crate::exec::DbError),
+}
+
+/// A key of a step that states an expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Error,
+    Count,
+    Columns,
+    Types,
+    RowCount,
+    Rows,
+    RowsHash,
+}
+
+impl Key {
+    /// The key as a spec writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Key::Error => "error",
+            Key::Count => "count",
+            Key::Columns => "columns",
+            Key::Types => "types",
+            Key::RowCount => "row_count",
+            Key::Rows => "rows",
+            Key::RowsHash => "rows_hash",
+        }
+    }
+}
+
 impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
@@ -171,6 +223,10 @@ pub enum Event {
         case: Arc<CaseInfo>,
         outcome: Outcome,
         duration: Duration,
+        /// What the case's wrong steps actually got, for `record`: filled only under
+        /// [`RunConfig::keep_going`](super::RunConfig::keep_going), which runs every step
+        /// of a case past its failing checks.
+        observed: Vec<Observed>,
     },
     CellFinished {
         cell: String,

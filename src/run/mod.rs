@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::sync::mpsc;
 
-pub use events::{CaseInfo, Event, Failure, FailureKind, Outcome, cell_name};
+pub use events::{
+    Answer, CaseInfo, Event, Failure, FailureKind, Key, Observed, Outcome, cell_name,
+};
 
 use crate::exec::workspace::Workspace;
 use crate::exec::{Capability, Engine, engine_for};
@@ -41,6 +43,9 @@ pub struct RunConfig {
     /// Workers per cell: how many of a protocol's cases run at once, each worker in a
     /// namespace of its own (see [`Workspace`]).
     pub jobs: usize,
+    /// Go on past a step whose check failed, so every wrong step's answer is observed
+    /// (`record`); the case still fails with its first failure.
+    pub keep_going: bool,
 }
 
 /// The cases to run on one protocol, and where.
@@ -254,6 +259,7 @@ async fn run_one(
         priority: case.priority,
     });
     let started = Instant::now();
+    let mut observed = Vec::new();
     let missing = worker
         .engine
         .as_ref()
@@ -273,11 +279,14 @@ async fn run_one(
     } else if config.fail_fast && stop.load(Ordering::Relaxed) {
         Outcome::Skipped("not run: --fail-fast stopped the run after a failure".to_string())
     } else {
-        let result = match &worker.engine {
-            Err(e) => Err(Failure {
-                location: Some(info.location()),
-                ..Failure::infrastructure(e.clone())
-            }),
+        let (result, answers) = match &worker.engine {
+            Err(e) => (
+                Err(Failure {
+                    location: Some(info.location()),
+                    ..Failure::infrastructure(e.clone())
+                }),
+                Vec::new(),
+            ),
             Ok(engine) => {
                 let key = format!("{}-{n}", sanitize(&case.id));
                 let place = case::Place {
@@ -289,6 +298,7 @@ async fn run_one(
                 case::run_case(place, suite, case, &key, config).await
             }
         };
+        observed = answers;
         verdict(result, case.xfail.as_ref())
     };
     if outcome.is_failure() {
@@ -298,6 +308,7 @@ async fn run_one(
         case: info,
         outcome,
         duration: started.elapsed(),
+        observed,
     }
 }
 

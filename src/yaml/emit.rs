@@ -1,6 +1,6 @@
 //! Writing YAML text by hand: scalars quoted only where YAML would read them otherwise,
-//! SQL as literal blocks. The importer writes text rather than a serialised tree so the
-//! file keeps the source's comments where they were, in the order a person reads it.
+//! SQL as literal blocks. `import` and `record` write text rather than a serialised tree
+//! so a file keeps its comments where they were, in the order a person reads it.
 
 /// A string as a YAML scalar in block context (`key: <here>`).
 pub fn block_scalar(text: &str, indent: usize) -> String {
