@@ -13,7 +13,7 @@ default:
 
 # Every check CI runs: format, lints, tests (with the reference servers), generated/ up to
 # date, and the runs CI gates on, with JUnit under target/junit/.
-ci: fmt-check clippy services drivers test drivers-check test-live compile-check ci-workflow-check run-sqlite probe run-matrix run-drivers
+ci: fmt-check clippy services drivers test drivers-check test-live test-browser compile-check ci-workflow-check run-sqlite probe run-matrix run-drivers report
 
 # Fail when code is not `cargo fmt`-formatted.
 fmt-check:
@@ -60,11 +60,12 @@ run-sqlite: build
     mkdir -p target/junit
     {{bin}} run --protocol sqlite --junit target/junit/sqlite.xml --no-progress
 
-# P0 and P1 on every protocol with a server here, JUnit under target/junit/. The default
-# gate is P0 (the seed's policy); this project's own CI holds P1 to passing too.
+# P0 and P1 on every protocol with a server here, JUnit under target/junit/, the HTML
+# report in target/report/index.html. The default gate is P0 (the seed's policy); this
+# project's own CI holds P1 to passing too.
 run-matrix: build services
     mkdir -p target/junit
-    {{bin}} run --protocol sqlite,postgresql,mysql,snowflake,databricks,pinecone --priority p0,p1 --gate p0,p1 --junit target/junit/matrix.xml --no-progress
+    {{bin}} run --protocol sqlite,postgresql,mysql,snowflake,databricks,pinecone --priority p0,p1 --gate p0,p1 --junit target/junit/matrix.xml --html target/report --no-progress
 
 # Install sqllogictest-rs's runner (crate sqllogictest-bin, pinned) into the git-ignored
 # .tools/, unless .tools/bin/sqllogictest already is that version.
@@ -90,13 +91,31 @@ drivers-check: drivers services
     bash scripts/drivers.sh check
     bash scripts/node-host.sh check
 
-# The P0 seed cases of every protocol through every client driver the registry lists (the
-# native executors too), plus the cases where a driver takes its own path; JUnit under
-# target/junit/.
+# The P0 seed cases of every protocol through every client driver the registry lists
+# (`run-matrix` runs them on the native executors), plus the cases where a driver takes
+# its own path; JUnit under target/junit/.
 run-drivers: build services drivers
     mkdir -p target/junit
-    {{bin}} run --protocol postgresql,mysql --priority p0 --driver all,native --junit target/junit/drivers-gold.xml --no-progress
+    {{bin}} run --protocol postgresql,mysql --priority p0 --driver all --junit target/junit/drivers-gold.xml --no-progress
     {{bin}} run --protocol snowflake,pinecone,databricks --case 'SF-00[123]|PC-00[123]|DB-00[123]' --gate p0,p1 --driver all --junit target/junit/drivers-silver.xml --no-progress
+
+# Debian's Chromium, for the report's browser test and screenshot, when missing.
+browser:
+    command -v chromium >/dev/null 2>&1 || { [ "$(id -u)" -eq 0 ] || { echo "installing chromium needs root" >&2; exit 1; }; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+# The HTML report of a real run (SQLite and the Gold servers, every driver) opened in
+# headless Chromium: no console errors, each cell's counts those of the JUnit report.
+test-browser: browser services drivers
+    cargo test --test report -- --ignored
+
+# The HTML report of the whole CI matrix (the native runs of `run-matrix` and the driver
+# runs of `run-drivers`: every protocol × executor or driver cell) in target/report/.
+report: run-matrix run-drivers
+    {{bin}} report html target/junit/matrix.xml target/junit/drivers-gold.xml target/junit/drivers-silver.xml --gate p0,p1 -o target/report
+
+# Regenerate the README's screenshot of the report (docs/report.png) from `just report`.
+screenshot: browser report
+    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1500,760 --screenshot=docs/report.png "file://$PWD/target/report/index.html"
 
 # Stop the servers and emulators started by `just services`.
 services-down:

@@ -3,32 +3,13 @@
 //! schema and runs on SQLite with the files' own verdicts; and `record`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
+use common::{arg, bin, root, text};
+
 use quick_junit::Report;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
-        .current_dir(root())
-        .env_remove("HELIOS_MATRIX_TARGET_SQLITE")
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn arg(p: &Path) -> &str {
-    p.to_str().expect("utf8")
-}
 
 /// A spec directory holding the project's registry and the suites imported from `inputs`
 /// under `imported/`.

@@ -66,7 +66,8 @@ pub enum Command {
     /// expected to fail, and where it is written.
     #[command(after_help = EXIT_CODES)]
     List(list::ListArgs),
-    /// JUnit reports: `report merge` makes the reports of a sharded run one, and gates on it.
+    /// JUnit reports: `report merge` makes the reports of a sharded run one, and gates on
+    /// it; `report html` and `report markdown` show the matrix they hold.
     #[command(after_help = EXIT_CODES)]
     Report(report::ReportArgs),
     /// CI configuration: `ci github` writes a GitHub Actions workflow that runs the matrix

@@ -25,6 +25,10 @@ pub struct RunArgs {
     /// Write a JUnit XML report here (written whole, atomically, even when cases fail).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write the matrix of this run as an HTML page, DIR/index.html (as `report html`
+    /// writes it from the JUnit report), even when cases fail.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
     /// Longest one step may take before its case fails and its session is cancelled.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub step_timeout: Duration,
@@ -75,7 +79,10 @@ pub fn command(args: &RunArgs) -> u8 {
     let progress =
         !args.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut terminal = TerminalReporter::new(std::io::stdout(), progress, args.gate.clone());
-    let mut junit = args.junit.clone().map(JunitReporter::new);
+    // The page is made from the JUnit report, so it is built whenever either is asked for.
+    let junit_path = args.junit.clone().unwrap_or_default();
+    let mut junit =
+        (args.junit.is_some() || args.html.is_some()).then(|| JunitReporter::new(junit_path));
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -119,5 +126,37 @@ pub fn command(args: &RunArgs) -> u8 {
             eprintln!("JUnit report: {}", path.display());
         }
     }
+    if let (Some(j), Some(dir)) = (junit.as_ref(), &args.html) {
+        let written = html_page(j, &args.gate, args.junit.as_deref(), dir);
+        if written != exit::OK {
+            code = written;
+        }
+    }
     code
+}
+
+/// The run's HTML page, made from its JUnit report as `report html` makes it.
+fn html_page(
+    junit: &JunitReporter,
+    gate: &[Priority],
+    junit_path: Option<&std::path::Path>,
+    dir: &std::path::Path,
+) -> u8 {
+    let matrix = junit
+        .to_xml()
+        .map_err(|e| e.to_string())
+        .and_then(|xml| quick_junit::Report::deserialize_from_str(&xml).map_err(|e| e.to_string()))
+        .and_then(|report| crate::report::matrix::Matrix::new(&report, gate, None));
+    match matrix {
+        Ok(m) => {
+            let inputs: Vec<PathBuf> = junit_path
+                .map(|p| vec![p.to_path_buf()])
+                .unwrap_or_default();
+            super::report::write_page(&m, &inputs, None, dir)
+        }
+        Err(e) => {
+            eprintln!("error: cannot make the HTML report: {e}");
+            exit::IO
+        }
+    }
 }

@@ -128,6 +128,11 @@ impl Reporter for JunitReporter {
                 suite.add_property(Property::new("driver", driver.as_str()));
             }
             suite.add_property(Property::new("tier", case.tier.as_str()));
+            // The protocol's rank in the matrix, for reports that show it.
+            suite.add_property(Property::new(
+                "protocol_priority",
+                case.protocol_priority.as_str(),
+            ));
             suite.add_property(Property::new("source", case.source.as_str()));
             self.suites.push(suite);
             let cell = case.cell();

@@ -174,13 +174,14 @@ fn empty_like(suite: &TestSuite) -> TestSuite {
 }
 
 /// What the gate needs of one case.
-struct ReadCase {
-    cell: String,
-    priority: Priority,
-    verdict: Verdict,
+pub(super) struct ReadCase {
+    pub cell: String,
+    pub priority: Priority,
+    pub verdict: Verdict,
 }
 
-fn read_case(case: &TestCase, suite: &TestSuite) -> Result<ReadCase, String> {
+/// A case as `run` wrote it: its cell, priority and verdict.
+pub(super) fn read_case(case: &TestCase, suite: &TestSuite) -> Result<ReadCase, String> {
     let priority = match property(case, "priority") {
         Some(p) => Priority::parse(p).ok_or_else(|| format!("unknown priority `{p}`"))?,
         None => return Err("no `priority` property".to_string()),
@@ -218,7 +219,7 @@ fn read_case(case: &TestCase, suite: &TestSuite) -> Result<ReadCase, String> {
     })
 }
 
-fn property<'a>(case: &'a TestCase, name: &str) -> Option<&'a str> {
+pub(super) fn property<'a>(case: &'a TestCase, name: &str) -> Option<&'a str> {
     case.properties
         .iter()
         .find(|p| p.name.as_str() == name)

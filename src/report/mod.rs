@@ -1,7 +1,9 @@
 //! Reporters: consumers of the run's event stream.
 
 pub mod junit;
+pub mod matrix;
 pub mod merge;
+pub mod pages;
 pub mod terminal;
 
 use std::collections::BTreeMap;
@@ -68,7 +70,7 @@ impl Verdict {
 }
 
 /// Counts per protocol, shared by the reporters' summaries and the exit code.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub passed: usize,
     pub failed: usize,

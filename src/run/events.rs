@@ -19,6 +19,8 @@ pub struct CaseInfo {
     pub name: String,
     pub line: u32,
     pub priority: Priority,
+    /// The protocol's own priority in the matrix (`priority:` in matrix.yaml).
+    pub protocol_priority: Priority,
 }
 
 impl CaseInfo {

@@ -257,6 +257,7 @@ async fn run_one(
         name: case.name.clone(),
         line: case.line,
         priority: case.priority,
+        protocol_priority: protocol.priority,
     });
     let started = Instant::now();
     let mut observed = Vec::new();

@@ -1,6 +1,34 @@
-//! What several test binaries share.
+//! What several test binaries share. Each binary uses part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use quick_junit::{NonSuccessKind, TestCaseStatus};
+
+/// The repository.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The binary run from the repository with `args`, with no SQLite target from the
+/// environment.
+pub fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
+        .current_dir(root())
+        .env_remove("HELIOS_MATRIX_TARGET_SQLITE")
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn arg(p: &Path) -> &str {
+    p.to_str().expect("utf8")
+}
 
 /// A JUnit case's verdict in one word: pass, failure, error, xfail or skipped.
 pub fn status_kind(status: &TestCaseStatus) -> &'static str {
