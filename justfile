@@ -76,7 +76,7 @@ slt-tools:
       cargo install sqllogictest-bin --version {{slt_version}} --locked --root .tools; \
     fi
 
-# Start (installing if missing) PostgreSQL, MariaDB and the Silver emulators, state in .services/.
+# Start (installing if missing) PostgreSQL, MariaDB, Derby and the Silver emulators, state in .services/.
 services:
     bash scripts/services.sh up
 

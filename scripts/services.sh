@@ -5,14 +5,17 @@
 # Silver-tier emulators fakesnow (Snowflake, :8446), minilake (Databricks SQL, :8444) and
 # NeedleDB (Pinecone, :8445), plain HTTP on 127.0.0.1 only; and in front of those three an
 # nginx HTTPS gateway on :8443 routing by path, which the registry's Silver targets name
-# (the seed serves the three APIs on one TLS port). The Gold and gateway ports come from
-# the default targets in specs/matrix.yaml. One file per service under scripts/services/.
+# (the seed serves the three APIs on one TLS port); and Apache Derby's network server
+# (:1527, plain TCP), the DRDA stand-in for DB2, as `test`/`test` on database `helios`.
+# The Gold and gateway ports come from the default targets in specs/matrix.yaml (Derby's
+# too, once the db2 protocol names one). One file per service under scripts/services/.
 #
 #   scripts/services.sh [up|down|status]      (default: up; `just services`)
 #
 # - Runs as root on a bare Debian 12 machine: no systemd, no docker. Missing packages are
 #   installed with apt-get (postgresql, mariadb-server, pgbouncer, openssl, nginx, curl,
-#   python3-venv).
+#   python3-venv, and for Derby default-jre-headless, libderby-java, libderbyclient-java,
+#   derby-tools).
 # - Every bit of state (data directories, sockets, logs, pid files, the TLS certificate)
 #   lives under the git-ignored .services/ of the repository (or $HELIOS_SERVICES_DIR).
 #   The Debian default cluster/instance in /etc and /var/lib is neither used nor needed.
@@ -21,15 +24,15 @@
 #   runs again only when that file changes (its hash is kept in .venv). docs/emulators.md
 #   describes how they answer.
 # - Idempotent: `up` with everything already running only checks the configuration and
-#   that each server answers (the databases over TCP with TLS as test/test, the emulators
-#   over HTTP).
+#   that each server answers (the databases over TCP with TLS as test/test, Derby over
+#   plain TCP as test/test refusing a wrong password, the emulators over HTTP).
 # - `down` stops every server cleanly. `status` prints whether each one answers (exit 0
 #   when all do, 1 otherwise).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 # One file per service; common.sh holds the configuration, packages and TLS they share.
-for part in common postgres mariadb pgbouncer emulators gateway; do
+for part in common postgres mariadb pgbouncer derby emulators gateway; do
   # shellcheck source=/dev/null
   source "$ROOT/scripts/services/$part.sh"
 done
@@ -41,6 +44,7 @@ print_targets() {
   printf 'postgresql: %s\n' "$PG_TARGET"
   printf 'mysql:      %s\n' "$MY_TARGET"
   printf 'pgbouncer:  %s (transaction pooling)\n' "$BOUNCER_TARGET"
+  printf 'db2:        %s (derby, database %s, user %s)\n' "$DERBY_TARGET" "$DB" "$USER_NAME"
   for name in "${EMULATORS[@]}"; do
     printf '%-11s %s (%s)\n' "$(emu_protocol "$name"):" "$(emu_target "$name")" "$name"
   done
@@ -56,6 +60,8 @@ cmd_up() {
   my_up
   bouncer_up
   log "both databases, and pgbouncer in front of PostgreSQL, answer over TLS"
+  derby_up
+  log "derby answers over DRDA as $USER_NAME (database $DB in $DERBY_DIR)"
   emulators_up
   log "the emulators answer over HTTP (state in $STATE)"
   gateway_up
@@ -69,6 +75,7 @@ cmd_down() {
   bouncer_down
   pg_down
   if command -v mariadb-admin >/dev/null 2>&1; then my_down; else log "mariadb: not installed"; fi
+  if command -v java >/dev/null 2>&1; then derby_down; else log "derby: java not installed"; fi
   for name in "${EMULATORS[@]}"; do
     emu_down "$name"
   done
@@ -92,6 +99,12 @@ cmd_status() {
     printf 'pgbouncer:  up    %s\n' "$BOUNCER_TARGET"
   else
     printf 'pgbouncer:  down  %s\n' "$BOUNCER_TARGET"
+    rc=1
+  fi
+  if command -v java >/dev/null 2>&1 && [ "$(derby_probe)" == ok ]; then
+    printf 'db2:        up    %s (derby, pid %s)\n' "$DERBY_TARGET" "$(derby_pid || echo "not ours")"
+  else
+    printf 'db2:        down  %s (derby)\n' "$DERBY_TARGET"
     rc=1
   fi
   local name label pid

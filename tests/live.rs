@@ -1630,3 +1630,92 @@ cases:
         }
     }
 }
+
+/// Derby's network server (`just services`), through the DRDA executor.
+const DERBY: &str = "db2=drda://test:test@127.0.0.1:1527/helios?create=true";
+
+#[test]
+#[ignore = "needs Derby's network server: just services"]
+fn the_drda_executor_runs_statements_queries_cursors_and_errors_on_derby() {
+    let suite = "\
+suite: drda_live
+protocols: [db2]
+fixtures:
+  tables:
+    setup:
+      - >-
+        CREATE TABLE drda_live (id INT PRIMARY KEY, name VARCHAR(20), d DECIMAL(6,2), r REAL,
+        x DOUBLE, b BIGINT, s SMALLINT, ch CHAR(3), dt DATE, tm TIME, ts TIMESTAMP, bo BOOLEAN)
+      - CREATE TABLE drda_many (n INT, filler VARCHAR(100))
+    teardown:
+      - DROP TABLE drda_many
+      - DROP TABLE drda_live
+cases:
+  - id: DRDA-LIVE-1
+    name: types, parameters, errors, transactions, block fetch
+    fixtures: [tables]
+    steps:
+      - statement: >-
+          INSERT INTO drda_live VALUES (1, 'a', -1.50, 1.5, 2.25, 10000000000, 7, 'xy', DATE('2024-01-02'),
+          TIME('03:04:05'), TIMESTAMP('2024-01-02 03:04:05.123456'), true),
+          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+        count: 2
+      - query: SELECT id, name, d, r, x, b, s, ch, dt, tm, ts, bo FROM drda_live ORDER BY id
+        columns: [ID, NAME, D, R, X, B, S, CH, DT, TM, TS, BO]
+        types: [integer, text, decimal, float, float, integer, integer, text, date, time, timestamp, boolean]
+        rows:
+          - [1, a, -1.50, 1.5, 2.25, 10000000000, 7, \"xy \", \"2024-01-02\", \"03:04:05\", \"2024-01-02 03:04:05.123456\", true]
+          - [2, null, null, null, null, null, null, null, null, null, null, null]
+      - query: SELECT name FROM drda_live WHERE id = ? AND name = ?
+        params: [1, a]
+        rows: [[a]]
+      - statement: INSERT INTO drda_live (id, name) VALUES (?, ?)
+        params: [3, null]
+        count: 1
+      - query: SELEC 1
+        error: {sqlstate: 42X01}
+      - statement: INSERT INTO drda_live (id) VALUES (1)
+        error: {sqlstate: \"23505\"}
+      - begin
+      - statement: DELETE FROM drda_live
+        count: 3
+      - rollback
+      - query: SELECT COUNT(*) FROM drda_live
+        rows: [[3]]
+      # 4,096 rows, read through the cursor one block (CNTQRY) after another.
+      - statement: INSERT INTO drda_many VALUES (1, 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')
+      - statement: INSERT INTO drda_many SELECT n + (SELECT MAX(n) FROM drda_many), filler FROM drda_many
+        repeat: {var: i, from: 0, to: 12}
+      - query: SELECT n FROM drda_many ORDER BY n
+        fetch:
+          batch: 1000
+          batches:
+            - {len: 1000, first: [1]}
+            - {len: 1000, first: [1001]}
+            - {len: 1000, first: [2001]}
+            - {len: 1000, first: [3001]}
+            - {len: 96, first: [4001]}
+      - query: SELECT COUNT(*), SUM(n) FROM drda_many
+        rows: [[4096, 8390656]]
+      # About 450 KB: fourteen 32 KB blocks, the rows split across them.
+      - query: SELECT n, filler FROM drda_many
+        row_count: 4096
+";
+    let dir = spec_dir(&[("drda.yaml", suite)]);
+    let ran = run(&["--specs", arg(dir.path()), "-p", "db2", "--target", DERBY]);
+    assert_eq!(ran.passed().len(), 1, "{}", ran.stdout());
+
+    // A wrong password is an error of the case that says so, and the password is masked.
+    let ran = run(&[
+        "--specs",
+        arg(dir.path()),
+        "-p",
+        "db2",
+        "--target",
+        "db2=drda://test:n0t-the-pw@127.0.0.1:1527/helios?create=true",
+    ]);
+    assert_eq!(ran.errored().len(), 1, "{}", ran.stdout());
+    let out = ran.stdout();
+    assert!(out.contains("login refused"), "{out}");
+    assert!(!out.contains("n0t-the-pw"), "{out}");
+}

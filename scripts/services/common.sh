@@ -67,6 +67,11 @@ missing_tools() {
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   # The emulators' venv is created with the python3 on PATH; Debian's needs python3-venv.
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+  # Derby (derby.sh): Debian's jars, run by Debian's Java.
+  command -v java >/dev/null 2>&1 || missing+=(java)
+  for t in derby derbynet derbytools derbyclient; do
+    [ -r "/usr/share/java/$t.jar" ] || missing+=("/usr/share/java/$t.jar")
+  done
   getent passwd postgres >/dev/null || missing+=("user postgres")
   getent passwd mysql >/dev/null || missing+=("user mysql")
   printf '%s\n' "${missing[@]}"
@@ -109,10 +114,12 @@ ensure_packages() {
   local missing
   missing="$(missing_tools)"
   [ -z "$missing" ] && return 0
-  log "missing: $(echo "$missing" | paste -sd, -); installing postgresql mariadb-server pgbouncer openssl nginx curl python3-venv"
+  local packages=(postgresql mariadb-server pgbouncer openssl nginx curl python3-venv
+    default-jre-headless libderby-java libderbyclient-java derby-tools)
+  log "missing: $(echo "$missing" | paste -sd, -); installing ${packages[*]}"
   [ "$(id -u)" -eq 0 ] || die "installing packages needs root"
   apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql mariadb-server pgbouncer openssl nginx curl python3-venv
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}"
   stop_distro_defaults
   PGBIN="$(pg_bindir)"
   missing="$(missing_tools)"

@@ -7,6 +7,7 @@
 
 pub mod bulk;
 pub mod databricks;
+pub mod drda;
 pub mod driver;
 pub mod http;
 pub mod mysql;
@@ -499,6 +500,7 @@ pub fn native_engine(executor: &str, target: &Target) -> Result<Arc<dyn Engine>,
         "pinecone" => Ok(Arc::new(pinecone::PineconeEngine::new(target)?)),
         "databricks" => Ok(Arc::new(databricks::DatabricksEngine::new(target)?)),
         "snowflake" => Ok(Arc::new(snowflake::SnowflakeEngine::new(target)?)),
+        "drda" => Ok(Arc::new(drda::DrdaEngine::new(target)?)),
         other => Err(ExecError::Unsupported(format!(
             "executor `{other}` is not built into this version of helios-matrix"
         ))),
