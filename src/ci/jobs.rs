@@ -276,9 +276,16 @@ mod tests {
             [
                 "databricks/databricks-sql-connector",
                 "sqlserver",
-                "db2",
+                "db2/ibm_db",
                 "oracle"
             ]
+        );
+        // DB2 runs natively on Derby (Bronze: every priority); ibm_db has no host here.
+        let bronze = plan.jobs.iter().find(|j| j.protocol == "db2").expect("db2");
+        assert_eq!((bronze.driver.as_str(), bronze.server), ("native", true));
+        assert_eq!(
+            bronze.priorities,
+            [Priority::P0, Priority::P1, Priority::P2]
         );
     }
 }

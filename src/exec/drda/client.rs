@@ -58,6 +58,11 @@ pub struct OpenQuery {
 }
 
 impl OpenQuery {
+    /// Every row of the query has been decoded.
+    pub fn finished(&self) -> bool {
+        self.ended && self.pending.is_empty()
+    }
+
     pub fn result_columns(&self) -> Vec<Column> {
         self.columns.iter().map(Described::column).collect()
     }

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use self::client::{Connection, Login, MAX_BLOCK};
+use super::bulk::insert_batches;
 use super::tx::TxState;
 use super::{
     Batches, Canceller, Capability, Engine, ExecError, ResultSet, Session, SessionOptions,
@@ -34,6 +35,9 @@ use super::{
 use crate::plan::Param;
 use crate::target::Target;
 use crate::value::Scalar;
+
+/// Rows per INSERT of a `copy` (fewer when the columns would pass [`params::MAX_PARAMS`]).
+const COPY_ROWS: usize = 500;
 
 /// The default port of DRDA servers (Derby's network server, Db2 LUW uses 50000).
 const DEFAULT_PORT: u16 = 1527;
@@ -71,12 +75,13 @@ impl DrdaEngine {
     }
 }
 
-const CAPABILITIES: [Capability; 5] = [
+const CAPABILITIES: [Capability; 6] = [
     Capability::Sql,
     Capability::Sessions,
     Capability::Transactions,
     Capability::AutocommitOff,
     Capability::Cursors,
+    Capability::Copy,
 ];
 
 #[async_trait]
@@ -154,23 +159,33 @@ impl Session for DrdaSession {
         batch: usize,
         max_batches: usize,
     ) -> Result<Batches, ExecError> {
+        let commit = self.autocommit();
         let conn = self.conn()?;
         let result = async {
             let mut query = conn.open_query(sql, params, MAX_BLOCK).await?;
             let columns = query.result_columns();
+            let batch = batch.max(1);
             let mut batches = Vec::new();
+            // Rows decoded from a block beyond the current batch wait here for the next.
+            let mut buffer = Vec::new();
             while batches.len() < max_batches {
-                let rows = conn.read_rows(&mut query, batch.max(1)).await?;
-                let mut rows = rows.into_iter().peekable();
-                // read_rows may decode past `batch` from one block: split what came.
-                while rows.peek().is_some() && batches.len() < max_batches {
-                    batches.push(rows.by_ref().take(batch.max(1)).collect::<Vec<_>>());
+                while buffer.len() < batch && !query.finished() {
+                    let more = conn.read_rows(&mut query, batch - buffer.len()).await?;
+                    buffer.extend(more);
                 }
-                if batches.last().is_none_or(|b| b.len() < batch.max(1)) {
+                if buffer.is_empty() {
+                    break;
+                }
+                let take = batch.min(buffer.len());
+                batches.push(buffer.drain(..take).collect::<Vec<_>>());
+                if take < batch {
                     break;
                 }
             }
             conn.close_query(&query).await?;
+            if commit {
+                conn.end_unit_of_work(true).await?;
+            }
             Ok(Batches { columns, batches })
         }
         .await;
@@ -193,13 +208,38 @@ impl Session for DrdaSession {
         self.settle(result)
     }
 
+    /// Multi-row INSERTs with parameters, in one unit of work of their own unless a
+    /// transaction is open.
     async fn copy_in(
         &mut self,
-        _table: &str,
-        _columns: &[String],
-        _rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
+        table: &str,
+        columns: &[String],
+        rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
     ) -> Result<u64, ExecError> {
-        Err(ExecError::Unsupported("bulk copy over DRDA".to_string()))
+        let own_unit = self.autocommit();
+        let conn = self.conn()?;
+        let mut loaded = 0u64;
+        let mut result = Ok(());
+        for batch in insert_batches(table, columns, rows, COPY_ROWS, params::MAX_PARAMS, |_| {
+            "?".to_string()
+        }) {
+            let step = match batch {
+                Err(e) => Err(ExecError::Client(e)),
+                Ok(batch) => conn
+                    .execute_prepared(&batch.sql, &batch.params, false)
+                    .await
+                    .map(|n| loaded += n),
+            };
+            if let Err(e) = step {
+                result = Err(e);
+                break;
+            }
+        }
+        if own_unit {
+            let ended = conn.end_unit_of_work(result.is_ok()).await;
+            result = result.and(ended);
+        }
+        self.settle(result.map(|()| loaded))
     }
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {

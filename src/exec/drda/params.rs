@@ -15,6 +15,10 @@ const DOUBLE: (u8, u16) = (0x0B, 8);
 const BOOLEAN: (u8, u16) = (0xBF, 1);
 const VARCHAR: (u8, u16) = (0x33, 0x7FFF);
 
+/// The most parameters one statement binds: one FD:OCA triplet (a one-byte length) holds
+/// 84 three-byte descriptions.
+pub const MAX_PARAMS: usize = 84;
+
 pub fn sqldta(params: &[Param]) -> Result<Vec<u8>, ExecError> {
     let mut fields = Vec::new();
     // The data group's null indicator: present.
@@ -52,8 +56,9 @@ pub fn sqldta(params: &[Param]) -> Result<Vec<u8>, ExecError> {
         fields.extend_from_slice(&[kind]);
         fields.extend_from_slice(&len.to_be_bytes());
     }
-    let sda_len = u8::try_from(3 + fields.len())
-        .map_err(|_| ExecError::Unsupported("more than 84 parameters over DRDA".into()))?;
+    let sda_len = u8::try_from(3 + fields.len()).map_err(|_| {
+        ExecError::Unsupported(format!("more than {MAX_PARAMS} parameters over DRDA"))
+    })?;
     let mut dsc = vec![sda_len, 0x76, 0xD0];
     dsc.extend(fields);
     // The row: the data group (0xD0) once; the array of rows: one.
