@@ -7,6 +7,10 @@
 //!   `mariadb <`); the transaction workload also through `run --driver psycopg2` /
 //!   `--driver pymysql` against a plain Python loop over the same driver. Rounds alternate;
 //!   the ratio is helios-matrix ÷ baseline (median wall time).
+//! - **Bulk on Derby**: the same workload (without TLS, which Derby's network server does
+//!   not speak here) through `helios-matrix run --protocol db2` (its own DRDA client)
+//!   against Derby's `ij` over Derby's JDBC network client, both in one transaction and
+//!   with autocommit; `ij`'s figure includes starting its JVM.
 //! - **Suites**: the shipped PostgreSQL and MySQL suites (many small cases) with TLS ÷
 //!   without TLS, and each protocol's suites with `--jobs N` (N = cores) ÷ `--jobs 1`.
 //! - **Compile**: 10,000 cases × every protocol, generated from the core suites (never
@@ -175,6 +179,7 @@ fn main() {
     }
     let rounds = env_number("BENCH_ROUNDS", 5).max(1);
     let result = bulk(&root, &binary, rounds)
+        .and_then(|()| derby_bulk(&binary, rounds))
         .and_then(|()| suites(&root, &binary, rounds))
         .and_then(|()| compile_at_scale(&root, &binary, rounds))
         .and_then(|()| sqllogictest_import(&root, &binary, rounds));
@@ -316,6 +321,107 @@ fn bulk(root: &Path, binary: &Path, rounds: usize) -> Result<(), String> {
         "helios-matrix peak memory (bulk): {:.1} MiB",
         peak_kib as f64 / 1024.0
     );
+    Ok(())
+}
+
+/// The bulk workload in Derby's dialect: an `ij` script and the same steps as a spec.
+fn derby_workload(inserts: usize, selects: usize, transaction: bool) -> (String, String) {
+    let create = "CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, name VARCHAR(40), value BIGINT)";
+    let mut ij = format!(
+        "connect '{DERBY_JDBC}';\n{}{create};\n",
+        if transaction { "autocommit off;\n" } else { "" }
+    );
+    let mut spec = format!(
+        "suite: bench\nprotocols: [db2]\ncases:\n  - id: BENCH-DB2\n    name: inserts and point selects\n    steps:\n      - statement: {create}\n"
+    );
+    if transaction {
+        spec.push_str("      - begin\n");
+    }
+    for i in 0..inserts {
+        let stmt = format!(
+            "INSERT INTO bench_rows (id, name, value) VALUES ({i}, 'row{i}', {})",
+            i * 7
+        );
+        let _ = writeln!(ij, "{stmt};");
+        let _ = writeln!(spec, "      - statement: {stmt}");
+    }
+    if transaction {
+        ij.push_str("commit;\n");
+        spec.push_str("      - commit\n");
+    }
+    for k in 0..selects {
+        let i = (k * 7919) % inserts.max(1);
+        let stmt = format!("SELECT name, value FROM bench_rows WHERE id = {i}");
+        let _ = writeln!(ij, "{stmt};");
+        let _ = writeln!(
+            spec,
+            "      - query: {stmt}\n        rows: [[row{i}, {}]]",
+            i * 7
+        );
+    }
+    ij.push_str("DROP TABLE bench_rows;\n");
+    if transaction {
+        ij.push_str("commit;\n");
+    }
+    ij.push_str("exit;\n");
+    spec.push_str("      - statement: DROP TABLE bench_rows\n");
+    (ij, spec)
+}
+
+/// Derby's network server of `just services`, for `ij`.
+const DERBY_JDBC: &str = "jdbc:derby://127.0.0.1:1527/helios;create=true;user=test;password=test";
+
+/// helios-matrix's DRDA client against Derby's own client (`ij`), on the bulk workload.
+fn derby_bulk(binary: &Path, rounds: usize) -> Result<(), String> {
+    let (inserts, selects) = (
+        env_number("BENCH_INSERTS", 5000),
+        env_number("BENCH_SELECTS", 2000),
+    );
+    if !Path::new("/usr/share/java/derbytools.jar").is_file() {
+        println!("\nDerby rows skipped: Derby is not installed (just services)");
+        return Ok(());
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for transaction in [true, false] {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let (ij, spec) = derby_workload(inserts, selects, transaction);
+        let ij_path = dir.path().join("workload.sql");
+        std::fs::write(&ij_path, ij).map_err(|e| e.to_string())?;
+        std::fs::copy(
+            root.join("specs/matrix.yaml"),
+            dir.path().join("matrix.yaml"),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join("bench.yaml"), spec).map_err(|e| e.to_string())?;
+        header(&format!(
+            "Bulk on Derby (DRDA): {inserts} INSERTs {} + {selects} point SELECTs, {rounds} rounds",
+            if transaction {
+                "in one transaction"
+            } else {
+                "with autocommit"
+            }
+        ));
+        let (ours, theirs) = alternate(
+            rounds,
+            || {
+                let mut cmd = Command::new(binary);
+                cmd.args(["run", "--no-progress", "--protocol", "db2", "--specs"])
+                    .arg(dir.path());
+                timed(cmd, None)
+            },
+            || {
+                let mut cmd = Command::new("java");
+                cmd.args([
+                    "-cp",
+                    "/usr/share/java/derbytools.jar:/usr/share/java/derbyclient.jar",
+                    "org.apache.derby.tools.ij",
+                ])
+                .arg(&ij_path);
+                timed(cmd, None)
+            },
+        )?;
+        row("Derby", ours, theirs, "ij over derbyclient");
+    }
     Ok(())
 }
 
