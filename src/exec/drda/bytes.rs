@@ -58,3 +58,12 @@ impl<'a> Reader<'a> {
         Ok(String::from_utf8_lossy(b).into_owned())
     }
 }
+
+/// Bytes written as hex (a captured reply, in tests).
+#[cfg(test)]
+pub fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}

@@ -369,13 +369,7 @@ fn packed_decimal(bytes: &[u8], scale: u16) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
-    }
+    use crate::exec::drda::bytes::hex;
 
     #[test]
     fn derbys_rows_of_every_type_decode() {

@@ -86,13 +86,7 @@ pub fn read(r: &mut Reader<'_>) -> Result<Option<Sqlca>, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
-    }
+    use crate::exec::drda::bytes::hex;
 
     #[test]
     fn an_error_and_a_row_count_as_derby_sends_them() {
