@@ -303,6 +303,20 @@ impl Protocol {
         }
     }
 
+    /// Of `items`, each named by a label, the one whose label names this protocol most
+    /// specifically (see [`Rank`]); `None` when no label names it.
+    pub fn most_specific<'a, T>(
+        &self,
+        items: impl IntoIterator<Item = (&'a str, T)>,
+        cli_labels: &[String],
+    ) -> Option<T> {
+        items
+            .into_iter()
+            .filter_map(|(label, item)| self.label_rank(label, cli_labels).map(|r| (r, item)))
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, item)| item)
+    }
+
     /// Every label in force for this protocol, most specific first.
     pub fn labels_in_force(&self, cli_labels: &[String]) -> Vec<String> {
         let mut out: Vec<String> = self.driver.iter().map(|d| d.name.clone()).collect();
@@ -369,6 +383,16 @@ pub struct ErrorClass {
     pub name: String,
     pub span: Span,
     pub mappings: Vec<ClassMapping>,
+}
+
+impl ErrorClass {
+    /// The mapping that applies to `protocol`: the one keyed on its most specific label.
+    pub fn mapping_for(&self, protocol: &Protocol, cli_labels: &[String]) -> Option<&ClassMapping> {
+        protocol.most_specific(
+            self.mappings.iter().map(|m| (m.label.as_str(), m)),
+            cli_labels,
+        )
+    }
 }
 
 /// A named HTTP endpoint that `http` steps address with `target: NAME` (the top-level

@@ -689,13 +689,8 @@ fn resolve_class(
         };
         return false;
     };
-    let best = class
-        .mappings
-        .iter()
-        .filter_map(|m| labels.rank(&m.label).map(|r| (r, m)))
-        .max_by_key(|(r, _)| *r);
-    match best {
-        Some((_, mapping)) => {
+    match class.mapping_for(labels.protocol, labels.cli) {
+        Some(mapping) => {
             expect.sqlstate = expect
                 .sqlstate
                 .take()

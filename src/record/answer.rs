@@ -100,13 +100,9 @@ pub fn error(
 ) -> Yaml {
     let mut best: Option<(usize, &str)> = None;
     for (name, class) in classes {
-        let mapping = class
-            .mappings
-            .iter()
-            .filter_map(|m| protocol.label_rank(&m.label, cli_labels).map(|r| (r, m)))
-            .max_by_key(|(r, _)| *r)
-            .map(|(_, m)| &m.native);
-        let Some(native) = mapping else { continue };
+        let Some(native) = class.mapping_for(protocol, cli_labels).map(|m| &m.native) else {
+            continue;
+        };
         let precision = [&native.sqlstate, &native.code, &native.message]
             .iter()
             .filter(|f| f.is_some())

@@ -314,15 +314,11 @@ impl Recorder<'_> {
     /// The step's `on:` entry that applies to this protocol: the most specific matching
     /// label, as compiling chose it.
     fn override_in_force<'n>(&self, step: &'n Node) -> Option<&'n Node> {
-        step.get("on")?
-            .entries()?
-            .iter()
-            .filter_map(|(k, v)| {
-                let rank = self.protocol.label_rank(k.as_str()?, self.cli_labels)?;
-                Some((rank, v))
-            })
-            .max_by_key(|(rank, _)| *rank)
-            .map(|(_, v)| v)
+        let entries = step.get("on")?.entries()?;
+        self.protocol.most_specific(
+            entries.iter().filter_map(|(k, v)| Some((k.as_str()?, v))),
+            self.cli_labels,
+        )
     }
 }
 
