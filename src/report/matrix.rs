@@ -11,7 +11,7 @@ use quick_junit::{Report, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
 use super::merge::{property, read_case};
-use super::{Counts, Verdict};
+use super::{Counts, Tally, Verdict};
 use crate::registry::Priority;
 use crate::target::mask;
 
@@ -256,6 +256,22 @@ fn detail_line(line: &str) -> DetailLine {
     }
 }
 
+/// The item `matches` finds, or the one `make` gives, pushed last.
+fn find_or_push<T>(
+    items: &mut Vec<T>,
+    matches: impl Fn(&T) -> bool,
+    make: impl FnOnce() -> T,
+) -> &mut T {
+    let at = match items.iter().position(matches) {
+        Some(i) => i,
+        None => {
+            items.push(make());
+            items.len() - 1
+        }
+    };
+    &mut items[at]
+}
+
 fn anchor(cell: &str) -> String {
     let safe: String = cell
         .chars()
@@ -278,13 +294,21 @@ impl Matrix {
             changes = compare(&mut reads, &read_report(baseline)?);
         }
 
+        // Columns first: the native executor's, then drivers as they came.
         let mut columns: Vec<String> = Vec::new();
+        for read in &reads {
+            if !columns.contains(&read.column) {
+                columns.push(read.column.clone());
+            }
+        }
+        columns.sort_by_key(|c| c != NATIVE);
+
+        let mut tally = Tally::default();
         let mut rows: Vec<Row> = Vec::new();
         let mut tiers: Vec<TierGate> = Vec::new();
-        let mut total = Counts::default();
-        let mut gate_failures = 0;
         let mut failing = Vec::new();
         for read in reads {
+            tally.record(&read.cell, read.priority, read.verdict);
             if read.verdict.is_failure() {
                 failing.push(Failing {
                     cell: read.cell.clone(),
@@ -302,47 +326,31 @@ impl Matrix {
                         .to_string(),
                 });
             }
-            if !columns.contains(&read.column) {
-                columns.push(read.column.clone());
-            }
-            let row = match rows.iter().position(|r| r.protocol == read.protocol) {
-                Some(i) => &mut rows[i],
-                None => {
-                    rows.push(Row {
-                        protocol: read.protocol.clone(),
-                        tier: read.tier.clone(),
-                        priority: read.protocol_priority.clone(),
-                        cells: Vec::new(),
-                    });
-                    let last = rows.len() - 1;
-                    &mut rows[last]
-                }
-            };
-            let failing = read.verdict.is_failure() && gate.contains(&read.priority);
-            let tier = match tiers.iter().position(|t| t.tier == read.tier) {
-                Some(i) => &mut tiers[i],
-                None => {
-                    tiers.push(TierGate {
-                        tier: read.tier.clone(),
-                        passed: true,
-                        failures: 0,
-                        cases: 0,
-                    });
-                    let last = tiers.len() - 1;
-                    &mut tiers[last]
-                }
-            };
+            let tier = find_or_push(
+                &mut tiers,
+                |t| t.tier == read.tier,
+                || TierGate {
+                    tier: read.tier.clone(),
+                    passed: true,
+                    failures: 0,
+                    cases: 0,
+                },
+            );
             tier.cases += 1;
-            if failing {
+            if read.verdict.is_failure() && gate.contains(&read.priority) {
                 tier.failures += 1;
-                tier.passed = false;
-                gate_failures += 1;
             }
-            total.add(read.verdict);
+            let row = find_or_push(
+                &mut rows,
+                |r| r.protocol == read.protocol,
+                || Row {
+                    protocol: read.protocol.clone(),
+                    tier: read.tier.clone(),
+                    priority: read.protocol_priority.clone(),
+                    cells: vec![None; columns.len()],
+                },
+            );
             let column = columns.iter().position(|c| *c == read.column).unwrap_or(0);
-            if row.cells.len() <= column {
-                row.cells.resize(column + 1, None);
-            }
             let cell = row.cells[column].get_or_insert_with(|| Cell {
                 name: read.cell.clone(),
                 anchor: anchor(&read.cell),
@@ -360,27 +368,18 @@ impl Matrix {
             }
             cell.cases.push(read.entry);
         }
-        // The native column first, then drivers as they came.
-        let order: Vec<usize> = {
-            let mut idx: Vec<usize> = (0..columns.len()).collect();
-            idx.sort_by_key(|&i| (columns[i] != NATIVE, i));
-            idx
-        };
-        let columns: Vec<String> = order.iter().map(|&i| columns[i].clone()).collect();
-        for row in &mut rows {
-            row.cells.resize(order.len(), None);
-            let cells = std::mem::take(&mut row.cells);
-            row.cells = order.iter().map(|&i| cells[i].clone()).collect();
-            for cell in row.cells.iter_mut().flatten() {
-                let c = &cell.counts;
-                cell.state = if c.failures() > 0 {
-                    "fail"
-                } else if c.passed + c.expected_failures > 0 {
-                    "pass"
-                } else {
-                    "skip"
-                };
-            }
+        for tier in &mut tiers {
+            tier.passed = tier.failures == 0;
+        }
+        for cell in rows.iter_mut().flat_map(|r| r.cells.iter_mut().flatten()) {
+            let c = &cell.counts;
+            cell.state = if c.failures() > 0 {
+                "fail"
+            } else if c.passed + c.expected_failures > 0 {
+                "pass"
+            } else {
+                "skip"
+            };
         }
         let mut change_counts = BTreeMap::new();
         for c in &changes {
@@ -388,11 +387,11 @@ impl Matrix {
         }
         Ok(Matrix {
             gate: gate.iter().map(|p| p.as_str().to_string()).collect(),
-            gate_passed: gate_failures == 0,
+            gate_passed: tally.gate_failures(gate) == 0,
             tiers,
             columns,
             rows,
-            total,
+            total: tally.total(),
             changes,
             change_counts,
             failing,
