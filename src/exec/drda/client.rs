@@ -4,7 +4,6 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::bytes::Reader;
 use super::codepoint as cp;
 use super::fdoca::{self, Described, Field, Rows};
 use super::frame::{self, Chain, Object, ReadError, param};
@@ -293,21 +292,28 @@ impl Connection {
         statement_outcome(&replies)
     }
 
-    /// Prepares a statement in the prepared section, returning its result columns (none
-    /// for a statement that is not a query).
-    async fn prepare(&mut self, sql: &str) -> Result<Vec<Described>, ExecError> {
-        let mut prepare = Chain::new();
-        prepare.command(
+    /// Prepares a statement in the prepared section and, in the same round trip, sends
+    /// the command `then` chains after it (as Derby's own client does): the statement's
+    /// result columns (none for a statement that is not a query), and every reply.
+    async fn prepare_and(
+        &mut self,
+        sql: &str,
+        then: impl FnOnce(&mut Chain, Vec<u8>),
+    ) -> Result<(Vec<Described>, Vec<Object>), ExecError> {
+        let section = self.pkgnamcsn(PREPARED)?;
+        let mut chain = Chain::new();
+        chain.command(
             cp::PRPSQLSTT,
             &[
-                param(cp::PKGNAMCSN, &self.pkgnamcsn(PREPARED)?),
+                param(cp::PKGNAMCSN, &section),
                 param(cp::RTNSQLDA, &[0xF1]),
                 // Output descriptions, with names (TYPSQLDA 4: extended light output).
                 param(cp::TYPSQLDA, &[0x04]),
             ],
         );
-        prepare.object(cp::SQLSTT, &Self::sqlstt(sql)?);
-        let replies = self.round_trip(prepare).await?;
+        chain.object(cp::SQLSTT, &Self::sqlstt(sql)?);
+        then(&mut chain, section);
+        let replies = self.round_trip(chain).await?;
         let dard = replies.iter().find(|o| o.codepoint == cp::SQLDARD);
         let Some(dard) = dard else {
             return Err(sql_error(&replies).map_or_else(
@@ -323,7 +329,7 @@ impl Connection {
         if let Some(ca) = ca.filter(Sqlca::is_error) {
             return Err(ExecError::Db(ca.to_db_error()));
         }
-        Ok(columns)
+        Ok((columns, replies))
     }
 
     /// Runs a prepared statement with parameters (EXCSQLSTT with SQLDTA).
@@ -333,45 +339,49 @@ impl Connection {
         params: &[Param],
         commit: bool,
     ) -> Result<u64, ExecError> {
-        self.prepare(sql).await?;
-        let mut chain = Chain::new();
-        chain.command(
-            cp::EXCSQLSTT,
-            &[
-                param(cp::PKGNAMCSN, &self.pkgnamcsn(PREPARED)?),
-                param(cp::RDBCMTOK, &[0xF1]),
-            ],
-        );
-        chain.object(cp::SQLDTA, &params::sqldta(params)?);
-        if commit {
-            chain.command(cp::RDBCMM, &[]);
-        }
-        let replies = self.round_trip(chain).await?;
+        let data = params::sqldta(params)?;
+        let (_, replies) = self
+            .prepare_and(sql, |chain, section| {
+                chain.command(
+                    cp::EXCSQLSTT,
+                    &[param(cp::PKGNAMCSN, &section), param(cp::RDBCMTOK, &[0xF1])],
+                );
+                chain.object(cp::SQLDTA, &data);
+                if commit {
+                    chain.command(cp::RDBCMM, &[]);
+                }
+            })
+            .await?;
         statement_outcome(&replies)
     }
 
-    /// Prepares and opens a query; the first block of rows is read into the result.
+    /// Prepares and opens a query in one round trip; the first block of rows is read
+    /// into the result.
     pub async fn open_query(
         &mut self,
         sql: &str,
         params: &[Param],
         block: u16,
     ) -> Result<OpenQuery, ExecError> {
-        let columns = self.prepare(sql).await?;
-        let mut chain = Chain::new();
-        chain.command(
-            cp::OPNQRY,
-            &[
-                param(cp::PKGNAMCSN, &self.pkgnamcsn(PREPARED)?),
-                param(cp::QRYBLKSZ, &u32::from(block).to_be_bytes()),
-                // Close the query by itself once its last row is sent.
-                param(cp::QRYCLSIMP, &[0x01]),
-            ],
-        );
-        if !params.is_empty() {
-            chain.object(cp::SQLDTA, &params::sqldta(params)?);
-        }
-        let replies = self.round_trip(chain).await?;
+        let data = (!params.is_empty())
+            .then(|| params::sqldta(params))
+            .transpose()?;
+        let (columns, replies) = self
+            .prepare_and(sql, |chain, section| {
+                chain.command(
+                    cp::OPNQRY,
+                    &[
+                        param(cp::PKGNAMCSN, &section),
+                        param(cp::QRYBLKSZ, &u32::from(block).to_be_bytes()),
+                        // Close the query by itself once its last row is sent.
+                        param(cp::QRYCLSIMP, &[0x01]),
+                    ],
+                );
+                if let Some(data) = &data {
+                    chain.object(cp::SQLDTA, data);
+                }
+            })
+            .await?;
         if !replies.iter().any(|o| o.codepoint == cp::OPNQRYRM) {
             return Err(sql_error(&replies).map_or_else(
                 || {
@@ -521,7 +531,7 @@ fn absorb(query: &mut OpenQuery, replies: &[Object]) -> Result<(), ExecError> {
             cp::QRYDTA => query.pending.extend_from_slice(&reply.body),
             cp::ENDQRYRM => query.ended = true,
             cp::SQLCARD => {
-                let ca = sqlca::read(&mut Reader::new(&reply.body)).map_err(protocol)?;
+                let ca = sqlca::card(&reply.body).map_err(protocol)?;
                 if let Some(ca) = ca.filter(Sqlca::is_error) {
                     return Err(ExecError::Db(ca.to_db_error()));
                 }
@@ -539,7 +549,7 @@ fn statement_outcome(replies: &[Object]) -> Result<u64, ExecError> {
     for reply in replies {
         if reply.codepoint == cp::SQLCARD && !seen {
             seen = true;
-            let ca = sqlca::read(&mut Reader::new(&reply.body)).map_err(protocol)?;
+            let ca = sqlca::card(&reply.body).map_err(protocol)?;
             if let Some(ca) = ca {
                 if ca.is_error() {
                     return Err(ExecError::Db(ca.to_db_error()));
@@ -561,7 +571,7 @@ fn sql_error(replies: &[Object]) -> Option<crate::exec::DbError> {
     replies
         .iter()
         .filter(|o| o.codepoint == cp::SQLCARD)
-        .filter_map(|o| sqlca::read(&mut Reader::new(&o.body)).ok().flatten())
+        .filter_map(|o| sqlca::card(&o.body).ok().flatten())
         .find(Sqlca::is_error)
         .map(|ca| ca.to_db_error())
 }

@@ -45,6 +45,11 @@ impl Sqlca {
     }
 }
 
+/// The SQLCA of an SQLCARD object's body.
+pub fn card(body: &[u8]) -> Result<Option<Sqlca>, FrameError> {
+    read(&mut Reader::new(body))
+}
+
 /// Reads an SQLCAGRP: `None` when its null indicator says there is none (success).
 pub fn read(r: &mut Reader<'_>) -> Result<Option<Sqlca>, FrameError> {
     if r.u8("SQLCA null indicator")? == 0xFF {
