@@ -70,10 +70,7 @@ pub fn command(args: &RunArgs) -> u8 {
         step_timeout: args.step_timeout,
         case_timeout: args.case_timeout,
         fail_fast: args.fail_fast,
-        jobs: args.jobs.map_or_else(
-            || std::thread::available_parallelism().map_or(1, usize::from) + 1,
-            usize::from,
-        ),
+        jobs: args.jobs.map_or_else(crate::run::default_jobs, usize::from),
         keep_going: false,
     };
     let progress =

@@ -31,6 +31,12 @@ use crate::exec::{Capability, Engine, engine_for};
 use crate::plan::{Action, CasePlan, ProtocolPlan, SuitePlan, Xfail};
 use crate::target::{ResolvedEndpoint, Target};
 
+/// Workers per cell when none are asked for: one more than the CPU cores, since cases
+/// wait on their server as much as they compute.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from) + 1
+}
+
 /// Knobs of a run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
