@@ -161,7 +161,7 @@ impl CaseRun<'_> {
             }
             // Only the case's own steps are written back, and not a repeated step's
             // answers (one iteration's).
-            if !self.keep_going || session.is_some() || step.repeat.is_some() {
+            if session.is_some() || step.repeat.is_some() {
                 self.observed.truncate(before);
             }
             for o in &mut self.observed[before..] {
