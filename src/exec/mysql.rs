@@ -7,10 +7,12 @@
 //! `copy` is multi-row INSERT batches, and `cancel_after` is `KILL QUERY` from a second
 //! connection. TLS follows the target URL (`?ssl-mode=required`).
 //!
-//! Sessions start as a plain client's do, with the server's defaults: sqlx's own session
-//! settings (`PIPES_AS_CONCAT` and `NO_ENGINE_SUBSTITUTION` in `sql_mode`, `time_zone =
-//! '+00:00'`, `SET NAMES`) are switched off, and the `IGNORE_SPACE` mode its handshake flag
-//! adds is taken back out, so `'a' || 'b'` means here what it means to PyMySQL.
+//! Sessions start as a plain client's do, with the server's defaults, and nothing is sent
+//! before the first step: sqlx's own session settings (`PIPES_AS_CONCAT` and
+//! `NO_ENGINE_SUBSTITUTION` in `sql_mode`, `time_zone = '+00:00'`, `SET NAMES`) are
+//! switched off, the vendored sqlx-mysql does not ask for `IGNORE_SPACE` in its handshake
+//! (so `'a' || 'b'` means here what it means to PyMySQL), and the connection id a cancel
+//! names comes from the server's handshake, not from a query.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -38,8 +40,8 @@ const MAX_COPY_ROWS: usize = 1_000;
 
 pub struct MySqlEngine {
     options: MySqlConnectOptions,
-    /// Connections (with their connection id) opening ahead of the cases that take them.
-    spares: Spares<(MySqlConnection, u64)>,
+    /// Connections opening ahead of the cases that take them.
+    spares: Spares<MySqlConnection>,
 }
 
 impl MySqlEngine {
@@ -55,7 +57,7 @@ impl MySqlEngine {
             let options = options.clone();
             Spares::new(super::SPARE_CONNECTIONS, move || {
                 let options = options.clone();
-                async move { connect_session(&options).await }
+                async move { connect(&options).await }
             })
         };
         Ok(Self { options, spares })
@@ -68,40 +70,6 @@ async fn connect(options: &MySqlConnectOptions) -> Result<MySqlConnection, ExecE
         .map_err(|e| ExecError::Connect(mask(&e.to_string())))
 }
 
-/// A connection for a session, with the server's own `sql_mode`, and its connection id
-/// (what a cancel names).
-async fn connect_session(
-    options: &MySqlConnectOptions,
-) -> Result<(MySqlConnection, u64), ExecError> {
-    let mut conn = connect(options).await?;
-    let (id, session_mode, global_mode): (u64, String, String) =
-        sqlx::query_as("SELECT CONNECTION_ID(), @@SESSION.sql_mode, @@GLOBAL.sql_mode")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(map_error)?;
-    // sqlx always sends CLIENT_IGNORE_SPACE, which adds IGNORE_SPACE to sql_mode; the
-    // drivers users run do not.
-    if let Some(mode) = restored_sql_mode(&session_mode, &global_mode) {
-        sqlx::query("SET SESSION sql_mode = ?")
-            .bind(mode)
-            .execute(&mut conn)
-            .await
-            .map_err(map_error)?;
-    }
-    Ok((conn, id))
-}
-
-/// The session's `sql_mode` without the modes sqlx's handshake added and the server's own
-/// default lacks; `None` when nothing needs taking out.
-fn restored_sql_mode(session: &str, global: &str) -> Option<String> {
-    let own: Vec<&str> = global.split(',').collect();
-    let kept: Vec<&str> = session
-        .split(',')
-        .filter(|m| *m != "IGNORE_SPACE" || own.contains(m))
-        .collect();
-    (kept.len() != session.split(',').count()).then(|| kept.join(","))
-}
-
 #[async_trait]
 impl Engine for MySqlEngine {
     fn capabilities(&self) -> &[Capability] {
@@ -109,7 +77,8 @@ impl Engine for MySqlEngine {
     }
 
     async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
-        let (mut conn, id) = self.spares.take().await?;
+        let mut conn = self.spares.take().await?;
+        let id = conn.connection_id();
         if !options.autocommit {
             sqlx::raw_sql("SET autocommit = 0")
                 .execute(&mut conn)
@@ -127,7 +96,7 @@ impl Engine for MySqlEngine {
     }
 
     async fn close(&self) {
-        for (conn, _) in self.spares.drain().await {
+        for conn in self.spares.drain().await {
             let _ = conn.close().await;
         }
     }
@@ -135,7 +104,8 @@ impl Engine for MySqlEngine {
 
 struct MySqlCanceller {
     options: MySqlConnectOptions,
-    id: u64,
+    /// The connection id from the session's handshake.
+    id: u32,
 }
 
 #[async_trait]

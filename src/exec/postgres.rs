@@ -4,13 +4,15 @@
 //! results); statements with parameters over the extended protocol, with the parameters
 //! typed the way the server inferred them (as asyncpg does), so `NULL` or a string bind to
 //! whatever column they meet. `fetch` reads through a real server-side cursor (`DECLARE` /
-//! `FETCH n`), `copy` through `COPY … FROM STDIN`, and `cancel_after` through
-//! `pg_cancel_backend` from a second connection: sqlx keeps the backend's secret key to
-//! itself, so the protocol-level CancelRequest is out of reach, and this is the same server
-//! cancel under another door.
+//! `FETCH n`), `copy` through `COPY … FROM STDIN`, and `cancel_after` through the
+//! protocol's own CancelRequest on a connection of its own, as libpq's `PQcancel` sends it
+//! (the backend key comes from the start-up's BackendKeyData).
 //!
-//! Sessions start as a plain client's do: no `extra_float_digits`, no `SET` of our own, and
-//! statements are unnamed, so a transaction-pooling proxy (PgBouncer) or a server that
+//! Sessions start as a plain client's do: the start-up packet carries what libpq's does
+//! (user, database, `client_encoding`, `application_name`, the target's `options`; the
+//! vendored sqlx-postgres leaves out sqlx's `DateStyle` and `TimeZone`), nothing is sent
+//! before the first step, no `extra_float_digits`, no `SET` of our own, and statements are
+//! unnamed, so a transaction-pooling proxy (PgBouncer) or a server that
 //! scopes statement names differently never sees our statement names collide. A statement's
 //! parameter types come from one simple-query message (`PREPARE`, a look at
 //! `pg_prepared_statements`, `DEALLOCATE`), which a pooler keeps on one server connection.
@@ -18,8 +20,6 @@
 //! sqlx parses and binds a statement in two round trips; a target with
 //! `pooler=transaction` (a transaction-pooling proxy, which may send the two to different
 //! server connections) runs a statement with parameters outside a transaction inside one.
-//! One setting remains that no switch removes: sqlx's start-up packet sends
-//! `TimeZone=UTC` (and `DateStyle=ISO, MDY`, the server default).
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,13 +55,20 @@ const COPY_CHUNK: usize = 64 * 1024;
 /// The SQL-level statement name the parameter look-up prepares and deallocates at once.
 const DESCRIBE: &str = "helios_matrix_params";
 
-/// Connections (with their backend pid) whose sessions ended and were reset.
-type ResetPool = Arc<Mutex<Vec<(PgConnection, i32)>>>;
+/// Connections whose sessions ended and were reset.
+type ResetPool = Arc<Mutex<Vec<PgConnection>>>;
+
+/// The application name a session gives when the target names none (libpq's clients give
+/// their program's name, psql `psql`).
+const APPLICATION_NAME: &str = "helios-matrix";
+
+/// The code of a CancelRequest (PostgreSQL's protocol, "CancelRequest").
+const CANCEL_REQUEST_CODE: u32 = 80_877_102;
 
 pub struct PostgresEngine {
     options: PgConnectOptions,
-    /// Connections (with their backend pid) opening ahead of the cases that take them.
-    spares: Spares<(PgConnection, i32)>,
+    /// Connections opening ahead of the cases that take them.
+    spares: Spares<PgConnection>,
     /// Connections of ended sessions, reset by `DISCARD ALL`; `None` where none is reused.
     reset: Option<ResetPool>,
     /// Calls on all of the engine's sessions, numbered (see [`Described`]).
@@ -84,6 +91,10 @@ impl PostgresEngine {
             super::http::query_param(target, "statement-cache-capacity").is_some();
         let transaction_pooler = transaction_pooler(target)?;
         let options = options.extra_float_digits(None);
+        let options = match options.get_application_name() {
+            Some(_) => options,
+            None => options.application_name(APPLICATION_NAME),
+        };
         let options = if named_statements {
             options
         } else {
@@ -93,7 +104,7 @@ impl PostgresEngine {
             let options = options.clone();
             Spares::new(super::SPARE_CONNECTIONS, move || {
                 let options = options.clone();
-                async move { connect_session(&options).await }
+                async move { connect(&options).await }
             })
         };
         // sqlx's named statements would outlive DISCARD ALL in its cache, and a pooler's
@@ -127,17 +138,6 @@ async fn connect(options: &PgConnectOptions) -> Result<PgConnection, ExecError> 
         .map_err(|e| ExecError::Connect(crate::target::mask(&e.to_string())))
 }
 
-/// A connection for a session, and its backend's pid (what a cancel names).
-async fn connect_session(options: &PgConnectOptions) -> Result<(PgConnection, i32), ExecError> {
-    let mut conn = connect(options).await?;
-    let pid: i32 = sqlx::raw_sql(sql_str("SELECT pg_backend_pid()"))
-        .fetch_one(&mut conn)
-        .await
-        .and_then(|row| row.try_get::<i32, _>(0))
-        .map_err(map_error)?;
-    Ok((conn, pid))
-}
-
 #[async_trait]
 impl Engine for PostgresEngine {
     fn capabilities(&self) -> &[Capability] {
@@ -149,13 +149,13 @@ impl Engine for PostgresEngine {
             .reset
             .as_ref()
             .and_then(|idle| idle.lock().unwrap_or_else(PoisonError::into_inner).pop());
-        let (conn, pid) = match reused {
+        let conn = match reused {
             Some(reset) => reset,
             None => self.spares.take().await?,
         };
+        let (pid, key) = conn.backend_key();
         Ok(Box::new(PgSession {
             conn: Some(conn),
-            pid,
             reset: self.reset.clone(),
             calls: self.calls.clone(),
             call: 0,
@@ -167,6 +167,7 @@ impl Engine for PostgresEngine {
             canceller: Arc::new(PgCanceller {
                 options: self.options.clone(),
                 pid,
+                key,
             }),
         }))
     }
@@ -175,34 +176,68 @@ impl Engine for PostgresEngine {
         let reset = self.reset.as_ref().map_or_else(Vec::new, |idle| {
             std::mem::take(&mut *idle.lock().unwrap_or_else(PoisonError::into_inner))
         });
-        for (conn, _) in self.spares.drain().await.into_iter().chain(reset) {
+        for conn in self.spares.drain().await.into_iter().chain(reset) {
             let _ = conn.close().await;
         }
     }
 }
 
+/// Sends a session's CancelRequest: the backend's process id and secret key, on a new
+/// connection that carries nothing else, as libpq's `PQcancel` does.
 struct PgCanceller {
     options: PgConnectOptions,
-    pid: i32,
+    pid: u32,
+    key: u32,
 }
 
 #[async_trait]
 impl Canceller for PgCanceller {
     async fn cancel(&self) -> Result<(), ExecError> {
-        let mut conn = connect(&self.options).await?;
-        // A simple query: nothing named is left behind on a pooled server connection.
-        sqlx::raw_sql(sql_str(&format!("SELECT pg_cancel_backend({})", self.pid)))
-            .execute(&mut conn)
-            .await
-            .map_err(map_error)?;
-        conn.close().await.map_err(map_error)
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut request = Vec::with_capacity(16);
+        for word in [16, CANCEL_REQUEST_CODE, self.pid, self.key] {
+            request.extend_from_slice(&word.to_be_bytes());
+        }
+        let unreachable =
+            |e: std::io::Error| ExecError::Connect(format!("cannot send the cancel: {e}"));
+        let mut stream: Box<dyn CancelStream> = match self.options.get_socket() {
+            Some(dir) => {
+                #[cfg(unix)]
+                {
+                    let path = dir.join(format!(".s.PGSQL.{}", self.options.get_port()));
+                    Box::new(
+                        tokio::net::UnixStream::connect(path)
+                            .await
+                            .map_err(unreachable)?,
+                    )
+                }
+                #[cfg(not(unix))]
+                {
+                    let _ = dir;
+                    return Err(ExecError::Unsupported("cancel over a Unix socket".into()));
+                }
+            }
+            None => Box::new(
+                tokio::net::TcpStream::connect((self.options.get_host(), self.options.get_port()))
+                    .await
+                    .map_err(unreachable)?,
+            ),
+        };
+        stream.write_all(&request).await.map_err(unreachable)?;
+        // The server closes the connection once it has taken the request; libpq waits for
+        // that too, so the cancel has arrived when this returns.
+        let mut rest = [0u8; 1];
+        let _ = stream.read(&mut rest).await;
+        Ok(())
     }
 }
 
+/// The stream a CancelRequest goes over (TCP, or the server's Unix socket).
+trait CancelStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> CancelStream for T {}
+
 struct PgSession {
     conn: Option<PgConnection>,
-    /// The backend's pid, kept with the connection when it is reused.
-    pid: i32,
     /// Where the connection goes after a clean reset, for a later session to reuse.
     reset: Option<ResetPool>,
     /// Calls made on any session of the engine, and the number of this session's latest.
@@ -1089,7 +1124,7 @@ impl Session for PgSession {
         {
             idle.lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push((conn, self.pid));
+                .push(conn);
             return Ok(());
         }
         conn.close().await.map_err(map_error)
