@@ -45,10 +45,11 @@ ci-workflow-check: build
     {{bin}} ci github --shards 3 -o target/ci/helios-matrix.yml
     bash scripts/actionlint.sh target/ci/helios-matrix.yml
 
-# Tests against the real servers and emulators (started by `just services`), one at a
+# Tests against the real servers and emulators (started by `just services`), directly and
+# behind a fault proxy (tests/faults.rs), one at a
 # time: they share the servers' databases.
 test-live: services drivers slt-tools
-    cargo test --test live -- --ignored --test-threads=1
+    cargo test --test live --test faults -- --ignored --test-threads=1
 
 # Every protocol's handshake sent to the servers' endpoints (the gateway's too): each
 # answers its own protocols and refuses the others cleanly.

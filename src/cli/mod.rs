@@ -223,16 +223,56 @@ pub fn main() -> ExitCode {
     })
 }
 
-/// The async runtime of the commands that talk to servers (one thread: the work is
-/// waiting on them); the exit code when it cannot start.
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    tokio::runtime::Builder::new_current_thread()
+/// How long the parts of a run may take: every bound that makes a run end whatever the
+/// server does (docs/deadlines in the README's "Deadlines").
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Longest one step may take before its case fails and its session is cancelled.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub step_timeout: std::time::Duration,
+    /// Longest one case may take, fixtures, steps and teardown included, before it fails
+    /// and its sessions are cancelled; a case may set its own (`timeout: {case: 2m}`).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub case_timeout: std::time::Duration,
+    /// How long a session that ran out of time gets to honour the cancel before its
+    /// connection is dropped unanswered; also what a timed-out case has left for its
+    /// fixture teardown.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub cancel_grace: std::time::Duration,
+    /// Longest the whole run may take: cases under way then are cut off as timed out,
+    /// cases not started are reported as not run (errors, never passes).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub run_timeout: Option<std::time::Duration>,
+}
+
+impl LimitArgs {
+    /// A run's configuration with these limits (and defaults for the rest).
+    pub fn config(&self) -> crate::run::RunConfig {
+        crate::run::RunConfig {
+            step_timeout: self.step_timeout,
+            case_timeout: self.case_timeout,
+            cancel_grace: self.cancel_grace,
+            run_timeout: self.run_timeout,
+            ..crate::run::RunConfig::default()
+        }
+    }
+}
+
+/// Runs a future on the async runtime of the commands that talk to servers (one thread:
+/// the work is waiting on them); the exit code when the runtime cannot start. The runtime
+/// is then shut down without waiting on what is still in flight (a connection a stalled
+/// server never answered, a blocking DNS look-up): a run ends when its work has.
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the async runtime: {e}");
             exit::IO
-        })
+        })?;
+    let output = runtime.block_on(future);
+    runtime.shutdown_background();
+    Ok(output)
 }
 
 /// Prints the diagnostics; `false` when any is an error.

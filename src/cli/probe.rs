@@ -46,11 +46,10 @@ pub fn command(args: &ProbeArgs) -> u8 {
         eprintln!("error: none of the selected protocols has a network target to probe");
         return exit::USAGE;
     }
-    let runtime = match super::runtime() {
+    let reports = match super::block_on(probe::probe(&targets, args.timeout)) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let reports = runtime.block_on(probe::probe(&targets, args.timeout));
     print!("{}", probe::table(&reports));
     if reports.iter().all(|r| r.problems().is_empty()) {
         exit::OK

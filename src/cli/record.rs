@@ -1,11 +1,9 @@
 //! `helios-matrix record`: one protocol's answers written into the specs where they
 //! contradict them.
 
-use std::time::Duration;
-
 use clap::Args;
 
-use super::{SelectArgs, exit};
+use super::{LimitArgs, SelectArgs, exit};
 use crate::run::{Event, Outcome, RunConfig};
 
 #[derive(Debug, Args)]
@@ -21,12 +19,10 @@ pub struct RecordArgs {
     /// already in force for the protocol is edited either way.
     #[arg(long)]
     pub base: bool,
-    /// Longest one step may take before its case fails (and is not recorded).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub step_timeout: Duration,
-    /// Longest one case may take before it fails (and is not recorded).
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub case_timeout: Duration,
+    /// How long steps, cases and the whole run may take (a case that runs out of time is
+    /// not recorded).
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Workers: how many cases run at once, each in a namespace of its own (see `run -j`).
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
@@ -38,17 +34,12 @@ pub fn command(args: &RecordArgs) -> u8 {
         Err(code) => return code,
     };
     let config = RunConfig {
-        step_timeout: args.step_timeout,
-        case_timeout: args.case_timeout,
         fail_fast: false,
         jobs: args.jobs.map_or_else(crate::run::default_jobs, usize::from),
         keep_going: true,
+        ..args.limits.config()
     };
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let recorded = runtime.block_on(crate::record::record(
+    let recorded = super::block_on(crate::record::record(
         &selection,
         &args.select.specs,
         &config,
@@ -65,8 +56,9 @@ pub fn command(args: &RecordArgs) -> u8 {
         },
     ));
     let recording = match recorded {
-        Ok(r) => r,
-        Err(message) => {
+        Ok(Ok(r)) => r,
+        Err(code) => return code,
+        Ok(Err(message)) => {
             eprintln!("error: {message}");
             return exit::USAGE;
         }

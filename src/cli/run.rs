@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{SelectArgs, exit, parse_priority};
+use super::{LimitArgs, SelectArgs, exit, parse_priority};
 use crate::registry::Priority;
 use crate::report::Reporter;
 use crate::report::junit::JunitReporter;
@@ -29,13 +29,8 @@ pub struct RunArgs {
     /// writes it from the JUnit report), even when cases fail.
     #[arg(long, value_name = "DIR")]
     pub html: Option<PathBuf>,
-    /// Longest one step may take before its case fails and its session is cancelled.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub step_timeout: Duration,
-    /// Longest one case (fixtures and steps) may take before it fails and its sessions are
-    /// cancelled; a case may set its own (`timeout: {case: 2m}`).
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub case_timeout: Duration,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// The quality gate: failures of cases with these priorities fail the run (exit 1);
     /// failures of other priorities are reported only. The seed's CI policy is the default.
     #[arg(long, value_delimiter = ',', value_parser = parse_priority, default_value = "p0", value_name = "PRIORITIES")]
@@ -67,11 +62,10 @@ pub fn command(args: &RunArgs) -> u8 {
     };
     let selected = selection.selected();
     let config = RunConfig {
-        step_timeout: args.step_timeout,
-        case_timeout: args.case_timeout,
         fail_fast: args.fail_fast,
         jobs: args.jobs.map_or_else(crate::run::default_jobs, usize::from),
         keep_going: false,
+        ..args.limits.config()
     };
     let progress =
         !args.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
@@ -80,11 +74,7 @@ pub fn command(args: &RunArgs) -> u8 {
     let junit_path = args.junit.clone().unwrap_or_default();
     let mut junit =
         (args.junit.is_some() || args.html.is_some()).then(|| JunitReporter::new(junit_path));
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    runtime.block_on(async {
+    let ran = super::block_on(async {
         if let Some(within) = args.wait {
             for r in wait_for_targets(&selected, within).await {
                 match r.outcome {
@@ -106,6 +96,9 @@ pub fn command(args: &RunArgs) -> u8 {
         })
         .await
     });
+    if let Err(code) = ran {
+        return code;
+    }
     let mut code = if terminal.tally().gate_failures(&args.gate) > 0 {
         exit::FAILED
     } else {

@@ -58,7 +58,9 @@ impl<C: Send + 'static> Spares<C> {
             .map_err(|e| ExecError::Connect(format!("opening a connection was interrupted: {e}")))?
     }
 
-    /// Stops refilling and hands back the spares that opened, for a graceful goodbye.
+    /// Stops refilling and hands back the spares that have opened, for a graceful goodbye.
+    /// A spare still opening is abandoned, not waited for: a server that accepts one
+    /// connection at a time, or none, must not hold the end of a run.
     pub async fn drain(&self) -> Vec<C> {
         let pending: Vec<_> = self
             .pending
@@ -68,6 +70,10 @@ impl<C: Send + 'static> Spares<C> {
             .collect();
         let mut opened = Vec::new();
         for connecting in pending {
+            if !connecting.is_finished() {
+                connecting.abort();
+                continue;
+            }
             if let Ok(Ok(c)) = connecting.await {
                 opened.push(c);
             }
@@ -99,7 +105,8 @@ mod tests {
             seen.push(spares.take().await.unwrap());
         }
         assert_eq!(seen, vec![0, 1, 2, 3, 4]);
-        // Two more were opened ahead and come back for closing.
+        // Two more were opened ahead (once their tasks ran) and come back for closing.
+        tokio::task::yield_now().await;
         assert_eq!(spares.drain().await, vec![5, 6]);
         assert!(spares.drain().await.is_empty());
     }
@@ -110,6 +117,24 @@ mod tests {
         assert_eq!(spares.take().await.unwrap(), 0);
         assert_eq!(opened.load(Ordering::SeqCst), 1);
         assert!(spares.drain().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn draining_never_waits_on_a_connection_that_does_not_open() {
+        let spares: Spares<()> = Spares::new(1, std::future::pending::<Result<(), ExecError>>);
+        // Nothing was taken, so nothing is opening yet; a take that times out leaves one
+        // spare (and the one it waited on) opening forever.
+        let taken = tokio::time::timeout(std::time::Duration::from_millis(20), spares.take()).await;
+        assert!(
+            taken.is_err(),
+            "a connection that never opens is never taken"
+        );
+        let drained = tokio::time::timeout(std::time::Duration::from_secs(1), spares.drain()).await;
+        assert_eq!(
+            drained.map(|d| d.len()),
+            Ok(0),
+            "drain returned at once, empty"
+        );
     }
 
     #[tokio::test]

@@ -1,14 +1,16 @@
 //! Running one case: fixtures, sessions, steps, cleanup.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
 
 use super::check;
 use super::events::{Answer, Key, Observed};
 use super::http::HttpTargets;
 use super::sqllogictest::{self, Letter};
-use super::{Failure, RunConfig};
-use crate::exec::{Engine, ExecError, ResultSet, Session, SessionOptions, VectorAnswer};
+use super::{Failure, FailureKind, RunConfig};
+use crate::exec::{Canceller, Engine, ExecError, ResultSet, Session, SessionOptions, VectorAnswer};
 use crate::plan::template::{Expander, values};
 use crate::plan::{
     Action, CasePlan, CopyRows, ErrorExpect, HttpStep, Query, Statement, Step, SuitePlan,
@@ -27,6 +29,8 @@ pub(super) struct Place<'a> {
     pub protocol: &'a str,
     pub target: Option<&'a Target>,
     pub http: &'a HttpTargets<'a>,
+    /// When the run's time limit (`--run-timeout`) runs out, if it has one.
+    pub run_deadline: Option<Instant>,
 }
 
 pub(super) async fn run_case(
@@ -41,6 +45,7 @@ pub(super) async fn run_case(
         protocol,
         target,
         http,
+        run_deadline,
     } = place;
     let mut run = CaseRun {
         engine,
@@ -57,6 +62,8 @@ pub(super) async fn run_case(
             target.map(ToString::to_string).unwrap_or_default()
         ),
         fixtures_started: 0,
+        fixtures_torn_down: 0,
+        cancel_grace: config.cancel_grace,
         keep_going: config.keep_going,
         observed: Vec::new(),
     };
@@ -66,7 +73,15 @@ pub(super) async fn run_case(
         .filter_map(|name| suite.fixtures.iter().find(|f| &f.name == name))
         .collect();
 
+    // One deadline for the whole case: its fixtures, steps and teardown. The run's own
+    // limit cuts it shorter when that comes first.
     let case_limit = case.case_timeout.unwrap_or(config.case_timeout);
+    let started = Instant::now();
+    let case_deadline = started + case_limit;
+    let (deadline, cut_by_run) = match run_deadline {
+        Some(run_end) if run_end < case_deadline => (run_end, true),
+        _ => (case_deadline, false),
+    };
     let body = async {
         for fixture in &fixtures {
             run.fixtures_started += 1;
@@ -80,33 +95,84 @@ pub(super) async fn run_case(
         }
         run.steps(&case.steps, None).await
     };
-    let mut result = match tokio::time::timeout(case_limit, body).await {
+    let mut result = match tokio::time::timeout_at(deadline.into(), body).await {
         Ok(result) => result,
         Err(_) => {
             // The call in flight was dropped mid-way: no session can be trusted now.
-            run.abandon_sessions().await;
+            let cancelled = run.abandon_sessions().await;
+            let limit = if cut_by_run {
+                "the run's time limit (--run-timeout) ran out while it ran".to_string()
+            } else {
+                format!(
+                    "it did not finish within its time limit of {} (--case-timeout, or `timeout: {{case: …}}` on the case)",
+                    humantime::format_duration(case_limit)
+                )
+            };
             Err(Failure::timeout(format!(
-                "the case did not finish within its time limit of {} (--case-timeout, or `timeout: {{case: …}}` on the case); its sessions were cancelled",
-                humantime::format_duration(case_limit)
+                "the case timed out: {limit}; {cancelled}"
             )))
         }
     };
     // Cleanup runs whatever happened: open transactions are rolled back, sessions closed,
-    // and every fixture that started setting up is torn down, so the next case starts clean.
-    run.close_sessions(|name| name != FIXTURE_SESSION).await;
-    for fixture in fixtures[..run.fixtures_started].iter().rev() {
-        if let Err(f) = run.steps(&fixture.teardown, Some(FIXTURE_SESSION)).await
-            && result.is_ok()
-        {
-            result = Err(Failure::infrastructure(format!(
-                "fixture `{}` teardown failed: {}",
-                fixture.name, f.message
-            ))
-            .at(f.location));
+    // and every fixture that started setting up is torn down, so the next case starts
+    // clean. It has what is left of the case's time, and at least the cancel grace.
+    let cleanup_deadline = deadline.max(Instant::now() + config.cancel_grace);
+    let cleanup = async {
+        let mut failure = None;
+        run.close_sessions(|name| name != FIXTURE_SESSION).await;
+        for fixture in fixtures[..run.fixtures_started].iter().rev() {
+            if let Err(f) = run.steps(&fixture.teardown, Some(FIXTURE_SESSION)).await {
+                failure.get_or_insert_with(|| {
+                    Failure::infrastructure(format!(
+                        "fixture `{}` teardown failed: {}",
+                        fixture.name, f.message
+                    ))
+                    .at(f.location)
+                });
+            }
+            run.fixtures_torn_down += 1;
         }
+        run.close_sessions(|_| true).await;
+        engine.end_case(case_key).await;
+        failure
+    };
+    let cleaned = tokio::time::timeout_at(cleanup_deadline.into(), cleanup).await;
+    let unfinished = match cleaned {
+        Ok(None) => None,
+        Ok(Some(teardown_failed)) => Some(teardown_failed),
+        Err(_) => {
+            // Whatever is still open is dropped unanswered: the server had its time.
+            run.sessions.clear();
+            let pending: Vec<&str> = fixtures[..run.fixtures_started]
+                .iter()
+                .rev()
+                .skip(run.fixtures_torn_down)
+                .map(|f| f.name.as_str())
+                .collect();
+            let what = if pending.is_empty() {
+                "closing its sessions".to_string()
+            } else {
+                format!("the teardown of fixture(s) `{}`", pending.join("`, `"))
+            };
+            Some(Failure::timeout(format!(
+                "the case's cleanup did not finish in time: {what} was cut off after {} and its connections dropped; the server may keep what the case left behind",
+                humantime::format_duration(Duration::from_millis(
+                    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+                ))
+            )))
+        }
+    };
+    match (&mut result, unfinished) {
+        (_, None) => {}
+        (Ok(()), Some(f)) => result = Err(f),
+        // The case's own failure stays the verdict. A cleanup cut off is told with it (the
+        // server may now hold what the case left); a teardown that failed after the case
+        // did is most often its echo (the table never made), and is not.
+        (Err(first), Some(f)) if f.kind == FailureKind::Timeout => {
+            first.message = format!("{}\n  and then: {}", first.message, f.message);
+        }
+        (Err(_), Some(_)) => {}
     }
-    run.close_sessions(|_| true).await;
-    engine.end_case(case_key).await;
     (result, run.observed)
 }
 
@@ -123,6 +189,10 @@ struct CaseRun<'a> {
     target: String,
     /// How many of the case's fixtures began their setup (and so need tearing down).
     fixtures_started: usize,
+    /// How many of those were torn down, last first.
+    fixtures_torn_down: usize,
+    /// See [`RunConfig::cancel_grace`].
+    cancel_grace: Duration,
     /// Run on past failing checks (see [`RunConfig::keep_going`]).
     keep_going: bool,
     /// What the case's wrong steps got (only with `keep_going`).
@@ -244,14 +314,16 @@ impl CaseRun<'_> {
                 Ok(result)
             }
             Err(_) => {
-                if let Some(c) = canceller {
-                    let _ = c.cancel().await;
-                }
-                if let Some(s) = self.sessions.remove(name) {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), s.close()).await;
-                }
+                // The session's state is unknown now: it is cancelled (within the grace)
+                // and dropped without a goodbye that a stuck server would never answer.
+                let session = self.sessions.remove(name);
+                let cancelled = match canceller {
+                    Some(c) => cancel_within(c.as_ref(), self.cancel_grace).await,
+                    None => "the executor cannot cancel, so its connection was dropped".to_string(),
+                };
+                drop(session);
                 Err(Failure::timeout(format!(
-                    "step timed out after {} (the session was cancelled and closed)",
+                    "step timed out after {}; {cancelled}",
                     humantime::format_duration(limit)
                 )))
             }
@@ -398,16 +470,20 @@ impl CaseRun<'_> {
             };
         }
         let cancel_after = q.cancel_after;
+        // sqllogictest's SQLite runner ends a query's rows at an error raised after the
+        // statement started and checks the rows it read; an imported query expecting rows
+        // keeps that meaning. Any other query fails on that error, as it always did.
+        let partial = q.compare == Compare::Sqllogictest && q.error.is_none();
         let result = self
             .timed(session, async move |x| match cancel_after {
-                None => x.query(&sql, &params).await,
+                None => read_rows(x, &sql, &params, partial).await,
                 Some(after) => {
                     let Some(canceller) = x.canceller() else {
                         return Err(ExecError::Unsupported(
                             "cancelling a running query".to_string(),
                         ));
                     };
-                    let running = x.query(&sql, &params);
+                    let running = read_rows(x, &sql, &params, partial);
                     tokio::pin!(running);
                     tokio::select! {
                         done = &mut running => done,
@@ -420,19 +496,30 @@ impl CaseRun<'_> {
             })
             .await
             .map_err(with_sql)?;
+        let result = result.and_then(|read| match read.interrupted {
+            Some(db) if !partial => Err(ExecError::Db(db)),
+            interrupted => Ok((read.result, interrupted)),
+        });
         match (result, &q.error) {
-            (Ok(rs), None) => {
+            (Ok((rs, interrupted)), None) => {
                 let mut failures = result_failures(q, &rs, cells).into_iter();
                 match failures.next() {
                     None => Ok(()),
-                    Some((key, first)) => {
+                    Some((key, mut first)) => {
+                        if let Some(db) = interrupted {
+                            // The rows are few for a reason: say which.
+                            first.message.push_str(&mask(&format!(
+                                "\n  the rows ended after {} row(s) at a server error, {db}; as in sqllogictest's SQLite runner, the rows before it are the result",
+                                rs.rows.len()
+                            )));
+                        }
                         let wrong = std::iter::once(key).chain(failures.map(|(k, _)| k));
                         self.observe(rows_answer(q, rs), wrong.collect());
                         Err(with_sql(first))
                     }
                 }
             }
-            (Ok(rs), Some(expect)) => {
+            (Ok((rs, _)), Some(expect)) => {
                 self.observe(rows_answer(q, rs), vec![Key::Error]);
                 Err(with_sql(Failure::new(format!(
                     "expected {} but the query succeeded",
@@ -463,14 +550,39 @@ impl CaseRun<'_> {
         }
     }
 
-    /// Cancels whatever each session was running and drops it without a goodbye: after a
-    /// call was cut off mid-way, its connection's state is unknown.
-    async fn abandon_sessions(&mut self) {
-        for (_, session) in std::mem::take(&mut self.sessions) {
-            if let Some(c) = session.canceller() {
-                let _ = tokio::time::timeout(Duration::from_secs(2), c.cancel()).await;
-            }
+    /// Cancels whatever each session was running (all at once, within the cancel grace)
+    /// and drops them without a goodbye: after a call was cut off mid-way, a connection's
+    /// state is unknown. Says what became of the cancels.
+    async fn abandon_sessions(&mut self) -> String {
+        let sessions = std::mem::take(&mut self.sessions);
+        let grace = self.cancel_grace;
+        let cancels = sessions
+            .values()
+            .filter_map(|s| s.canceller())
+            .map(|c| async move { cancel_within(c.as_ref(), grace).await });
+        let said = join_all(cancels).await;
+        drop(sessions);
+        match said.first() {
+            None => "its sessions were dropped (the executor cannot cancel)".to_string(),
+            Some(first) if said.iter().all(|s| s == first) => format!("its sessions: {first}"),
+            Some(_) => format!("its sessions: {}", said.join("; ")),
         }
+    }
+}
+
+/// Asks the server to cancel a session's running call, giving it `grace`; says what
+/// happened. The caller drops the session either way.
+async fn cancel_within(canceller: &dyn Canceller, grace: Duration) -> String {
+    match tokio::time::timeout(grace, canceller.cancel()).await {
+        Ok(Ok(())) => "the cancel was sent and the connection dropped".to_string(),
+        Ok(Err(e)) => format!(
+            "the cancel failed ({}), so the connection was dropped",
+            mask(&e.to_string())
+        ),
+        Err(_) => format!(
+            "the cancel got no answer within {} (--cancel-grace), so the connection was dropped",
+            humantime::format_duration(grace)
+        ),
     }
 }
 
@@ -522,6 +634,21 @@ impl CaseRun<'_> {
             self.observe(Answer::Error(db.as_ref().clone()), vec![Key::Error]);
         }
         outcome
+    }
+}
+
+/// A query's rows: through [`Session::query_partial`] where an error after the statement
+/// started may end them (`partial`), else through [`Session::query`].
+async fn read_rows(
+    x: &mut Box<dyn Session>,
+    sql: &str,
+    params: &[crate::plan::Param],
+    partial: bool,
+) -> Result<crate::exec::PartialResult, ExecError> {
+    if partial {
+        x.query_partial(sql, params).await
+    } else {
+        x.query(sql, params).await.map(Into::into)
     }
 }
 

@@ -37,13 +37,23 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from) + 1
 }
 
+/// How long a session that ran out of time gets to honour a cancel, unless told otherwise.
+pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(2);
+
 /// Knobs of a run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     /// Longest a single step (one statement, one iteration of a repeat) may take.
     pub step_timeout: Duration,
-    /// Longest a whole case (fixtures and steps) may take.
+    /// Longest a whole case (fixtures, steps and teardown) may take.
     pub case_timeout: Duration,
+    /// How long a session that ran out of time gets to honour its cancel before its
+    /// connection is dropped unanswered; the least a timed-out case gets for its teardown.
+    /// A case therefore ends within its time limit plus this, whatever the server does.
+    pub cancel_grace: Duration,
+    /// Longest the whole run may take: cases under way are then cut off, and cases not
+    /// started are reported as not run.
+    pub run_timeout: Option<Duration>,
     /// Stop at the first failure; the rest is reported as not run.
     pub fail_fast: bool,
     /// Workers per cell: how many of a protocol's cases run at once, each worker in a
@@ -52,6 +62,20 @@ pub struct RunConfig {
     /// Go on past a step whose check failed, so every wrong step's answer is observed
     /// (`record`); the case still fails with its first failure.
     pub keep_going: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            step_timeout: Duration::from_secs(30),
+            case_timeout: Duration::from_secs(600),
+            cancel_grace: DEFAULT_CANCEL_GRACE,
+            run_timeout: None,
+            fail_fast: false,
+            jobs: 1,
+            keep_going: false,
+        }
+    }
 }
 
 /// The cases to run on one protocol, and where.
@@ -74,6 +98,7 @@ pub async fn run(selection: &[Selected<'_>], config: &RunConfig, mut sink: impl 
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
     let stop = AtomicBool::new(false);
+    let deadline = config.run_timeout.map(|limit| Instant::now() + limit);
     // Cells of one protocol share its server: one after another, in selection order.
     let mut groups: Vec<Vec<&Selected<'_>>> = Vec::new();
     for s in selection {
@@ -91,7 +116,7 @@ pub async fn run(selection: &[Selected<'_>], config: &RunConfig, mut sink: impl 
         let stop = &stop;
         async move {
             for s in group {
-                run_cell(s, config, stop, tx.clone()).await;
+                run_cell(s, config, deadline, stop, tx.clone()).await;
             }
         }
     }));
@@ -116,6 +141,7 @@ impl Selected<'_> {
 async fn run_cell(
     selected: &Selected<'_>,
     config: &RunConfig,
+    deadline: Option<Instant>,
     stop: &AtomicBool,
     tx: mpsc::UnboundedSender<Event>,
 ) {
@@ -127,6 +153,10 @@ async fn run_cell(
     };
     let driver_skip = protocol.driver.as_ref().and_then(|d| d.skip.clone());
     let (workspaces, note) = workspaces(selected, config, driver_skip.is_some()).await;
+    // Starting a driver host has its own bound (its hello); the run's time limit caps it.
+    let start_limit = deadline.map_or(Duration::MAX, |d| {
+        d.saturating_duration_since(Instant::now())
+    });
     // Anything that stops an engine from existing is an infrastructure failure of its cases.
     let mut workers = Vec::new();
     for workspace in &workspaces {
@@ -141,9 +171,14 @@ async fn run_cell(
             )),
             Some(w) => match w.target.ensure_allowed() {
                 Err(e) => Err(e),
-                Ok(()) => engine_for(protocol, &w.target)
+                Ok(()) => match tokio::time::timeout(start_limit, engine_for(protocol, &w.target))
                     .await
-                    .map_err(|e| e.to_string()),
+                {
+                    Ok(started) => started.map_err(|e| e.to_string()),
+                    Err(_) => {
+                        Err("not started: the run's time limit (--run-timeout) ran out".to_string())
+                    }
+                },
             },
         };
         workers.push(Worker {
@@ -176,7 +211,7 @@ async fn run_cell(
         let (next, order, http) = (&next, &order, &http);
         async move {
             while let Some(&n) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let event = run_one(selected, worker, http, n, config, stop).await;
+                let event = run_one(selected, worker, http, n, config, deadline, stop).await;
                 let _ = done_tx.send((n, event));
             }
         }
@@ -194,16 +229,17 @@ async fn run_cell(
         }
     };
     tokio::join!(run_workers, in_order);
+    // Goodbyes are bounded: a server that stopped answering must not hold the run.
     for worker in &workers {
         if let Ok(engine) = &worker.engine {
-            engine.close().await;
+            let _ = tokio::time::timeout(config.cancel_grace, engine.close()).await;
         }
     }
-    Workspace::release(
+    let release = Workspace::release(
         workspaces.into_iter().flatten().collect(),
         &selected.protocol.protocol.executor,
-    )
-    .await;
+    );
+    let _ = tokio::time::timeout(config.step_timeout, release).await;
     send(Event::CellFinished { cell });
 }
 
@@ -229,7 +265,18 @@ async fn workspaces(
         return (single(), None);
     }
     let executor = &selected.protocol.protocol.executor;
-    match Workspace::prepare(executor, target, wanted).await {
+    let prepared = tokio::time::timeout(
+        config.step_timeout,
+        Workspace::prepare(executor, target, wanted),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(crate::exec::ExecError::Connect(format!(
+            "the per-worker namespaces were not ready within {} (--step-timeout)",
+            humantime::format_duration(config.step_timeout)
+        )))
+    });
+    match prepared {
         Ok(Some(made)) => (made.into_iter().map(Some).collect(), None),
         Ok(None) => (
             single(),
@@ -248,6 +295,7 @@ async fn run_one(
     http: &http::HttpTargets<'_>,
     n: usize,
     config: &RunConfig,
+    deadline: Option<Instant>,
     stop: &AtomicBool,
 ) -> Event {
     let (suite, case) = selected.cases[n];
@@ -285,6 +333,19 @@ async fn run_one(
         ))
     } else if config.fail_fast && stop.load(Ordering::Relaxed) {
         Outcome::Skipped("not run: --fail-fast stopped the run after a failure".to_string())
+    } else if deadline.is_some_and(|d| Instant::now() >= d) {
+        // Not a pass, and not an xfail's to absorb: the case never ran.
+        Outcome::Failed(Failure {
+            location: Some(info.location()),
+            ..Failure::timeout(format!(
+                "not run: the run's time limit of {} (--run-timeout) ran out before this case started",
+                config
+                    .run_timeout
+                    .map(humantime::format_duration)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ))
+        })
     } else {
         let (result, answers) = match &worker.engine {
             Err(e) => (
@@ -301,6 +362,7 @@ async fn run_one(
                     protocol: &protocol.name,
                     target: worker.target.as_ref(),
                     http,
+                    run_deadline: deadline,
                 };
                 case::run_case(place, suite, case, &key, config).await
             }

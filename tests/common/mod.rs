@@ -1,6 +1,8 @@
 //! What several test binaries share. Each binary uses part of it.
 #![allow(dead_code)]
 
+pub mod fault;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
