@@ -1483,3 +1483,68 @@ fn probe_refuses_a_remote_endpoint_unless_allowed() {
     assert!(stdout.contains("--allow-remote"), "{stdout}");
     assert!(!stdout.contains("hunter2"), "{stdout}");
 }
+
+#[test]
+fn import_skips_a_file_with_no_steps_and_writes_only_what_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sources = dir.path().join("slt");
+    std::fs::create_dir(&sources).expect("mkdir");
+    std::fs::write(sources.join("empty.test"), "").expect("write");
+    std::fs::write(sources.join("comments.test"), "# nothing but a comment\n").expect("write");
+    std::fs::write(sources.join("one.test"), "query I\nSELECT 1\n----\n1\n").expect("write");
+    let specs = dir.path().join("specs");
+    std::fs::create_dir(&specs).expect("mkdir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/matrix.yaml"),
+        specs.join("matrix.yaml"),
+    )
+    .expect("registry");
+    let out_dir = specs.join("imported");
+    let out = run(&[
+        "import",
+        sources.to_str().expect("utf8"),
+        "-o",
+        out_dir.to_str().expect("utf8"),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for name in ["empty.test", "comments.test"] {
+        assert!(
+            stderr.contains(&format!(
+                "warning: {name}: skipped: none of its records becomes a statement or query step"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(
+        text(&out.stdout).contains("imported 1 file(s), 2 skipped (no steps), 1 record(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!out_dir.join("empty.yaml").exists());
+    assert!(!out_dir.join("comments.yaml").exists());
+    // What import wrote, run accepts.
+    let ran = run_with_junit(&[
+        "--specs",
+        specs.to_str().expect("utf8"),
+        "--protocol",
+        "sqlite",
+    ]);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains("1 passed"), "{}", ran.stdout);
+
+    // Nothing to import at all is an error: nothing was written.
+    let lone = run(&[
+        "import",
+        sources.join("empty.test").to_str().expect("utf8"),
+        "-o",
+        dir.path().join("lone").to_str().expect("utf8"),
+    ]);
+    assert_eq!(lone.status.code(), Some(2), "{}", text(&lone.stderr));
+    assert!(
+        text(&lone.stderr).contains("warning: empty.test: skipped"),
+        "{}",
+        text(&lone.stderr)
+    );
+    assert!(!dir.path().join("lone").exists());
+}

@@ -83,7 +83,7 @@ fn the_sqlite_corpus_imports_and_passes_on_sqlite_as_its_own_runner_passes_it() 
         text(&imported.out.stderr)
     );
     let stdout = text(&imported.out.stdout);
-    assert!(stdout.contains("imported 2 file(s)"), "{stdout}");
+    assert!(stdout.contains("imported 3 file(s)"), "{stdout}");
     let yaml = std::fs::read_to_string(imported.suite("select1.yaml")).expect("written");
     // Hashed results stay hashed; the SQLite corpus's one-value-per-line results are rows.
     assert!(
@@ -91,6 +91,15 @@ fn the_sqlite_corpus_imports_and_passes_on_sqlite_as_its_own_runner_passes_it() 
         "{yaml}"
     );
     assert!(yaml.contains("origin: select1.test:94"), "{yaml}");
+    // A fresh database per file, as sqllogictest's runners give: its case drops `t1`
+    // before and after it.
+    assert!(
+        yaml.contains(
+            "  clean_slate:\n    setup:\n      - DROP TABLE IF EXISTS t1\n    teardown:\n      - DROP TABLE IF EXISTS t1\n"
+        ),
+        "{yaml}"
+    );
+    assert!(yaml.contains("    fixtures: [clean_slate]\n"), "{yaml}");
     let in1 = std::fs::read_to_string(imported.suite("in1.yaml")).expect("written");
     // `onlyif mssql` + `halt` at the top: the whole case skips SQL Server, with the reason.
     assert!(
@@ -111,7 +120,8 @@ fn the_sqlite_corpus_imports_and_passes_on_sqlite_as_its_own_runner_passes_it() 
         verdicts(&report),
         vec![
             ("SLT-IN1".to_string(), "pass"),
-            ("SLT-SELECT1".to_string(), "pass")
+            ("SLT-SELECT1".to_string(), "pass"),
+            ("SLT-SELECT2".to_string(), "pass")
         ]
     );
 }
@@ -201,6 +211,107 @@ fn sqllogictest_rs_files_import_to_yaml_that_compiles_and_validates() {
     validate_against_schema(&imported.specs().join("imported"));
 }
 
+/// `t1` holding the largest integer and 1: summing them overflows once the statement runs.
+const OVERFLOWING: &str = "\
+statement ok
+CREATE TABLE t1(x INTEGER)
+
+statement ok
+INSERT INTO t1 VALUES(9223372036854775807)
+
+statement ok
+INSERT INTO t1 VALUES(1)
+
+query I
+SELECT sum(x) FROM t1
+----
+
+query I
+SELECT CASE WHEN x = 1 THEN abs(-9223372036854775807 - x) ELSE x END FROM t1
+----
+9223372036854775807
+";
+
+/// One sqllogictest file imported into a scratch spec directory.
+fn import_text(name: &str, text: &str) -> Imported {
+    let sources = tempfile::tempdir().expect("tempdir");
+    let file = sources.path().join(name);
+    std::fs::write(&file, text).expect("written");
+    Imported::new(&[file])
+}
+
+#[test]
+fn a_query_failing_after_it_started_returns_the_rows_before_as_the_sqlite_runner_does() {
+    // SQLite's runner (slt_sqlite.c) fails a query only when sqlite3_prepare does; an
+    // error from sqlite3_step ends its rows: `sum` overflowing gives none, the CASE one
+    // row, the one before the failing `abs`.
+    let imported = import_text("overflow.test", OVERFLOWING);
+    assert_eq!(
+        imported.out.status.code(),
+        Some(0),
+        "{}",
+        text(&imported.out.stderr)
+    );
+    let path = imported.suite("overflow.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("written");
+    assert!(yaml.contains("SELECT sum(x) FROM t1\n        origin: overflow.test:10\n        compare: sqllogictest\n        types: [integer]\n        rows: []\n"), "{yaml}");
+    let (out, report) = imported.run(&["--protocol", "sqlite"]);
+    assert_eq!(
+        verdicts(&report),
+        vec![("SLT-OVERFLOW".to_string(), "pass")],
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A wrong row of an interrupted result says where the rows ended.
+    std::fs::write(&path, yaml.replace("- [9223372036854775807]", "- [7]")).expect("rewritten");
+    let (out, report) = imported.run(&["--protocol", "sqlite"]);
+    assert_eq!(
+        verdicts(&report),
+        vec![("SLT-OVERFLOW".to_string(), "failure")]
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("(from overflow.test:14)"), "{stdout}");
+    assert!(
+        stdout
+            .contains("the rows ended after 1 row(s) at a server error, [code 1] integer overflow"),
+        "{stdout}"
+    );
+
+    // Any other query (here the same one compared typed) fails on the error, as before.
+    std::fs::write(&path, yaml.replace("        compare: sqllogictest\n", "")).expect("rewritten");
+    let (out, report) = imported.run(&["--protocol", "sqlite"]);
+    assert_eq!(
+        verdicts(&report),
+        vec![("SLT-OVERFLOW".to_string(), "failure")]
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("(from overflow.test:10)"), "{stdout}");
+    assert!(stdout.contains("integer overflow"), "{stdout}");
+}
+
+#[test]
+fn a_query_that_does_not_prepare_still_fails() {
+    let imported = import_text(
+        "syntax.test",
+        "statement ok\nCREATE TABLE t1(x INTEGER)\n\nquery I\nSELEC x FROM t1\n----\n\n",
+    );
+    assert_eq!(
+        imported.out.status.code(),
+        Some(0),
+        "{}",
+        text(&imported.out.stderr)
+    );
+    let (out, report) = imported.run(&["--protocol", "sqlite"]);
+    assert_eq!(
+        verdicts(&report),
+        vec![("SLT-SYNTAX".to_string(), "failure")]
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("(from syntax.test:4)"), "{stdout}");
+    assert!(stdout.contains("syntax error"), "{stdout}");
+}
+
 fn validate_against_schema(dir: &Path) {
     use helios_matrix::diag::Diagnostics;
     use helios_matrix::source::FileId;
@@ -264,7 +375,7 @@ fn recording_an_imported_corpus_on_its_own_server_changes_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("2 case(s) run, 0 differ; recorded 0 step(s) in 0 file(s)"),
+        stdout.contains("3 case(s) run, 0 differ; recorded 0 step(s) in 0 file(s)"),
         "{stdout}"
     );
     let after = std::fs::read_to_string(imported.suite("select1.yaml")).expect("kept");

@@ -53,7 +53,7 @@ pub fn command(args: &ImportArgs) -> u8 {
         priority: args.priority.map(|p| p.as_str().to_string()),
         known_labels,
     };
-    let (mut files, mut steps, mut warnings, mut failed) = (0, 0, 0, 0);
+    let (mut files, mut steps, mut warnings, mut failed, mut skipped) = (0, 0, 0, 0, 0);
     for source in &sources {
         let text = match std::fs::read_to_string(&source.path) {
             Ok(t) => t,
@@ -73,6 +73,17 @@ pub fn command(args: &ImportArgs) -> u8 {
         for w in &imported.warnings {
             eprintln!("warning: {}: {}", w.location, w.message);
         }
+        warnings += imported.warnings.len();
+        // A case needs steps: a suite without any would be refused by `run` and `compile`.
+        if imported.steps == 0 {
+            eprintln!(
+                "warning: {}: skipped: none of its records becomes a statement or query step, so its case would have no steps; nothing was written for it",
+                source.name
+            );
+            warnings += 1;
+            skipped += 1;
+            continue;
+        }
         let out = source.output(&args.out);
         let written = out
             .parent()
@@ -84,14 +95,22 @@ pub fn command(args: &ImportArgs) -> u8 {
         }
         files += 1;
         steps += imported.steps;
-        warnings += imported.warnings.len();
     }
+    let skipped_note = if skipped > 0 {
+        format!(", {skipped} skipped (no steps)")
+    } else {
+        String::new()
+    };
     println!(
-        "imported {files} file(s), {steps} record(s), into {} ({warnings} warning(s))",
+        "imported {files} file(s){skipped_note}, {steps} record(s), into {} ({warnings} warning(s))",
         args.out.display()
     );
     if failed > 0 {
         eprintln!("error: {failed} file(s) could not be parsed; nothing was written for them");
+        return exit::USAGE;
+    }
+    if files == 0 {
+        eprintln!("error: no file had records to import; nothing was written");
         return exit::USAGE;
     }
     exit::OK

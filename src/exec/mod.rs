@@ -70,6 +70,25 @@ impl ResultSet {
     }
 }
 
+/// What [`Session::query_partial`] read: the rows, and the error that ended them early.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartialResult {
+    /// The columns, and the rows produced before `interrupted` (all of them without it).
+    pub result: ResultSet,
+    /// The statement started (it was prepared and its first step ran), produced
+    /// `result.rows`, then failed with this error.
+    pub interrupted: Option<DbError>,
+}
+
+impl From<ResultSet> for PartialResult {
+    fn from(result: ResultSet) -> Self {
+        PartialResult {
+            result,
+            interrupted: None,
+        }
+    }
+}
+
 /// A client-side feature a step may need. Executors declare the ones they really have;
 /// a case needing a missing one is skipped with that reason, never passed by construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -288,6 +307,23 @@ pub trait Session: Send {
 
     /// Runs a query and reads its whole result.
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError>;
+
+    /// Runs a query as [`Session::query`] does, but tells an error that stopped the
+    /// statement from starting (it did not prepare) from one raised while its rows were
+    /// being produced: the latter comes back as [`PartialResult::interrupted`] with the rows
+    /// read before it. The SQLite corpus needs this: its runner ends the rows at such an
+    /// error (`SELECT sum(x)` overflowing returns no rows) and fails only a statement that
+    /// does not prepare.
+    ///
+    /// By default this is `query`'s answer, every error a plain error: executors that
+    /// cannot tell the two apart keep it (all but SQLite's, today).
+    async fn query_partial(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<PartialResult, ExecError> {
+        self.query(sql, params).await.map(PartialResult::from)
+    }
 
     /// Reads a result through a cursor in batches of `batch` rows, stopping after
     /// `max_batches` batches (or at the end). Each returned vector is one batch.

@@ -22,8 +22,8 @@ use sqlx::{AssertSqlSafe, Column as _, Connection, Executor, Row as _, TypeInfo,
 use super::bulk;
 use super::tx::TxState;
 use super::{
-    Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
-    SessionOptions, undecodable,
+    Batches, Canceller, Capability, Column, DbError, Engine, ExecError, PartialResult, ResultSet,
+    Row, Session, SessionOptions, undecodable,
 };
 use crate::plan::Param;
 use crate::target::Target;
@@ -329,6 +329,55 @@ impl Session for SqliteSession {
         Ok(ResultSet {
             columns: result_columns(described, &rows),
             rows,
+        })
+    }
+
+    async fn query_partial(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<PartialResult, ExecError> {
+        use futures_util::TryStreamExt as _;
+        self.before_statement().await?;
+        let args = arguments(params)?;
+        let conn = self.conn()?;
+        // sqlite3_prepare first, as the SQLite project's runner does: an error there means
+        // the statement never started; an error from a later step only ends the rows.
+        let statement = conn
+            .prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(
+                sql.to_string(),
+            )))
+            .await
+            .map_err(map_error)?;
+        let mut described = super::statement_columns(&statement, |_| TypeClass::Other);
+        // The prepared statement is cached, so this runs it rather than compiling it again.
+        let mut stream = sqlx::query_with(AssertSqlSafe(sql.to_string()), args).fetch(&mut *conn);
+        let mut rows = Vec::new();
+        let mut interrupted = None;
+        loop {
+            match stream.try_next().await {
+                Ok(Some(row)) => {
+                    if rows.is_empty() {
+                        described = describe(&row);
+                    }
+                    rows.push(decode_row(&row)?);
+                }
+                Ok(None) => break,
+                Err(e) => match map_error(e) {
+                    ExecError::Db(db) => {
+                        interrupted = Some(db);
+                        break;
+                    }
+                    other => return Err(other),
+                },
+            }
+        }
+        Ok(PartialResult {
+            result: ResultSet {
+                columns: result_columns(described, &rows),
+                rows,
+            },
+            interrupted,
         })
     }
 

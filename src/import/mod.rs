@@ -7,6 +7,9 @@
 //! both the YAML line and the record it came from. Queries keep sqllogictest's meaning
 //! through `compare: sqllogictest` (values printed by their type letter, then compared as
 //! text or hashed), so an imported file passes exactly where its own runner passes it.
+//! sqllogictest's runners give each file a fresh database; on a server, the suite's
+//! `clean_slate` fixture gives the case one, dropping what the file's records create
+//! before the case and after it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -56,7 +59,8 @@ pub struct Warning {
 #[derive(Debug, Clone)]
 pub struct Imported {
     pub yaml: String,
-    /// Statements and queries imported as steps.
+    /// Statements and queries imported as steps. With none, `yaml` is a case without
+    /// steps, which the spec format refuses: the file is not to be written.
     pub steps: usize,
     pub warnings: Vec<Warning>,
 }
@@ -242,6 +246,10 @@ struct Writer<'a> {
     /// Each condition line's comment, in order (see [`condition_comments`]).
     trailing: Vec<Option<String>>,
     taken: usize,
+    /// What the records expected to succeed create, in order, with their lines.
+    created: Vec<(Created, u32)>,
+    /// The clean-slate fixture's statements (see [`Writer::clean_slate`]).
+    drops: Vec<String>,
 }
 
 impl<'a> Writer<'a> {
@@ -262,6 +270,8 @@ impl<'a> Writer<'a> {
             controls_seen: 0,
             trailing: Vec::new(),
             taken: 0,
+            created: Vec::new(),
+            drops: Vec::new(),
         }
     }
 
@@ -302,9 +312,28 @@ impl<'a> Writer<'a> {
             let _ = writeln!(head, "priority: {p}");
         }
         let _ = writeln!(head, "tags: [sqllogictest]");
+        let drops = &self.drops;
+        if !drops.is_empty() {
+            let _ = writeln!(head, "fixtures:");
+            let _ = writeln!(
+                head,
+                "  # sqllogictest runs each file on a fresh database: what this one creates is\n  \
+                 # dropped before it (whatever an earlier run left) and after it."
+            );
+            let _ = writeln!(head, "  {CLEAN_SLATE}:");
+            for part in ["setup", "teardown"] {
+                let _ = writeln!(head, "    {part}:");
+                for sql in drops {
+                    let _ = writeln!(head, "      - {}", block_scalar(sql, 8));
+                }
+            }
+        }
         let _ = writeln!(head, "cases:");
         let _ = writeln!(head, "  - id: {}", case_id(name));
         let _ = writeln!(head, "    name: {}", block_scalar(name, 6));
+        if !drops.is_empty() {
+            let _ = writeln!(head, "    fixtures: [{CLEAN_SLATE}]");
+        }
         if !self.case_skip.is_empty() {
             let entries: Vec<String> = self
                 .case_skip
@@ -349,6 +378,9 @@ impl<'a> Writer<'a> {
                 ..
             } => {
                 let line = loc.line();
+                if !matches!(expected, StatementExpect::Error(_)) {
+                    self.note_created(&sql, line);
+                }
                 self.begin_step("statement", &sql, line, &connection);
                 match expected {
                     StatementExpect::Ok => {}
@@ -367,6 +399,9 @@ impl<'a> Writer<'a> {
                 ..
             } => {
                 let line = loc.line();
+                if !matches!(expected, QueryExpect::Error(_)) {
+                    self.note_created(&sql, line);
+                }
                 self.begin_step("query", &sql, line, &connection);
                 match expected {
                     QueryExpect::Error(e) => self.error(&e),
@@ -636,13 +671,143 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn finish(self) -> Imported {
+    fn finish(mut self) -> Imported {
+        self.drops = self.clean_slate();
         Imported {
             yaml: self.header() + &self.yaml,
             steps: self.steps,
             warnings: self.warnings,
         }
     }
+
+    /// Notes the table or view a record creates, for the clean-slate fixture; a CREATE
+    /// whose name cannot be read safely is left out with a warning.
+    fn note_created(&mut self, sql: &str, line: u32) {
+        match creates(sql) {
+            None => {}
+            Some(Ok(created)) => self.created.push((created, line)),
+            Some(Err(())) => self.warn(
+                line,
+                "what this CREATE makes has no plain name (letters, digits, `_`): the clean-slate fixture does not drop it",
+            ),
+        }
+    }
+
+    /// The clean-slate fixture's statements: views first, then tables, each in the reverse
+    /// order of their (last) creation, so nothing is dropped before what depends on it. A
+    /// name created both as a table and as a view is left out with a warning: whichever
+    /// DROP comes first fails on the other kind.
+    fn clean_slate(&mut self) -> Vec<String> {
+        let mut latest: Vec<&Created> = Vec::new();
+        for (created, _) in self.created.iter().rev() {
+            if !latest.contains(&created) {
+                latest.push(created);
+            }
+        }
+        let mut mixed: Vec<(String, u32)> = Vec::new();
+        for (c, line) in &self.created {
+            let clash = self
+                .created
+                .iter()
+                .any(|(o, _)| o.kind != c.kind && o.name.eq_ignore_ascii_case(&c.name));
+            if clash && !mixed.iter().any(|(n, _)| n.eq_ignore_ascii_case(&c.name)) {
+                mixed.push((c.name.clone(), *line));
+            }
+        }
+        let mut out = Vec::new();
+        for kind in [Kind::View, Kind::Table] {
+            for c in latest.iter().filter(|c| c.kind == kind) {
+                if !mixed.iter().any(|(n, _)| n.eq_ignore_ascii_case(&c.name)) {
+                    out.push(format!("DROP {} IF EXISTS {}", kind.keyword(), c.name));
+                }
+            }
+        }
+        for (name, line) in mixed {
+            self.warn(
+                line,
+                format!(
+                    "`{name}` is created both as a table and as a view: the clean-slate fixture does not drop it"
+                ),
+            );
+        }
+        out
+    }
+}
+
+/// The fixture every imported case with something to drop uses.
+const CLEAN_SLATE: &str = "clean_slate";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Table,
+    View,
+}
+
+impl Kind {
+    fn keyword(self) -> &'static str {
+        match self {
+            Kind::Table => "TABLE",
+            Kind::View => "VIEW",
+        }
+    }
+}
+
+/// A table or view a record creates, its name as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Created {
+    kind: Kind,
+    name: String,
+}
+
+/// What `CREATE [OR REPLACE] [TEMP|TEMPORARY] TABLE|VIEW [IF NOT EXISTS] name …` creates;
+/// `Err` when the name is not plain (letters, digits and `_`, dot-qualified or not):
+/// a quoted name is quoted differently on each server, so no one DROP fits them all.
+/// `None` for anything else, including kinds DROP TABLE or DROP VIEW would refuse
+/// (materialized views) or that vary by server.
+fn creates(sql: &str) -> Option<Result<Created, ()>> {
+    let mut rest = sql.trim_start();
+    while let Some(comment) = rest.strip_prefix("--") {
+        rest = comment.split_once('\n').map_or("", |(_, r)| r).trim_start();
+    }
+    let mut rest = keyword(rest, "CREATE")?;
+    if let Some(r) = keyword(rest, "OR") {
+        rest = keyword(r, "REPLACE")?;
+    }
+    if let Some(r) = keyword(rest, "TEMPORARY").or_else(|| keyword(rest, "TEMP")) {
+        rest = r;
+    }
+    let (kind, mut rest) = match keyword(rest, "TABLE") {
+        Some(r) => (Kind::Table, r),
+        None => (Kind::View, keyword(rest, "VIEW")?),
+    };
+    if let Some(r) = keyword(rest, "IF") {
+        rest = keyword(keyword(r, "NOT")?, "EXISTS")?;
+    }
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(rest.len());
+    let (name, after) = rest.split_at(end);
+    let plain = !name.is_empty()
+        && name
+            .split('.')
+            .all(|part| part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+        && (after.is_empty() || after.starts_with(|c: char| c.is_whitespace() || c == '('));
+    Some(if plain {
+        Ok(Created {
+            kind,
+            name: name.to_string(),
+        })
+    } else {
+        Err(())
+    })
+}
+
+/// The text after a keyword (any case) and the blank space that must follow it.
+fn keyword<'a>(text: &'a str, word: &str) -> Option<&'a str> {
+    let head = text.get(..word.len())?;
+    let after = &text[word.len()..];
+    (head.eq_ignore_ascii_case(word) && after.starts_with(char::is_whitespace))
+        .then(|| after.trim_start())
 }
 
 /// `30 values hashing to 3c13dee48d9356ae19af2515e05e6b54`.
