@@ -36,9 +36,10 @@ pub(crate) enum Waiting {
 impl<S: Socket> MySqlStream<S> {
     pub(crate) fn with_socket(options: &MySqlConnectOptions, socket: S) -> Self {
         // helios-matrix patch: no IGNORE_SPACE, which would add IGNORE_SPACE to the session's
-        // sql_mode; the drivers users run (PyMySQL, mysqlclient) do not ask for it.
+        // sql_mode, and no DEPRECATE_EOF, which changes how a result set ends: the DB-API
+        // drivers users run (PyMySQL, mysql-connector-python) ask for neither, so a server
+        // that frames either wrongly fails them in the same cases as it fails us.
         let mut capabilities = Capabilities::PROTOCOL_41
-            | Capabilities::DEPRECATE_EOF
             | Capabilities::FOUND_ROWS
             | Capabilities::TRANSACTIONS
             | Capabilities::SECURE_CONNECTION
