@@ -21,12 +21,16 @@
 //! Beside the pipeline: `probe` sends every protocol's opening handshake to the targets'
 //! endpoints (which protocols each answers, and whether it refuses the others cleanly).
 //!
+//! Judging: `baseline` holds the failures expected of one server, each with a reason;
+//! `run --baseline` rewrites the run's verdicts by it between the runner and the reporters.
+//!
 //! Scale-out: `ci` writes the matrix as CI jobs (protocol × driver × shard) whose JUnit
 //! reports `report::merge` makes one and gates on.
 //!
 //! To add a protocol: add an entry to `specs/matrix.yaml`, and if it needs a new executor,
 //! a file in `src/exec/` implementing [`exec::Engine`] plus one line in [`exec::engine_for`].
 
+pub mod baseline;
 pub mod ci;
 pub mod cli;
 pub mod diag;

@@ -2053,3 +2053,112 @@ fn the_drda_client_decodes_what_derbys_own_jdbc_client_decodes() {
     assert!(expected.iter().filter(|l| l.starts_with("ROW ")).count() >= 10);
     assert!(expected.iter().any(|l| l == "ERROR 23505"));
 }
+
+/// `baseline` on the real PostgreSQL records the failure it saw (an unknown function:
+/// SQLSTATE 42883), and `run --baseline` gates on exactly that: it passes as taken, and
+/// fails when the entry is gone, when the recorded error is not the one that comes, and
+/// when the listed case passes ("fixed").
+#[test]
+#[ignore = "needs the reference servers: just services"]
+fn a_baseline_gates_a_real_server_on_its_known_failures() {
+    let suite = "\
+suite: baselined
+priority: p0
+cases:
+  - id: BL-001
+    name: an aggregate the server lacks
+    steps:
+      - query: SELECT helios_no_such_aggregate(1)
+        rows: [[1]]
+  - id: BL-002
+    name: passes
+    steps:
+      - query: SELECT 1
+        rows: [[1]]
+";
+    let dir = spec_dir(&[("suite.yaml", suite)]);
+    let specs = arg(dir.path());
+    // Beside the specs, not among them: every YAML file there is read as a suite.
+    let baselines = tempfile::tempdir().expect("tempdir");
+    let file = baselines.path().join("postgresql.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
+        .current_dir(root())
+        .args(["baseline", "--specs", specs, "--protocol", "postgresql"])
+        .args(["--name", "postgresql", "--jobs", "1", "--no-progress"])
+        .args(["-o", arg(&file)])
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let taken = std::fs::read_to_string(&file).expect("written");
+    let entry = "  - cell: postgresql\n    case: BL-001\n    error: SQLSTATE 42883\n    reason:\n";
+    assert!(taken.ends_with(&format!("entries:\n{entry}")), "{taken}");
+
+    let gate = |baseline: &str, specs: &str| {
+        std::fs::write(&file, baseline).expect("baseline");
+        run(&[
+            "--specs",
+            specs,
+            "--protocol",
+            "postgresql",
+            "--baseline",
+            arg(&file),
+        ])
+    };
+    let reviewed = taken.replace(
+        "    reason:\n",
+        "    reason: no such aggregate on this server\n",
+    );
+    let as_taken = gate(&reviewed, specs);
+    assert_eq!(as_taken.out.status.code(), Some(0), "{}", as_taken.stdout());
+    assert!(
+        as_taken
+            .stdout()
+            .contains("(known failure in the baseline: no such aggregate on this server)"),
+        "{}",
+        as_taken.stdout()
+    );
+
+    let without_entry = gate(&taken.replace(entry, ""), specs);
+    assert_eq!(
+        without_entry.out.status.code(),
+        Some(1),
+        "{}",
+        without_entry.stdout()
+    );
+    assert_eq!(
+        without_entry.failed().len(),
+        1,
+        "{}",
+        without_entry.stdout()
+    );
+
+    let other_error = gate(&reviewed.replace("SQLSTATE 42883", "SQLSTATE 42P01"), specs);
+    assert_eq!(
+        other_error.out.status.code(),
+        Some(1),
+        "{}",
+        other_error.stdout()
+    );
+    assert!(
+        other_error.stdout().contains(
+            "the baseline expects it to fail with SQLSTATE 42P01; it failed with SQLSTATE 42883"
+        ),
+        "{}",
+        other_error.stdout()
+    );
+
+    let passing = spec_dir(&[(
+        "suite.yaml",
+        &suite.replace("helios_no_such_aggregate(1)", "abs(-1)"),
+    )]);
+    let fixed = gate(&reviewed, arg(passing.path()));
+    assert_eq!(fixed.out.status.code(), Some(1), "{}", fixed.stdout());
+    assert!(
+        fixed
+            .stdout()
+            .contains("fixed: remove it from the baseline"),
+        "{}",
+        fixed.stdout()
+    );
+}

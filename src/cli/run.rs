@@ -8,12 +8,13 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{LimitArgs, SelectArgs, exit, parse_priority};
+use crate::baseline::judge::{Cells, Judge};
 use crate::registry::Priority;
 use crate::report::Reporter;
 use crate::report::junit::JunitReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::run::wait::wait_for_targets;
-use crate::run::{RunConfig, run};
+use crate::run::{Event, RunConfig, run};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -25,6 +26,14 @@ pub struct RunArgs {
     /// Write a JUnit XML report here (written whole, atomically, even when cases fail).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Judge the run by this baseline (written by `helios-matrix baseline`): a listed case
+    /// that fails with the recorded error is a known failure (XFAIL, with its reason); a
+    /// listed case that passes is fixed (XPASS: it fails the run until the entry is
+    /// removed); a listed case that fails otherwise, and any unlisted failure, fails.
+    /// Infrastructure errors and timeouts are never absorbed; cases the specs xfail keep
+    /// their own verdict.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Write the matrix of this run as an HTML page, DIR/index.html (as `report html`
     /// writes it from the JUnit report), even when cases fail.
     #[arg(long, value_name = "DIR")]
@@ -60,7 +69,25 @@ pub fn command(args: &RunArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let baseline = match &args.baseline {
+        Some(path) => match super::baseline::load(path, false) {
+            Ok(b) => b,
+            Err(code) => return code,
+        },
+        None => None,
+    };
     let selected = selection.selected();
+    let run_version = selection.server_version();
+    let mut judge = baseline.as_ref().map(|b| {
+        Judge::new(
+            b,
+            Cells::new(
+                &selected,
+                &selection.registry.error_classes,
+                &selection.plan.labels,
+            ),
+        )
+    });
     let config = RunConfig {
         fail_fast: args.fail_fast,
         jobs: args.jobs.map_or_else(crate::run::default_jobs, usize::from),
@@ -74,6 +101,18 @@ pub fn command(args: &RunArgs) -> u8 {
     let junit_path = args.junit.clone().unwrap_or_default();
     let mut junit =
         (args.junit.is_some() || args.html.is_some()).then(|| JunitReporter::new(junit_path));
+    if let (Some(j), Some(b)) = (junit.as_mut(), &baseline) {
+        j.add_suite_property("baseline_server", &b.server);
+        if let Some(v) = &b.version {
+            j.add_suite_property("baseline_version", v);
+        }
+        if let Some(name) = &args.select.server {
+            j.add_suite_property("server", name);
+        }
+        if let Some(v) = &run_version {
+            j.add_suite_property("server_version", v);
+        }
+    }
     let ran = super::block_on(async {
         if let Some(within) = args.wait {
             for r in wait_for_targets(&selected, within).await {
@@ -89,6 +128,24 @@ pub fn command(args: &RunArgs) -> u8 {
             }
         }
         run(&selected, &config, |event| {
+            let event = match judge.as_mut() {
+                Some(judge) => judge.apply(event),
+                None => event,
+            };
+            if let (Event::RunFinished, Some(judge), Some(b), Some(path)) =
+                (&event, &judge, &baseline, &args.baseline)
+            {
+                terminal.note_in_summary(baseline_line(b, path, judge));
+                let run_server = crate::baseline::RunServer {
+                    name: args.select.server.as_deref(),
+                    version: run_version.as_deref(),
+                };
+                if let Some(note) =
+                    crate::baseline::version_note(&b.server, b.version.as_deref(), run_server)
+                {
+                    terminal.note_in_summary(note);
+                }
+            }
             terminal.event(&event);
             if let Some(j) = junit.as_mut() {
                 j.event(&event);
@@ -123,6 +180,26 @@ pub fn command(args: &RunArgs) -> u8 {
         }
     }
     code
+}
+
+/// `baseline heliosdb-nano 4.41.1 (baselines/nano.yaml): 3 known failure(s), 1 fixed`
+fn baseline_line(
+    b: &crate::baseline::Baseline,
+    path: &std::path::Path,
+    judge: &Judge<'_>,
+) -> String {
+    let version = b
+        .version
+        .as_deref()
+        .map(|v| format!(" {v}"))
+        .unwrap_or_default();
+    format!(
+        "baseline {}{version} ({}): {} known failure(s), {} fixed",
+        b.server,
+        path.display(),
+        judge.known_failures,
+        judge.fixed
+    )
 }
 
 /// The run's HTML page, made from its JUnit report as `report html` makes it.

@@ -17,7 +17,7 @@ use self::edit::{Edit, MapEdit, Yaml, apply};
 use crate::diag::Diagnostics;
 use crate::plan::{Action, CasePlan, Step};
 use crate::registry::{ErrorClass, Protocol, Tier};
-use crate::run::{Answer, Event, Key, Observed, Outcome, RunConfig};
+use crate::run::{Answer, Event, ExpectedBy, Key, Observed, Outcome, RunConfig};
 use crate::select::Selection;
 use crate::source::FileId;
 use crate::yaml::Node;
@@ -110,20 +110,35 @@ pub async fn record(
     for (info, outcome, observed) in &finished {
         let failure = match outcome {
             Outcome::Failed(f) => f,
-            Outcome::ExpectedFailure { label, .. } => {
+            // `record` runs no baseline: every expectation is the specs' own.
+            Outcome::ExpectedFailure {
+                by: ExpectedBy::Xfail { label },
+                ..
+            } => {
                 recording.notes.push(format!(
                     "{}: expected to fail on {label} (xfail); not recorded",
                     info.id
                 ));
                 continue;
             }
-            Outcome::UnexpectedPass { label, .. } => {
+            Outcome::UnexpectedPass {
+                by: ExpectedBy::Xfail { label },
+                ..
+            } => {
                 recording.notes.push(format!(
                     "{}: passes, though an xfail on {label} says it fails; remove the xfail",
                     info.id
                 ));
                 continue;
             }
+            Outcome::ExpectedFailure {
+                by: ExpectedBy::Baseline,
+                ..
+            }
+            | Outcome::UnexpectedPass {
+                by: ExpectedBy::Baseline,
+                ..
+            } => continue,
             Outcome::Passed | Outcome::Skipped(_) => continue,
         };
         recording.failed += 1;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::Reporter;
-use crate::run::{Event, Outcome};
+use crate::run::{Event, ExpectedBy, Outcome};
 
 pub struct JunitReporter {
     path: PathBuf,
@@ -19,6 +19,9 @@ pub struct JunitReporter {
     cells: Vec<String>,
     cell_of_suite: Vec<usize>,
     total: Duration,
+    /// Properties every `<testsuite>` carries besides its own (the baseline a run was
+    /// judged against): JUnit has no report-level properties.
+    suite_properties: Vec<(String, String)>,
 }
 
 impl JunitReporter {
@@ -30,7 +33,14 @@ impl JunitReporter {
             cells: Vec::new(),
             cell_of_suite: Vec::new(),
             total: Duration::ZERO,
+            suite_properties: Vec::new(),
         }
+    }
+
+    /// Adds `name` = `value` to every `<testsuite>`, after its own properties.
+    pub fn add_suite_property(&mut self, name: &str, value: &str) {
+        self.suite_properties
+            .push((name.to_string(), value.to_string()));
     }
 
     /// The XML as it stands.
@@ -79,11 +89,14 @@ impl Reporter for JunitReporter {
                     .set_description(f.details());
                 s
             }
-            Outcome::UnexpectedPass { reason, .. } => {
+            Outcome::UnexpectedPass { reason, by } => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(format!(
-                    "unexpected pass: the case is marked xfail ({reason}) but passed"
-                ))
+                s.set_message(match by {
+                    ExpectedBy::Xfail { .. } => {
+                        format!("unexpected pass: the case is marked xfail ({reason}) but passed")
+                    }
+                    ExpectedBy::Baseline => crate::baseline::fixed_message(reason),
+                })
                 .set_type("xpass");
                 s
             }
@@ -94,12 +107,17 @@ impl Reporter for JunitReporter {
             }
             // pytest's convention, which CI dashboards already understand.
             Outcome::ExpectedFailure {
-                reason, failure, ..
+                reason,
+                failure,
+                by,
             } => {
                 let mut s = TestCaseStatus::skipped();
-                s.set_message(format!("expected failure: {reason}"))
-                    .set_type("xfail")
-                    .set_description(failure.details());
+                s.set_message(match by {
+                    ExpectedBy::Xfail { .. } => format!("expected failure: {reason}"),
+                    ExpectedBy::Baseline => crate::baseline::known_failure_message(reason),
+                })
+                .set_type("xfail")
+                .set_description(failure.details());
                 s
             }
         };
@@ -113,11 +131,30 @@ impl Reporter for JunitReporter {
         }
         tc.add_property(Property::new("source", case.location()));
         match outcome {
-            Outcome::ExpectedFailure { reason, label, .. }
-            | Outcome::UnexpectedPass { reason, label } => {
+            Outcome::ExpectedFailure {
+                reason,
+                by: ExpectedBy::Xfail { label },
+                ..
+            }
+            | Outcome::UnexpectedPass {
+                reason,
+                by: ExpectedBy::Xfail { label },
+            } => {
                 tc.add_property(Property::new("xfail", reason.as_str()));
                 // Whose gap it is: the label the xfail entry is keyed on.
                 tc.add_property(Property::new("xfail_on", label.as_str()));
+            }
+            // A baseline's verdict, told apart from a spec's xfail by its property.
+            Outcome::ExpectedFailure {
+                reason,
+                by: ExpectedBy::Baseline,
+                ..
+            }
+            | Outcome::UnexpectedPass {
+                reason,
+                by: ExpectedBy::Baseline,
+            } => {
+                tc.add_property(Property::new("baseline", reason.as_str()));
             }
             _ => {}
         }
@@ -134,6 +171,9 @@ impl Reporter for JunitReporter {
                 case.protocol_priority.as_str(),
             ));
             suite.add_property(Property::new("source", case.source.as_str()));
+            for (name, value) in &self.suite_properties {
+                suite.add_property(Property::new(name.as_str(), value.as_str()));
+            }
             self.suites.push(suite);
             let cell = case.cell();
             self.cell_of_suite.push(

@@ -36,6 +36,19 @@ pub struct Matrix {
     pub change_counts: BTreeMap<&'static str, usize>,
     /// Every case that fails the run (failed, errored, passed unexpectedly), in order.
     pub failing: Vec<Failing>,
+    /// The baseline the run was judged by (`run --baseline`), if it was.
+    pub server_baseline: Option<ServerBaseline>,
+}
+
+/// The baseline a run was judged by, from its reports' `baseline_*` suite properties.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerBaseline {
+    /// The server it was taken on, and its version.
+    pub server: String,
+    pub version: Option<String>,
+    /// `baseline taken on heliosdb-nano 4.41.1; this run: 4.42.0` when the run's server
+    /// version differs.
+    pub version_note: Option<String>,
 }
 
 /// A case that fails the run, for summaries.
@@ -82,6 +95,13 @@ pub struct Cell {
     /// Cases changed since the baseline, regressions counted apart.
     pub regressed: usize,
     pub changed: usize,
+    /// Of the expected failures, those a `run --baseline` entry expected (known
+    /// failures); of the unexpected passes, those it listed (fixed).
+    pub known_failures: usize,
+    pub fixed: usize,
+    /// The server's share of the cases that ran (skips aside) that passed, `87.5%`:
+    /// known and expected failures count against it, whatever the gate says.
+    pub compatibility: Option<String>,
     pub cases: Vec<CaseEntry>,
 }
 
@@ -104,6 +124,8 @@ pub struct CaseEntry {
     pub details: Vec<DetailLine>,
     pub xfail: Option<String>,
     pub xfail_on: Option<String>,
+    /// The reason of the `run --baseline` entry that expected this case to fail.
+    pub baseline_reason: Option<String>,
     /// Since the baseline: `regressed`, `fixed`, `changed`, `new`; `None` when the same.
     pub change: Option<&'static str>,
     /// The baseline's verdict, when it differs.
@@ -205,6 +227,7 @@ fn read_report(report: &Report) -> Result<Vec<Read>, String> {
                 details,
                 xfail: property(case, "xfail").map(mask),
                 xfail_on: property(case, "xfail_on").map(str::to_string),
+                baseline_reason: property(case, "baseline").map(mask),
                 change: None,
                 was: None,
             };
@@ -358,9 +381,19 @@ impl Matrix {
                 state: "skip",
                 regressed: 0,
                 changed: 0,
+                known_failures: 0,
+                fixed: 0,
+                compatibility: None,
                 cases: Vec::new(),
             });
             cell.counts.add(read.verdict);
+            if read.entry.baseline_reason.is_some() {
+                match read.verdict {
+                    Verdict::ExpectedFailure => cell.known_failures += 1,
+                    Verdict::UnexpectedPass => cell.fixed += 1,
+                    _ => {}
+                }
+            }
             match read.entry.change {
                 Some("regressed") => cell.regressed += 1,
                 Some(_) => cell.changed += 1,
@@ -380,6 +413,7 @@ impl Matrix {
             } else {
                 "skip"
             };
+            cell.compatibility = compatibility(c);
         }
         let mut change_counts = BTreeMap::new();
         for c in &changes {
@@ -395,6 +429,7 @@ impl Matrix {
             changes,
             change_counts,
             failing,
+            server_baseline: server_baseline(report),
         })
     }
 
@@ -408,6 +443,41 @@ impl Matrix {
             .get(col)?
             .as_ref()
     }
+}
+
+/// The cases that passed (unexpected passes too: they passed) out of those that ran.
+fn compatibility(c: &Counts) -> Option<String> {
+    let ran = c.passed + c.failed + c.expected_failures + c.unexpected_passes;
+    let passed = c.passed + c.unexpected_passes;
+    // Rounded down to a tenth, so 999 of 1000 is never shown as 100%.
+    (ran > 0).then(|| {
+        let tenths = passed * 1000 / ran;
+        format!("{}.{}%", tenths / 10, tenths % 10)
+    })
+}
+
+/// The baseline the report's run was judged by: the first suite that names one.
+fn server_baseline(report: &Report) -> Option<ServerBaseline> {
+    let suite = report
+        .test_suites
+        .iter()
+        .find(|s| suite_property(s, "baseline_server").is_some())?;
+    let server = suite_property(suite, "baseline_server")?;
+    let version = suite_property(suite, "baseline_version");
+    let run_server = suite_property(suite, "server");
+    let run_version = suite_property(suite, "server_version");
+    Some(ServerBaseline {
+        version_note: crate::baseline::version_note(
+            &server,
+            version.as_deref(),
+            crate::baseline::RunServer {
+                name: run_server.as_deref(),
+                version: run_version.as_deref(),
+            },
+        ),
+        server,
+        version,
+    })
 }
 
 /// Marks each case's change since the baseline; returns the changed cases, regressions
@@ -569,6 +639,64 @@ mod tests {
         );
         assert_eq!(m.cell("mysql", NATIVE).map(|c| c.state), Some("skip"));
         assert!(m.cell("mysql", "psycopg2").is_none());
+    }
+
+    #[test]
+    fn a_baselines_known_failures_and_fixes_are_told_from_a_specs_xfails() {
+        let xfail = |property: &str| {
+            let mut s = TestCaseStatus::skipped();
+            s.set_type("xfail");
+            let mut tc = case("B-1", "sqlite", None, s);
+            tc.add_property(Property::new(property, "a known gap"));
+            tc
+        };
+        let mut fixed = case("B-3", "sqlite", None, failure("fixed", ""));
+        fixed.add_property(Property::new("baseline", "was broken"));
+        let mut r = report(vec![
+            xfail("baseline"),
+            xfail("xfail"),
+            fixed,
+            case("B-4", "sqlite", None, TestCaseStatus::success()),
+            case("B-5", "sqlite", None, failure("new", "")),
+            case("B-6", "sqlite", None, TestCaseStatus::skipped()),
+        ]);
+        let without = Matrix::new(&r, &[Priority::P0], None).expect("reads");
+        assert!(without.server_baseline.is_none());
+        for (name, value) in [
+            ("baseline_server", "heliosdb-nano"),
+            ("baseline_version", "4.41.1"),
+            ("server_version", "4.42.0"),
+        ] {
+            r.test_suites[0].add_property(Property::new(name, value));
+        }
+        let m = Matrix::new(&r, &[Priority::P0], None).expect("reads");
+        let baseline = m.server_baseline.as_ref().expect("judged by a baseline");
+        assert_eq!(baseline.server, "heliosdb-nano");
+        assert_eq!(
+            baseline.version_note.as_deref(),
+            Some("baseline taken on heliosdb-nano 4.41.1; this run: 4.42.0")
+        );
+        let cell = m.cell("sqlite", NATIVE).expect("ran");
+        assert_eq!(
+            (
+                cell.known_failures,
+                cell.fixed,
+                cell.counts.expected_failures,
+                cell.counts.failed
+            ),
+            (1, 1, 2, 1)
+        );
+        // Passed: B-4 and the fixed B-3, of the five that ran.
+        assert_eq!(cell.compatibility.as_deref(), Some("40.0%"));
+        let md = super::super::pages::markdown(&m).expect("renders");
+        assert!(md.contains("| sqlite | 1 | 1 | 1 | 1 | 40.0% |"), "{md}");
+        assert!(md.contains("this run: 4.42.0"), "{md}");
+        let page = super::super::pages::html(&m, &[], None).expect("renders");
+        assert!(
+            page.contains("data-known=\"1\" data-new=\"1\" data-fixed=\"1\" data-compatibility=\"40.0%\"")
+                && page.contains("<strong id=\"version-note\">baseline taken on heliosdb-nano 4.41.1; this run: 4.42.0</strong>"),
+            "{page}"
+        );
     }
 
     #[test]

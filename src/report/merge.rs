@@ -3,8 +3,8 @@
 //!
 //! A case is read back from what [`super::junit`] writes: its priority from its `priority`
 //! property, its cell from `protocol` (and `driver`), its verdict from its status: an
-//! `<error>` could not run, a `<failure>` with an `xfail` property passed unexpectedly, a
-//! `<skipped>` with one failed as expected.
+//! `<error>` could not run, a `<failure>` with an `xfail` (or `baseline`) property passed
+//! unexpectedly, a `<skipped>` with one failed as expected.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -197,7 +197,9 @@ pub(super) fn read_case(case: &TestCase, suite: &TestSuite) -> Result<ReadCase, 
             .map_or(suite.name.as_str(), |(cell, _)| cell)
             .to_string(),
     };
-    let xfail = property(case, "xfail").is_some();
+    // A baseline's known failures and fixes are xfails and xpasses too, told apart by
+    // their own property.
+    let xfail = property(case, "xfail").is_some() || property(case, "baseline").is_some();
     let verdict = match &case.status {
         TestCaseStatus::Success { .. } => Verdict::Passed,
         TestCaseStatus::NonSuccess {

@@ -30,9 +30,9 @@ pub enum Verdict {
     /// The case could not run as written (infrastructure).
     Error,
     Skipped,
-    /// Failed where an `xfail` said it would (not a failure).
+    /// Failed where an `xfail` or a baseline entry said it would (not a failure).
     ExpectedFailure,
-    /// Passed where an `xfail` said it would fail (a failure).
+    /// Passed where an `xfail` or a baseline entry said it would fail (a failure).
     UnexpectedPass,
 }
 
@@ -228,8 +228,11 @@ impl Tally {
             };
             summary.push_str(&format!("{name:>width$}: {}{extra}\n", c.line()));
         }
-        summary.push_str(&self.gate_verdict(gate));
-        summary.push('\n');
+        // No gate (`baseline`, which records failures rather than judging them): no verdict.
+        if !gate.is_empty() {
+            summary.push_str(&self.gate_verdict(gate));
+            summary.push('\n');
+        }
         summary.push_str(&self.total().line());
         summary
     }

@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Reporter, Tally, Verdict};
 use crate::registry::Priority;
-use crate::run::{CaseInfo, Event, Outcome};
+use crate::run::{CaseInfo, Event, ExpectedBy, Outcome};
 
 pub struct TerminalReporter<W: Write> {
     out: W,
@@ -19,6 +19,8 @@ pub struct TerminalReporter<W: Write> {
     tally: Tally,
     /// Failures, printed again together at the end.
     failures: Vec<String>,
+    /// Lines the summary opens with (the baseline the run was judged against).
+    notes: Vec<String>,
 }
 
 struct Bars {
@@ -39,7 +41,13 @@ impl<W: Write> TerminalReporter<W> {
             bars,
             tally: Tally::default(),
             failures: Vec::new(),
+            notes: Vec::new(),
         }
+    }
+
+    /// A line for the summary, printed before the counts.
+    pub fn note_in_summary(&mut self, line: String) {
+        self.notes.push(line);
     }
 
     pub fn tally(&self) -> &Tally {
@@ -60,10 +68,27 @@ impl<W: Write> TerminalReporter<W> {
     fn case_line(case: &CaseInfo, outcome: &Outcome, duration: Duration) -> String {
         let detail = match outcome {
             Outcome::Passed | Outcome::Failed(_) => String::new(),
-            Outcome::Skipped(reason) | Outcome::ExpectedFailure { reason, .. } => {
+            Outcome::Skipped(reason)
+            | Outcome::ExpectedFailure {
+                reason,
+                by: ExpectedBy::Xfail { .. },
+                ..
+            } => {
                 format!(" ({reason})")
             }
-            Outcome::UnexpectedPass { reason, .. } => format!(" (marked xfail: {reason})"),
+            Outcome::ExpectedFailure {
+                reason,
+                by: ExpectedBy::Baseline,
+                ..
+            } => format!(" ({})", crate::baseline::known_failure_message(reason)),
+            Outcome::UnexpectedPass {
+                reason,
+                by: ExpectedBy::Xfail { .. },
+            } => format!(" (marked xfail: {reason})"),
+            Outcome::UnexpectedPass {
+                by: ExpectedBy::Baseline,
+                ..
+            } => format!(" ({})", crate::baseline::FIXED),
         };
         format!(
             "{} {:<11} {} {}{detail} [{}]",
@@ -142,9 +167,21 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                         case.location(),
                         f.details().replace('\n', "\n  ")
                     )),
-                    Outcome::UnexpectedPass { reason, .. } => Some(format!(
+                    Outcome::UnexpectedPass {
+                        reason,
+                        by: ExpectedBy::Xfail { .. },
+                    } => Some(format!(
                         "{headline}\n  {} passed but is marked xfail ({reason}); remove the xfail entry\n  at {}",
                         case.id,
+                        case.location()
+                    )),
+                    Outcome::UnexpectedPass {
+                        reason,
+                        by: ExpectedBy::Baseline,
+                    } => Some(format!(
+                        "{headline}\n  {} passed but the baseline lists it as failing: {}\n  at {}",
+                        case.id,
+                        crate::baseline::fixed_message(reason),
                         case.location()
                     )),
                     _ => None,
@@ -175,6 +212,10 @@ impl<W: Write> Reporter for TerminalReporter<W> {
                         let head = f.lines().next().unwrap_or_default();
                         summary.push_str(&format!("  {head}\n"));
                     }
+                    summary.push('\n');
+                }
+                for note in &self.notes {
+                    summary.push_str(note);
                     summary.push('\n');
                 }
                 summary.push_str(&self.tally.summary(&self.gate));

@@ -175,18 +175,27 @@ pub enum Outcome {
     Passed,
     Failed(Failure),
     Skipped(String),
-    /// Failed where an `xfail` said it would.
+    /// Failed where an `xfail` (or a baseline entry) said it would.
     ExpectedFailure {
         reason: String,
-        /// The label the xfail entry is keyed on (`fakesnow`, `mysql`, …).
-        label: String,
+        by: ExpectedBy,
         failure: Failure,
     },
-    /// Passed where an `xfail` said it would fail: counts as a failure.
+    /// Passed where an `xfail` (or a baseline entry) said it would fail: counts as a
+    /// failure.
     UnexpectedPass {
         reason: String,
-        label: String,
+        by: ExpectedBy,
     },
+}
+
+/// Who said a case would fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedBy {
+    /// The spec's `xfail` entry, keyed on this label (`fakesnow`, `mysql`, …).
+    Xfail { label: String },
+    /// An entry of the baseline given to `run --baseline` (see `crate::baseline`).
+    Baseline,
 }
 
 impl Outcome {

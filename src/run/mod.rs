@@ -23,7 +23,7 @@ use futures_util::future::join_all;
 use tokio::sync::mpsc;
 
 pub use events::{
-    Answer, CaseInfo, Event, Failure, FailureKind, Key, Observed, Outcome, cell_name,
+    Answer, CaseInfo, Event, ExpectedBy, Failure, FailureKind, Key, Observed, Outcome, cell_name,
 };
 
 use crate::exec::workspace::Workspace;
@@ -389,12 +389,16 @@ fn verdict(result: Result<(), Failure>, xfail: Option<&Xfail>) -> Outcome {
         (Err(f), None) => Outcome::Failed(f),
         (Ok(()), Some(x)) => Outcome::UnexpectedPass {
             reason: x.reason.clone(),
-            label: x.label.clone(),
+            by: ExpectedBy::Xfail {
+                label: x.label.clone(),
+            },
         },
         (Err(mut f), Some(x)) => match xfail_covers(x, &f) {
             Ok(()) => Outcome::ExpectedFailure {
                 reason: x.reason.clone(),
-                label: x.label.clone(),
+                by: ExpectedBy::Xfail {
+                    label: x.label.clone(),
+                },
                 failure: f,
             },
             Err(why) => {
