@@ -13,7 +13,7 @@ default:
 
 # Every check CI runs: format, lints, tests (with the reference servers), generated/ up to
 # date, and the runs CI gates on, with JUnit under target/junit/.
-ci: fmt-check clippy services drivers test drivers-check test-live test-browser compile-check ci-workflow-check run-sqlite probe run-matrix run-drivers report
+ci: fmt-check clippy services drivers test drivers-check test-live test-browser compile-check ci-workflow-check run-sqlite probe run-matrix run-drivers report run-heliosdb
 
 # Fail when code is not `cargo fmt`-formatted.
 fmt-check:
@@ -78,7 +78,8 @@ slt-tools:
       cargo install sqllogictest-bin --version {{slt_version}} --locked --root .tools; \
     fi
 
-# Start (installing if missing) PostgreSQL, MariaDB, Derby and the Silver emulators, state in .services/.
+# Start (installing if missing) PostgreSQL, MariaDB, Derby, the Silver emulators and HeliosDB
+# Nano (built once into ~/.cache/helios-matrix), state in .services/.
 services:
     bash scripts/services.sh up
 
@@ -100,6 +101,18 @@ run-drivers: build services drivers
     mkdir -p target/junit
     {{bin}} run --protocol postgresql,mysql --priority p0 --driver all --junit target/junit/drivers-gold.xml --no-progress
     {{bin}} run --protocol snowflake,pinecone,databricks --case 'SF-00[123]|PC-00[123]|DB-00[123]' --gate p0,p1 --driver all --junit target/junit/drivers-silver.xml --no-progress
+
+# HeliosDB Nano, the system under test, through its native executors and every driver,
+# gated on its reviewed baseline (docs/baselines.md): a new failure or a fixed one (a stale
+# entry) fails. JUnit in target/junit/heliosdb.xml, its page in target/report/heliosdb/.
+run-heliosdb: build services drivers
+    mkdir -p target/junit
+    {{bin}} run --server heliosdb-nano --driver native,all --priority p0,p1 --gate p0,p1 --baseline baselines/heliosdb-nano.yaml --junit target/junit/heliosdb.xml --html target/report/heliosdb --no-progress
+
+# Take HeliosDB Nano's baseline again (reasons of entries still failing are kept); review
+# every new entry's `reason:` before committing it.
+heliosdb-baseline: build services drivers
+    {{bin}} baseline --server heliosdb-nano --driver native,all --priority p0,p1 -o baselines/heliosdb-nano.yaml
 
 # Debian's Chromium, for the report's browser test and screenshot, when missing.
 browser:

@@ -32,7 +32,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 # One file per service; common.sh holds the configuration, packages and TLS they share.
-for part in common postgres mariadb pgbouncer derby emulators gateway; do
+for part in common postgres mariadb pgbouncer derby emulators gateway heliosdb; do
   # shellcheck source=/dev/null
   source "$ROOT/scripts/services/$part.sh"
 done
@@ -50,6 +50,7 @@ print_targets() {
   done
   printf 'gateway:    %s (snowflake /, databricks /api/2.0/sql, pinecone /pinecone; certificate %s)\n' \
     "$(gw_target)" "$TLS/server.crt"
+  printf 'heliosdb:   postgresql :5442 (TLS, scram-sha-256 as %s); postgresql :5443, mysql :3316 (trust); http :8092, :8093\n' "$HDB_USER"
 }
 
 cmd_up() {
@@ -66,11 +67,14 @@ cmd_up() {
   log "the emulators answer over HTTP (state in $STATE)"
   gateway_up
   log "the gateway answers over HTTPS for all three"
+  heliosdb_up
+  log "heliosdb answers on its secure and open listener sets"
   print_targets
 }
 
 cmd_down() {
   local name
+  heliosdb_down
   if command -v nginx >/dev/null 2>&1; then gateway_down; else log "gateway: nginx not installed"; fi
   bouncer_down
   pg_down
@@ -118,6 +122,7 @@ cmd_status() {
       rc=1
     fi
   done
+  heliosdb_status || rc=1
   if command -v nginx >/dev/null 2>&1 && out="$(gw_probe)" && gw_probe_ok "$out"; then
     printf 'gateway:    up    %s (pid %s)\n' "$(gw_target)" "$(gw_pid || echo "not ours")"
   else

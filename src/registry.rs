@@ -417,6 +417,60 @@ impl fmt::Debug for Endpoint {
     }
 }
 
+/// A server under test (the top-level `servers:`): one deployment that speaks several
+/// protocols, each at a target of its own, with the labels that name it. `run --server NAME`
+/// runs every protocol it serves with its labels in force.
+#[derive(Clone, PartialEq)]
+pub struct Server {
+    pub name: String,
+    /// What the entry is, for `list`.
+    pub description: Option<String>,
+    /// The version the entry pins (what a baseline was taken on).
+    pub version: Option<String>,
+    /// Labels of the server, in force on each of its targets (above the protocol's name).
+    pub labels: Vec<String>,
+    /// Protocols served at a target of the server's own, by protocol name.
+    pub targets: BTreeMap<String, String>,
+    /// Protocols served at the registry's default target (with that target's labels).
+    pub defaults: Vec<String>,
+    /// Targets of the registry's named endpoints for this server, by endpoint name.
+    pub endpoints: BTreeMap<String, String>,
+    /// Cells (`protocol/driver`) that cannot work against this server at all, with why:
+    /// their cases are skipped with that reason, as a driver's own `skip` does.
+    pub skip: BTreeMap<String, String>,
+    pub span: Span,
+}
+
+impl Server {
+    /// Every protocol the server serves, in the registry's order.
+    pub fn protocols<'r>(&self, registry: &'r Registry) -> Vec<&'r str> {
+        registry
+            .protocols
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|p| self.targets.contains_key(*p) || self.defaults.iter().any(|d| d == p))
+            .collect()
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            m.iter()
+                .map(|(k, v)| (k.clone(), crate::target::mask(v)))
+                .collect()
+        };
+        f.debug_struct("Server")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("labels", &self.labels)
+            .field("targets", &masked(&self.targets))
+            .field("defaults", &self.defaults)
+            .field("endpoints", &masked(&self.endpoints))
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     pub protocols: Vec<Protocol>,
@@ -427,6 +481,8 @@ pub struct Registry {
     pub drivers: BTreeMap<String, Driver>,
     /// Named HTTP endpoints for `http` steps, by name (the top-level `endpoints:`).
     pub endpoints: BTreeMap<String, Endpoint>,
+    /// Servers under test, by name (the top-level `servers:`).
+    pub servers: BTreeMap<String, Server>,
 }
 
 impl Registry {
@@ -443,6 +499,9 @@ impl Registry {
             known.extend(p.default_target_labels.iter().cloned());
             known.extend(p.labels.iter().cloned());
             known.extend(p.drivers.iter().cloned());
+        }
+        for server in self.servers.values() {
+            known.extend(server.labels.iter().cloned());
         }
         known.extend(self.labels.iter().cloned());
         known.extend(self.drivers.keys().cloned());
@@ -527,6 +586,16 @@ impl Registry {
                 }
             }
         }
+        if let Some(servers) = fields.get("servers")
+            && let Some(sf) = Fields::of(servers, "servers", d)
+        {
+            for (key, value) in sf.keys() {
+                let name = key.as_str().unwrap_or_default().to_string();
+                if let Some(server) = decode_server(&name, key.span, value, &registry, d) {
+                    registry.servers.insert(name, server);
+                }
+            }
+        }
         if let Some(classes) = fields.get("error_classes")
             && let Some(cf) = Fields::of(classes, "error_classes", d)
         {
@@ -603,6 +672,137 @@ fn decode_endpoint(
         name: name.to_string(),
         target,
         headers,
+        span,
+    })
+}
+
+/// `{description, version, labels, targets: {PROTOCOL: URL}, protocols: [PROTOCOL],
+/// endpoints: {NAME: URL}}`: protocols and endpoints must be the registry's (declared
+/// above `servers:`).
+fn decode_server(
+    name: &str,
+    span: Span,
+    node: &Node,
+    registry: &Registry,
+    d: &mut Diagnostics,
+) -> Option<Server> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        d.error(
+            span,
+            format!("server name `{name}` must be letters, digits, `_`, `-` or `.`"),
+        );
+        return None;
+    }
+    let mut f = Fields::of(node, "a server", d)?;
+    let description = f
+        .get("description")
+        .and_then(|n| decode::string(n, "description", d));
+    let version = f
+        .get("version")
+        .and_then(|n| decode::string(n, "version", d));
+    let labels = match f.get("labels") {
+        Some(n) => decode::strings(n, "labels", d).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut targets = BTreeMap::new();
+    if let Some(n) = f.get("targets")
+        && let Some(tf) = Fields::of(n, "targets", d)
+    {
+        for (key, value) in tf.keys() {
+            let protocol = key.as_str().unwrap_or_default().to_string();
+            if registry.protocol(&protocol).is_none() {
+                d.error(
+                    key.span,
+                    format!("server `{name}` names no protocol `{protocol}`"),
+                )
+                .help("a key of `targets:` is a protocol of the registry");
+                continue;
+            }
+            if let Some(url) = decode::string(value, "target", d) {
+                targets.insert(protocol, url);
+            }
+        }
+    }
+    let mut defaults = Vec::new();
+    if let Some(n) = f.get("protocols") {
+        for protocol in decode::strings(n, "protocols", d).unwrap_or_default() {
+            match registry.protocol(&protocol) {
+                Some(p) if p.target.is_some() => defaults.push(protocol),
+                Some(_) => {
+                    d.error(n.span, format!("server `{name}` serves `{protocol}` at its default target, which the registry does not give"))
+                        .help("give the server's own target under `targets:`");
+                }
+                None => {
+                    d.error(
+                        n.span,
+                        format!("server `{name}` names no protocol `{protocol}`"),
+                    );
+                }
+            }
+        }
+    }
+    let mut endpoints = BTreeMap::new();
+    if let Some(n) = f.get("endpoints")
+        && let Some(ef) = Fields::of(n, "endpoints", d)
+    {
+        for (key, value) in ef.keys() {
+            let endpoint = key.as_str().unwrap_or_default().to_string();
+            if !registry.endpoints.contains_key(&endpoint) {
+                d.error(
+                    key.span,
+                    format!("server `{name}` names no endpoint `{endpoint}`"),
+                )
+                .help("declare it under the top-level `endpoints:` first");
+                continue;
+            }
+            if let Some(url) = decode::string(value, "endpoint target", d) {
+                endpoints.insert(endpoint, url);
+            }
+        }
+    }
+    let mut skip = BTreeMap::new();
+    if let Some(n) = f.get("skip")
+        && let Some(sf) = Fields::of(n, "skip", d)
+    {
+        for (key, value) in sf.keys() {
+            let cell = key.as_str().unwrap_or_default().to_string();
+            let known = cell.split_once('/').is_some_and(|(protocol, driver)| {
+                registry
+                    .protocol(protocol)
+                    .is_some_and(|p| p.drivers.iter().any(|d| d == driver))
+            });
+            if !known {
+                d.error(
+                    key.span,
+                    format!("server `{name}` skips `{cell}`, which is no protocol/driver cell"),
+                )
+                .help("a key of `skip:` is PROTOCOL/DRIVER, with a driver the protocol lists");
+                continue;
+            }
+            if let Some(reason) = decode::string(value, "skip reason", d) {
+                skip.insert(cell, reason);
+            }
+        }
+    }
+    f.finish(d);
+    if targets.is_empty() && defaults.is_empty() {
+        d.error(span, format!("server `{name}` serves no protocol"))
+            .help("give `targets: {PROTOCOL: URL}` or `protocols: [PROTOCOL]`");
+        return None;
+    }
+    Some(Server {
+        name: name.to_string(),
+        description,
+        version,
+        labels,
+        targets,
+        defaults,
+        endpoints,
+        skip,
         span,
     })
 }

@@ -41,6 +41,9 @@ pub struct Options {
     pub shard: Option<Shard>,
     /// `--allow-remote`, `--ca-file`: how targets may be reached.
     pub access: target::Access,
+    /// `--server NAME`: the registry's server whose protocols, targets, labels and
+    /// endpoints are in force.
+    pub server: Option<String>,
 }
 
 /// One of N deterministic parts of a selection (`--shard K/N`, K from 1). A case's part
@@ -105,6 +108,8 @@ pub struct Selection {
     priorities: Vec<Priority>,
     tags: Vec<String>,
     shard: Option<Shard>,
+    /// The server `--server` named.
+    pub server: Option<crate::registry::Server>,
 }
 
 fn rendered(mut diags: Diagnostics, specs: &SpecSet) -> String {
@@ -121,6 +126,20 @@ fn specs_error(diags: Diagnostics, specs: &SpecSet) -> Error {
     Error::Specs {
         report: rendered(diags, specs),
         errors,
+    }
+}
+
+/// ` (did you mean `x`?)`, or the servers the registry knows.
+fn server_suggestion(name: &str, registry: &Registry) -> String {
+    let known: Vec<&str> = registry.servers.keys().map(String::as_str).collect();
+    match known
+        .iter()
+        .map(|k| (strsim::levenshtein(name, k), *k))
+        .min()
+    {
+        Some((distance, k)) if distance <= 3 => format!(" (did you mean `{k}`?)"),
+        _ if known.is_empty() => " (the registry has no `servers:`)".to_string(),
+        _ => format!(" (the registry knows {})", known.join(", ")),
     }
 }
 
@@ -227,6 +246,12 @@ fn per_protocol(
 }
 
 impl Selection {
+    /// The version of the server under test (`run --server NAME`: the registry's
+    /// `servers.NAME.version`), when one is named.
+    pub fn server_version(&self) -> Option<String> {
+        self.server.as_ref().and_then(|s| s.version.clone())
+    }
+
     /// Loads the specs, resolves targets and compiles the selected protocols; with
     /// `scripts`, the suites come from the compiled scripts in that directory instead.
     pub fn load(options: &Options, scripts: Option<&Path>) -> Result<Selection, Error> {
@@ -235,11 +260,36 @@ impl Selection {
         if diags.has_errors() {
             return Err(specs_error(diags, &specs));
         }
-        let overrides: BTreeMap<String, String> =
+        let server = match &options.server {
+            None => None,
+            Some(name) => Some(specs.registry.servers.get(name).cloned().ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown server `{name}`{}",
+                    server_suggestion(name, &specs.registry)
+                ))
+            })?),
+        };
+        let given: BTreeMap<String, String> =
             per_protocol(&options.targets, "--target", "URL", &specs.registry, true)?
                 .into_iter()
                 .collect();
+        // A server's targets and endpoints stand in for the registry's defaults; its labels
+        // name each of its targets. `--target` still wins, with only its own labels.
+        let mut overrides = BTreeMap::new();
         let mut labels: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Some(server) = &server {
+            overrides.extend(server.targets.clone());
+            overrides.extend(server.endpoints.clone());
+            for protocol in server.protocols(&specs.registry) {
+                if !given.contains_key(protocol) {
+                    labels.insert(protocol.to_string(), server.labels.clone());
+                }
+            }
+        }
+        for name in given.keys() {
+            labels.remove(name);
+        }
+        overrides.extend(given.clone());
         for (name, list) in per_protocol(
             &options.target_labels,
             "--target-label",
@@ -255,6 +305,25 @@ impl Selection {
         let mut targets = target::resolve(&specs.registry, &overrides, &labels, |k| {
             std::env::var(k).ok()
         });
+        if let Some(server) = &server {
+            let served = server.protocols(&specs.registry);
+            // Only the server's protocols run, each at the server's target.
+            targets.retain(|name, _| served.contains(&name.as_str()));
+            for (name, resolved) in &mut targets {
+                if server.targets.contains_key(name) && !given.contains_key(name) {
+                    resolved.origin = target::Origin::Server;
+                }
+            }
+            for name in &options.protocols {
+                if specs.registry.protocol(name).is_some() && !served.contains(&name.as_str()) {
+                    return Err(Error::Usage(format!(
+                        "server `{}` does not serve `{name}` (it serves {})",
+                        server.name,
+                        served.join(", ")
+                    )));
+                }
+            }
+        }
         for resolved in targets.values_mut() {
             resolved.target = resolved.target.clone().with_access(&options.access);
         }
@@ -268,6 +337,13 @@ impl Selection {
         }
         let mut endpoints =
             target::resolve_endpoints(&specs.registry, &overrides, |k| std::env::var(k).ok());
+        if let Some(server) = &server {
+            for (name, endpoint) in &mut endpoints {
+                if server.endpoints.contains_key(name) && !given.contains_key(name) {
+                    endpoint.origin = target::Origin::Server;
+                }
+            }
+        }
         for endpoint in endpoints.values_mut() {
             endpoint.target = endpoint.target.clone().with_access(&options.access);
         }
@@ -297,6 +373,20 @@ impl Selection {
             .collect();
         let registry = specs.registry.clone();
         specs.registry.protocols = cells(&protocols, &registry, &options.drivers)?;
+        // A cell the server cannot serve at all is skipped with the server entry's reason.
+        if let Some(server) = &server {
+            for cell in &mut specs.registry.protocols {
+                let Some(driver) = cell.driver.as_mut() else {
+                    continue;
+                };
+                let name = format!("{}/{}", cell.name, driver.name);
+                if let Some(reason) = server.skip.get(&name) {
+                    driver
+                        .skip
+                        .get_or_insert_with(|| format!("{}: {reason}", server.name));
+                }
+            }
+        }
         let mut notes = String::new();
         for p in &protocols {
             if !specs.registry.protocols.iter().any(|c| c.name == p.name) {
@@ -337,6 +427,7 @@ impl Selection {
             priorities: options.priorities.clone(),
             shard: options.shard,
             tags: options.tags.clone(),
+            server,
         })
     }
 

@@ -239,6 +239,8 @@ pub enum Origin {
     Environment,
     /// `--target PROTOCOL=URL`.
     CommandLine,
+    /// The registry's entry of the server `--server NAME` names.
+    Server,
 }
 
 impl Origin {
@@ -247,6 +249,7 @@ impl Origin {
             Origin::Registry => "matrix.yaml",
             Origin::Environment => "environment",
             Origin::CommandLine => "--target",
+            Origin::Server => "--server",
         }
     }
 }

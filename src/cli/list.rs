@@ -16,6 +16,33 @@ pub fn command(args: &ListArgs) -> u8 {
         Err(code) => return code,
     };
     let selected = selection.selected();
+    // The deployments `--server NAME` can test; the one in force is marked.
+    for (name, server) in &selection.registry.servers {
+        let in_force = selection.server.as_ref().is_some_and(|s| &s.name == name);
+        if selection.server.is_some() && !in_force {
+            continue;
+        }
+        let version = server
+            .version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
+        println!(
+            "server {name}{version}{}: {}",
+            if in_force {
+                " (in force: --server)"
+            } else {
+                ""
+            },
+            server.protocols(&selection.registry).join(", ")
+        );
+        if let Some(description) = &server.description {
+            println!("  {description}");
+        }
+        if !server.labels.is_empty() {
+            println!("  labels: {}", server.labels.join(", "));
+        }
+    }
     // Header values may be secrets: only their names are shown.
     for (name, endpoint) in &selection.endpoints {
         println!(

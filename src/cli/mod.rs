@@ -1,6 +1,7 @@
 //! The command line: one file per command, each parsing its flags and calling library
 //! code. Exit codes live here, and mean one thing each.
 
+mod baseline;
 mod ci;
 mod compile;
 mod import;
@@ -36,9 +37,11 @@ pub mod exit {
 const EXIT_CODES: &str = "\
 Exit codes:
   0  no case within the gate (--gate, default p0) failed; --check: up to date
-  1  a case within the gate failed, errored or passed unexpectedly; --check: generated files are stale
-  2  usage error or invalid specs (every problem is reported with file:line:column);
-     report merge: a report cannot be read or is not a helios-matrix JUnit report
+  1  a case within the gate failed, errored or passed unexpectedly (a baseline's fixed case
+     too); --check: generated files are stale; baseline: a failure no baseline can hold
+  2  usage error, invalid specs or baseline (every problem is reported with
+     file:line:column); report merge: a report cannot be read or is not a helios-matrix
+     JUnit report
   3  a file could not be read or written (JUnit report, generated scripts, workflow)";
 
 #[derive(Debug, Parser)]
@@ -61,6 +64,14 @@ pub enum Command {
     /// Compile specs in memory (or read compiled scripts) and run them against each protocol's target.
     #[command(after_help = EXIT_CODES)]
     Run(run::RunArgs),
+    /// Run the selection and write the failures it saw as a baseline file: per cell and
+    /// case, the error (class, else SQLSTATE and code), else the diff's first changed line,
+    /// else the message's first line, with an empty `reason:` for a person to fill. When
+    /// the file exists, reasons and comments of entries still failing are kept and entries
+    /// that no longer fail are dropped. `run --baseline FILE` then gates on it. Exit 1 when
+    /// a failure cannot be held by a baseline (infrastructure errors, timeouts).
+    #[command(after_help = EXIT_CODES)]
+    Baseline(baseline::BaselineArgs),
     /// List the cases `run` would run with the same selection: protocol, its target and the
     /// labels in force, then each case's id, priority, whether it runs, is skipped or is
     /// expected to fail, and where it is written.
@@ -138,6 +149,12 @@ pub struct SelectArgs {
     /// the server's. Default: the built-in executor only.
     #[arg(long = "driver", value_delimiter = ',', value_name = "DRIVER")]
     pub drivers: Vec<String>,
+    /// Test this deployment: a server of the registry's `servers:` (e.g. `heliosdb-nano`,
+    /// `reference`). Every protocol it serves runs (or those of --protocol), each at the
+    /// server's target with the server's labels in force, its endpoints for `http` steps.
+    /// `list` shows the servers. --target still wins, with only the labels given with it.
+    #[arg(long = "server", value_name = "NAME")]
+    pub server: Option<String>,
     /// Only the K-th of N deterministic parts of the selected cases (K from 1), for running
     /// a suite as N CI jobs: a case's part depends only on its protocol and id, and the N
     /// parts together hold every case exactly once.
@@ -167,6 +184,7 @@ impl SelectArgs {
             target_labels: self.target_labels.clone(),
             drivers: self.drivers.clone(),
             shard: self.shard,
+            server: self.server.clone(),
             access: crate::target::Access {
                 allow_remote: self.allow_remote,
                 ca_file: self.ca_file.clone(),
@@ -214,6 +232,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Compile(args) => compile::command(&args),
         Command::Run(args) => run::command(&args),
+        Command::Baseline(args) => baseline::command(&args),
         Command::Import(args) => import::command(&args),
         Command::Record(args) => record::command(&args),
         Command::List(args) => list::command(&args),

@@ -53,7 +53,7 @@ enum Cleanup {
 }
 
 /// How an executor's server keeps workers apart.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     PostgresSchema,
     MySqlDatabase,
@@ -108,6 +108,28 @@ impl Workspace {
             .collect::<Result<Vec<_>, _>>()?;
         let names: Vec<&str> = made.iter().filter_map(Workspace::namespace).collect();
         kind.recreate(executor, target, &names).await?;
+        // A server may take the start-up option and still not honour it: workers would
+        // then share one namespace and collide. Checked once, on the first worker.
+        if kind == Kind::PostgresSchema
+            && let (Some(first), Some(name)) = (made.first(), names.first())
+        {
+            let mut current = None;
+            let checked = admin(executor, &first.target, async |session| {
+                let answer = session.query("SELECT current_schema()", &[]).await?;
+                current = answer.rows.first().and_then(|r| r.first()).cloned();
+                Ok(())
+            })
+            .await;
+            if checked.is_err() || current != Some(Value::Text((*name).to_string())) {
+                let names: Vec<String> = names.iter().map(|n| (*n).to_string()).collect();
+                Workspace::release(made, executor).await;
+                return Err(ExecError::Client(format!(
+                    "the server does not put a session in the worker's schema that its start-up `options` name (current_schema() is {}, not {})",
+                    current.map_or_else(|| "unknown".to_string(), |v| v.to_string()),
+                    names.first().map_or("", String::as_str)
+                )));
+            }
+        }
         Ok(Some(made))
     }
 
@@ -254,6 +276,10 @@ fn no_database(target: &Target) -> ExecError {
 }
 
 /// Runs `work` in one autocommit session of the executor on `target`, then closes it.
+/// How long the admin connection's goodbye may take: a server that never closes a
+/// connection after the client's Terminate (HeliosDB Nano 4.41.1) must not hold the run.
+const GOODBYE: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn admin(
     executor: &str,
     target: &Target,
@@ -267,12 +293,12 @@ async fn admin(
     let done = match engine.open(&options).await {
         Ok(mut session) => {
             let done = work(&mut session).await;
-            let _ = session.close().await;
+            let _ = tokio::time::timeout(GOODBYE, session.close()).await;
             done
         }
         Err(e) => Err(e),
     };
-    engine.close().await;
+    let _ = tokio::time::timeout(GOODBYE, engine.close()).await;
     done
 }
 

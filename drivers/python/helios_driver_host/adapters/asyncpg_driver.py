@@ -36,6 +36,11 @@ T = TypeVar("T")
 # Command tags that end in a row count (`INSERT 0 5`, `UPDATE 3`, `SELECT 2`, …).
 COUNTED = frozenset({"INSERT", "UPDATE", "DELETE", "SELECT", "MERGE", "COPY", "FETCH", "MOVE"})
 
+# asyncpg's close() sends Terminate and waits for the server to hang up, which PostgreSQL
+# does at once. A server that never does (HeliosDB Nano 4.41.1) would hold the end of every
+# session, so after this long the connection is dropped, as libpq's close always does.
+CLOSE_GRACE_SECS = 0.5
+
 
 def server_settings(options: str) -> dict[str, str]:
     """libpq's `options` (`-c search_path=w1,public -c work_mem=4MB`) as asyncpg's
@@ -230,7 +235,9 @@ class AsyncpgAdapter(Adapter):
         if conn is not None:
             if tx is not None and not conn.is_closed():
                 best_effort("rollback on close", lambda: self._run(tx.rollback()))
-            best_effort("close", lambda: self._run(conn.close()))
+            best_effort("close", lambda: self._run(conn.close(timeout=CLOSE_GRACE_SECS)))
+            if not conn.is_closed():
+                conn.terminate()
         self.loop.close()
 
     def classify(self, exc: BaseException) -> ErrorInfo | None:
