@@ -153,21 +153,35 @@ fn assert_stall_contained(ran: &Ran, slack: Duration) {
     assert_eq!(ran.out.status.code(), Some(1), "{}", ran.explain());
 }
 
-#[test]
-#[ignore = "needs the reference servers: just services"]
-fn postgresql_a_stalled_statement_and_an_ignored_cancel_end_within_the_deadlines() {
+/// Runs the stall suite on `protocol` through a proxy in front of `upstream` that stalls
+/// on `stall_on`; `url` is the target with `{addr}` for the proxy's address.
+fn stall_run(upstream: &str, stall_on: &[&[u8]], protocol: &str, url: &str, extra: &[&str]) -> Ran {
     let proxy = FaultProxy::start(
-        PG,
+        upstream,
         Faults {
-            stall_on: vec![STALL.into(), PG_CANCEL_REQUEST.into()],
+            stall_on: stall_on.iter().map(|m| m.to_vec()).collect(),
             ..Faults::default()
         },
     );
     let target = format!(
-        "postgresql=postgres://test:test@{}/helios?sslmode=disable",
-        proxy.addr
+        "{protocol}={}",
+        url.replace("{addr}", &proxy.addr.to_string())
     );
-    let ran = run(&stall_suite("postgresql"), &target, &LIMITS);
+    let mut args = LIMITS.to_vec();
+    args.extend_from_slice(extra);
+    run(&stall_suite(protocol), &target, &args)
+}
+
+#[test]
+#[ignore = "needs the reference servers: just services"]
+fn postgresql_a_stalled_statement_and_an_ignored_cancel_end_within_the_deadlines() {
+    let ran = stall_run(
+        PG,
+        &[STALL.as_bytes(), PG_CANCEL_REQUEST],
+        "postgresql",
+        "postgres://test:test@{addr}/helios?sslmode=disable",
+        &[],
+    );
     assert_stall_contained(&ran, Duration::from_secs(4));
     // The cancel was sent (and swallowed): the executor really tried.
     assert!(
@@ -181,71 +195,52 @@ fn postgresql_a_stalled_statement_and_an_ignored_cancel_end_within_the_deadlines
 #[test]
 #[ignore = "needs the reference servers: just services"]
 fn mysql_a_stalled_statement_and_an_ignored_cancel_end_within_the_deadlines() {
-    let proxy = FaultProxy::start(
+    let ran = stall_run(
         MARIADB,
-        Faults {
-            stall_on: vec![STALL.into(), b"KILL QUERY".to_vec()],
-            ..Faults::default()
-        },
+        &[STALL.as_bytes(), b"KILL QUERY"],
+        "mysql",
+        "mysql://test:test@{addr}/helios?ssl-mode=disabled",
+        &[],
     );
-    let target = format!(
-        "mysql=mysql://test:test@{}/helios?ssl-mode=disabled",
-        proxy.addr
-    );
-    let ran = run(&stall_suite("mysql"), &target, &LIMITS);
     assert_stall_contained(&ran, Duration::from_secs(4));
 }
 
 #[test]
 #[ignore = "needs the reference servers and emulators: just services"]
 fn an_http_executor_a_stalled_request_ends_within_the_deadlines() {
-    let proxy = FaultProxy::start(
+    let ran = stall_run(
         FAKESNOW,
-        Faults {
-            stall_on: vec![STALL.into()],
-            ..Faults::default()
-        },
+        &[STALL.as_bytes()],
+        "snowflake",
+        "http://test:test@{addr}/helios/public?account=local&warehouse=default",
+        &[],
     );
-    let target = format!(
-        "snowflake=http://test:test@{}/helios/public?account=local&warehouse=default",
-        proxy.addr
-    );
-    let ran = run(&stall_suite("snowflake"), &target, &LIMITS);
     assert_stall_contained(&ran, Duration::from_secs(4));
 }
 
 #[test]
 #[ignore = "needs the reference servers: just services"]
 fn drda_a_stalled_statement_ends_within_the_deadlines() {
-    let proxy = FaultProxy::start(
+    let ran = stall_run(
         DERBY,
-        Faults {
-            stall_on: vec![STALL.into()],
-            ..Faults::default()
-        },
+        &[STALL.as_bytes()],
+        "db2",
+        "drda://test:test@{addr}/helios?create=true",
+        &[],
     );
-    let target = format!("db2=drda://test:test@{}/helios?create=true", proxy.addr);
-    let ran = run(&stall_suite("db2"), &target, &LIMITS);
     assert_stall_contained(&ran, Duration::from_secs(4));
 }
 
 #[test]
 #[ignore = "needs the reference servers and the drivers: just services drivers"]
 fn a_driver_host_a_stalled_statement_and_an_ignored_cancel_end_within_the_deadlines() {
-    let proxy = FaultProxy::start(
+    let ran = stall_run(
         PG,
-        Faults {
-            stall_on: vec![STALL.into(), PG_CANCEL_REQUEST.into()],
-            ..Faults::default()
-        },
+        &[STALL.as_bytes(), PG_CANCEL_REQUEST],
+        "postgresql",
+        "postgres://test:test@{addr}/helios?sslmode=disable",
+        &["--driver", "psycopg2"],
     );
-    let target = format!(
-        "postgresql=postgres://test:test@{}/helios?sslmode=disable",
-        proxy.addr
-    );
-    let mut args = LIMITS.to_vec();
-    args.extend(["--driver", "psycopg2"]);
-    let ran = run(&stall_suite("postgresql"), &target, &args);
     // The host starts an interpreter and imports its driver: a second more of slack.
     assert_stall_contained(&ran, Duration::from_secs(6));
 }

@@ -253,61 +253,6 @@ cases:
     );
 }
 
-/// A TCP proxy in front of a real server, which the test can cut: the closest a test can
-/// come to killing the server mid-run without stopping it for the other tests.
-struct Proxy {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Proxy {
-    fn start(upstream: &'static str) -> Proxy {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                addr_tx.send(listener.local_addr().expect("addr")).expect("send");
-                let mut connections = tokio::task::JoinSet::new();
-                loop {
-                    tokio::select! {
-                        _ = &mut stopped => break,
-                        accepted = listener.accept() => {
-                            let Ok((mut client, _)) = accepted else { continue };
-                            connections.spawn(async move {
-                                if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                                }
-                            });
-                        }
-                    }
-                }
-                // Dropping the listener and aborting every connection: the server is gone.
-                connections.abort_all();
-            });
-        });
-        Proxy {
-            addr: addr_rx.recv().expect("proxy address"),
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// Runs `cases` slow PostgreSQL cases through a proxy that is killed 1.5 s in.
 fn run_while_postgresql_dies(cases: usize, priority: &str, extra: &[&str]) -> Ran {
     let mut suite =
@@ -318,7 +263,9 @@ fn run_while_postgresql_dies(cases: usize, priority: &str, extra: &[&str]) -> Ra
         ));
     }
     let dir = spec_dir(&[("dying.yaml", &suite)]);
-    let mut proxy = Proxy::start("127.0.0.1:5432");
+    // A plain relay (tests/common/fault.rs) that the test kills: the closest a test can
+    // come to killing the server mid-run without stopping it for the other tests.
+    let mut proxy = common::fault::FaultProxy::start("127.0.0.1:5432", Default::default());
     let target = format!(
         "postgresql=postgres://test:test@{}/helios?sslmode=require",
         proxy.addr
