@@ -2,20 +2,11 @@
 //! taken, reviewed, rewritten and gated on. The same against the real PostgreSQL is
 //! `live::a_baseline_gates_a_real_server_on_its_known_failures`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
 
-use common::{arg, bin, root, text};
-
-/// A spec directory with the project's registry and `suite.yaml`.
-fn specs_with(dir: &Path, suite: &str) -> PathBuf {
-    let specs = dir.join("specs");
-    std::fs::create_dir_all(&specs).expect("mkdir");
-    std::fs::copy(root().join("specs/matrix.yaml"), specs.join("matrix.yaml")).expect("registry");
-    std::fs::write(specs.join("suite.yaml"), suite).expect("suite");
-    specs
-}
+use common::{arg, bin, specs_with, text};
 
 const SUITE: &str = "\
 suite: gaps

@@ -8,18 +8,9 @@ use std::process::Command;
 
 mod common;
 
-use common::{arg, bin, root, text};
+use common::{arg, bin, specs_with, text};
 
 use quick_junit::Report;
-
-/// A spec directory with the project's registry and `suite.yaml`.
-fn specs_with(dir: &Path, suite: &str) -> PathBuf {
-    let specs = dir.join("specs");
-    std::fs::create_dir_all(&specs).expect("mkdir");
-    std::fs::copy(root().join("specs/matrix.yaml"), specs.join("matrix.yaml")).expect("registry");
-    std::fs::write(specs.join("suite.yaml"), suite).expect("suite");
-    specs
-}
 
 const SUITE: &str = "\
 suite: page

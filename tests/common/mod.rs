@@ -24,6 +24,15 @@ pub fn bin(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// A spec directory under `dir` with the project's registry and `suite.yaml`.
+pub fn specs_with(dir: &Path, suite: &str) -> PathBuf {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    std::fs::copy(root().join("specs/matrix.yaml"), specs.join("matrix.yaml")).expect("registry");
+    std::fs::write(specs.join("suite.yaml"), suite).expect("suite");
+    specs
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
