@@ -27,14 +27,20 @@
 //! Scale-out: `ci` writes the matrix as CI jobs (protocol × driver × shard) whose JUnit
 //! reports `report::merge` makes one and gates on.
 //!
+//! What differs by executor is one row of [`executor::ALL`]: its name in `matrix.yaml` (the
+//! registry accepts no other), whether an engine is built in, how its server keeps workers
+//! apart, its probe handshake, the sqllogictest-rs engine that speaks it.
+//!
 //! To add a protocol: add an entry to `specs/matrix.yaml`, and if it needs a new executor,
-//! a file in `src/exec/` implementing [`exec::Engine`] plus one line in [`exec::engine_for`].
+//! a variant of [`executor::Executor`] with its row in [`executor::ALL`], and one file in
+//! `src/exec/` implementing [`exec::Engine`], constructed in [`exec::native_engine`].
 
 pub mod baseline;
 pub mod ci;
 pub mod cli;
 pub mod diag;
 pub mod exec;
+pub mod executor;
 pub mod files;
 pub mod import;
 pub mod plan;

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::diag::{Diagnostics, did_you_mean};
+use crate::executor::Executor;
 use crate::source::Span;
 use crate::spec::decode::{self, Fields};
 use crate::value::Scalar;
@@ -237,7 +238,7 @@ pub struct Protocol {
     pub tier: Tier,
     pub priority: Priority,
     pub dialect: String,
-    pub executor: String,
+    pub executor: Executor,
     pub kind: Kind,
     /// The default target URL, if the registry names one.
     pub target: Option<String>,
@@ -883,8 +884,33 @@ fn decode_protocol(
         None => name.to_string(),
     };
     let executor = match f.get("executor") {
-        Some(n) => decode::string(n, "executor", d)?,
-        None => name.to_string(),
+        Some(n) => {
+            let text = decode::string(n, "executor", d)?;
+            match Executor::parse(&text) {
+                Some(e) => e,
+                None => {
+                    d.error(n.span, format!("unknown executor `{text}`"))
+                        .help(executor_help(&text));
+                    return None;
+                }
+            }
+        }
+        None => match Executor::parse(name) {
+            Some(e) => e,
+            None => {
+                d.error(
+                    node.span,
+                    format!(
+                        "protocol `{name}` has no `executor`, and no executor is named `{name}`"
+                    ),
+                )
+                .help(format!(
+                    "name its executor with `executor:`, one of: {}",
+                    Executor::names().collect::<Vec<_>>().join(", ")
+                ));
+                return None;
+            }
+        },
     };
     let target = f.get("target").and_then(|n| decode::string(n, "target", d));
     let drivers = f
@@ -934,6 +960,15 @@ fn decode_protocol(
         driver: None,
         dialect_facts: facts,
     })
+}
+
+/// The help for a name that is no executor: the closest one, and all of them.
+fn executor_help(unknown: &str) -> String {
+    let all = Executor::names().collect::<Vec<_>>().join(", ");
+    match did_you_mean(unknown, Executor::names()) {
+        Some(s) => format!("did you mean `{s}`? The executors: {all}"),
+        None => format!("one of: {all}"),
+    }
 }
 
 pub fn priority(node: &Node, d: &mut Diagnostics) -> Option<Priority> {

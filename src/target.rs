@@ -440,7 +440,7 @@ mod tests {
             tier: crate::registry::Tier::Silver,
             priority: crate::registry::Priority::P1,
             dialect: "snowflake".into(),
-            executor: "snowflake".into(),
+            executor: crate::executor::Executor::Snowflake,
             kind: crate::registry::Kind::Sql,
             target: Some("http://127.0.0.1:8443".into()),
             drivers: Vec::new(),

@@ -769,6 +769,36 @@ fn bad_http_steps_and_endpoints_are_located_spec_errors() {
 }
 
 #[test]
+fn an_unknown_executor_is_a_located_registry_error_with_a_suggestion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("matrix.yaml"),
+        "protocols:\n  sqlite: {tier: reference, executor: sqlite}\n  postgresql: {tier: gold, dialect: postgres, executor: postgress}\n  oracle2: {tier: bronze, dialect: oracle}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("core.yaml"),
+        "protocols: [sqlite]\ncases:\n  - id: E-1\n    name: e\n    steps:\n      - query: SELECT 1 AS one\n        rows: [[1]]\n",
+    )
+    .expect("write");
+    let out = compile_dir(dir.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for located in [
+        "matrix.yaml:3:57: unknown executor `postgress`",
+        "did you mean `postgres`? The executors: sqlite, postgres, mysql, snowflake, databricks, pinecone, drda, tds, tns",
+        "matrix.yaml:4:12: protocol `oracle2` has no `executor`, and no executor is named `oracle2`",
+    ] {
+        assert!(stderr.contains(located), "missing `{located}` in\n{stderr}");
+    }
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing is written on errors"
+    );
+}
+
+#[test]
 fn help_documents_every_flag_and_the_exit_codes() {
     let out = run(&["run", "--help"]);
     let help = text(&out.stdout);

@@ -1861,10 +1861,11 @@ DROP TABLE xc_t
 /// executor decodes.
 async fn drda_transcript(sql: &str) -> Vec<String> {
     use helios_matrix::exec::{SessionOptions, native_engine};
+    use helios_matrix::executor::Executor;
     use helios_matrix::target::Target;
     use helios_matrix::value::{Value, format_float};
     let target = Target::new(DERBY.trim_start_matches("db2="));
-    let engine = native_engine("drda", &target).expect("engine");
+    let engine = native_engine(Executor::Drda, &target).expect("engine");
     let options = SessionOptions {
         case_key: "cross-check".into(),
         autocommit: true,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{SelectArgs, exit};
-use crate::probe::{self, Handshake, Probed};
+use crate::probe::{self, Probed};
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
@@ -29,7 +29,7 @@ pub fn command(args: &ProbeArgs) -> u8 {
         if protocol.driver.is_some() {
             continue;
         }
-        match (Handshake::of_executor(&protocol.executor), s.target) {
+        match (protocol.executor.info().handshake, s.target) {
             (Some(handshake), Some(target)) => targets.push(Probed {
                 protocol: protocol.name.clone(),
                 handshake,

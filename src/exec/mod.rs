@@ -2,8 +2,9 @@
 //!
 //! An [`Engine`] is a connected view of one target (a server URL, an embedded database);
 //! it opens [`Session`]s, one per named session of a case. The runner drives sessions
-//! through this trait only, so adding a protocol is adding a file here that implements
-//! both traits, and one line in [`engine_for`].
+//! through this trait only, so adding an executor is its row in [`crate::executor::ALL`]
+//! (its name, workers, handshake, sqllogictest-rs engine), a file here that implements
+//! both traits, and its arm in [`native_engine`], which names every executor.
 
 pub mod bulk;
 pub mod databricks;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::executor::Executor;
 use crate::plan::{Param, VectorOp};
 use crate::target::Target;
 use crate::value::{Scalar, TypeClass, Value};
@@ -523,22 +525,47 @@ pub async fn engine_for(
 ) -> Result<Arc<dyn Engine>, ExecError> {
     match &protocol.driver {
         Some(driver) => Ok(Arc::new(driver::DriverEngine::start(driver, target).await?)),
-        None => native_engine(&protocol.executor, target),
+        None => native_engine(protocol.executor, target),
     }
 }
 
-/// The built-in executor of that name.
-pub fn native_engine(executor: &str, target: &Target) -> Result<Arc<dyn Engine>, ExecError> {
+/// The built-in engine of an executor. Every executor is named here, so a new one must
+/// say whether it has an engine; one without says so (its row's `built_in` is false).
+pub fn native_engine(executor: Executor, target: &Target) -> Result<Arc<dyn Engine>, ExecError> {
     match executor {
-        "sqlite" => Ok(Arc::new(sqlite::SqliteEngine::new(target)?)),
-        "postgres" => Ok(Arc::new(postgres::PostgresEngine::new(target)?)),
-        "mysql" => Ok(Arc::new(mysql::MySqlEngine::new(target)?)),
-        "pinecone" => Ok(Arc::new(pinecone::PineconeEngine::new(target)?)),
-        "databricks" => Ok(Arc::new(databricks::DatabricksEngine::new(target)?)),
-        "snowflake" => Ok(Arc::new(snowflake::SnowflakeEngine::new(target)?)),
-        "drda" => Ok(Arc::new(drda::DrdaEngine::new(target)?)),
-        other => Err(ExecError::Unsupported(format!(
-            "executor `{other}` is not built into this version of helios-matrix"
+        Executor::Sqlite => Ok(Arc::new(sqlite::SqliteEngine::new(target)?)),
+        Executor::Postgres => Ok(Arc::new(postgres::PostgresEngine::new(target)?)),
+        Executor::Mysql => Ok(Arc::new(mysql::MySqlEngine::new(target)?)),
+        Executor::Pinecone => Ok(Arc::new(pinecone::PineconeEngine::new(target)?)),
+        Executor::Databricks => Ok(Arc::new(databricks::DatabricksEngine::new(target)?)),
+        Executor::Snowflake => Ok(Arc::new(snowflake::SnowflakeEngine::new(target)?)),
+        Executor::Drda => Ok(Arc::new(drda::DrdaEngine::new(target)?)),
+        Executor::Tds | Executor::Tns => Err(ExecError::Unsupported(format!(
+            "executor `{executor}` is not built into this version of helios-matrix"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An executor's row says it has a built-in engine exactly when `native_engine` has one.
+    #[tokio::test]
+    async fn the_table_says_which_executors_have_an_engine() {
+        for row in &crate::executor::ALL {
+            let built = native_engine(row.executor, &Target::new("sqlite::memory:"));
+            let unsupported = matches!(&built, Err(ExecError::Unsupported(_)));
+            assert_eq!(unsupported, !row.built_in, "{}", row.name);
+            if let Err(ExecError::Unsupported(m)) = &built {
+                assert_eq!(
+                    m,
+                    &format!(
+                        "executor `{}` is not built into this version of helios-matrix",
+                        row.name
+                    )
+                );
+            }
+        }
     }
 }

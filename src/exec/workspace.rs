@@ -30,6 +30,7 @@ use std::path::PathBuf;
 
 use super::{ExecError, SessionOptions, native_engine};
 use crate::exec::Session;
+use crate::executor::{Executor, Namespace, Workers};
 use crate::target::Target;
 use crate::value::Value;
 
@@ -45,20 +46,11 @@ enum Cleanup {
     Nothing,
     /// A schema or database on the server behind `base`.
     Drop {
-        kind: Kind,
+        kind: Namespace,
         base: Target,
         name: String,
     },
     RemoveFile(PathBuf),
-}
-
-/// How an executor's server keeps workers apart.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    PostgresSchema,
-    MySqlDatabase,
-    SnowflakeSchema,
-    DatabricksSchema,
 }
 
 impl Workspace {
@@ -74,23 +66,22 @@ impl Workspace {
     /// Prepares `workers` namespaces on the target of an executor. `Ok(None)`: the executor
     /// has no way to keep workers apart, so its cases run on one worker.
     pub async fn prepare(
-        executor: &str,
+        executor: Executor,
         target: &Target,
         workers: usize,
     ) -> Result<Option<Vec<Workspace>>, ExecError> {
-        let kind = match executor {
+        let kind = match executor.info().workers {
             // A transaction-pooling proxy hands each transaction to any server connection
             // and refuses start-up options: no session setting can hold a worker's schema.
-            "postgres" if super::postgres::transaction_pooler(target) != Ok(false) => {
+            Workers::Namespace(Namespace::PostgresSchema)
+                if super::postgres::transaction_pooler(target) != Ok(false) =>
+            {
                 return Ok(None);
             }
-            "postgres" => Kind::PostgresSchema,
-            "mysql" => Kind::MySqlDatabase,
-            "snowflake" => Kind::SnowflakeSchema,
-            "databricks" => Kind::DatabricksSchema,
-            "sqlite" => return Ok(Some(sqlite_workspaces(target, workers))),
+            Workers::Namespace(kind) => kind,
+            Workers::SqliteFiles => return Ok(Some(sqlite_workspaces(target, workers))),
             // The specs create and delete their indexes; a worker's carry its suffix.
-            "pinecone" => {
+            Workers::IndexSuffix => {
                 return Ok(Some(
                     (1..=workers)
                         .map(|k| {
@@ -101,7 +92,7 @@ impl Workspace {
                         .collect(),
                 ));
             }
-            _ => return Ok(None),
+            Workers::One => return Ok(None),
         };
         let made = (1..=workers)
             .map(|k| kind.workspace(target, k))
@@ -110,7 +101,7 @@ impl Workspace {
         kind.recreate(executor, target, &names).await?;
         // A server may take the start-up option and still not honour it: workers would
         // then share one namespace and collide. Checked once, on the first worker.
-        if kind == Kind::PostgresSchema
+        if kind == Namespace::PostgresSchema
             && let (Some(first), Some(name)) = (made.first(), names.first())
         {
             let mut current = None;
@@ -142,7 +133,7 @@ impl Workspace {
 
     /// Removes a cell's namespaces, in one session. Failures are ignored: the next run
     /// makes them again anyway.
-    pub async fn release(workspaces: Vec<Workspace>, executor: &str) {
+    pub async fn release(workspaces: Vec<Workspace>, executor: Executor) {
         let mut drops = Vec::new();
         let mut server = None;
         for workspace in workspaces {
@@ -173,11 +164,11 @@ impl Workspace {
     }
 }
 
-impl Kind {
+impl Namespace {
     /// Worker `k`'s namespace on `target`, not yet created.
     fn workspace(self, target: &Target, k: usize) -> Result<Workspace, ExecError> {
         let name = match self {
-            Kind::MySqlDatabase => {
+            Namespace::MySqlDatabase => {
                 let Some(database) = target.path_segments().into_iter().next() else {
                     return Err(no_database(target));
                 };
@@ -186,15 +177,15 @@ impl Kind {
             _ => format!("helios_w{k}"),
         };
         let worker_target = match self {
-            Kind::PostgresSchema => {
+            Namespace::PostgresSchema => {
                 target.with_query_param("options", &format!("-c search_path={name},public"))
             }
-            Kind::MySqlDatabase => target.with_path_segments(&[&name]),
-            Kind::SnowflakeSchema => match target.path_segments().first() {
+            Namespace::MySqlDatabase => target.with_path_segments(&[&name]),
+            Namespace::SnowflakeSchema => match target.path_segments().first() {
                 Some(database) => target.with_path_segments(&[database, &name]),
                 None => return Err(no_database(target)),
             },
-            Kind::DatabricksSchema => target.with_query_param("schema", &name),
+            Namespace::DatabricksSchema => target.with_query_param("schema", &name),
         };
         Ok(Workspace {
             target: worker_target,
@@ -210,13 +201,13 @@ impl Kind {
     /// on the target itself.
     async fn recreate(
         self,
-        executor: &str,
+        executor: Executor,
         target: &Target,
         names: &[&str],
     ) -> Result<(), ExecError> {
         admin(executor, target, async |session| {
             let like = match self {
-                Kind::MySqlDatabase => {
+                Namespace::MySqlDatabase => {
                     let answer = session
                         .query(
                             "SELECT CONCAT(' CHARACTER SET ', DEFAULT_CHARACTER_SET_NAME, ' COLLATE ', DEFAULT_COLLATION_NAME) \
@@ -234,7 +225,7 @@ impl Kind {
             for name in names {
                 session.execute(&self.drop_sql(name), &[]).await?;
                 let create = match self {
-                    Kind::MySqlDatabase => format!("CREATE DATABASE {}{like}", self.quote(name)),
+                    Namespace::MySqlDatabase => format!("CREATE DATABASE {}{like}", self.quote(name)),
                     _ => format!("CREATE SCHEMA {}", self.quote(name)),
                 };
                 session.execute(&create, &[]).await?;
@@ -252,17 +243,17 @@ impl Kind {
 
     fn drop_sql(self, name: &str) -> String {
         match self {
-            Kind::MySqlDatabase => format!("DROP DATABASE IF EXISTS {}", self.quote(name)),
+            Namespace::MySqlDatabase => format!("DROP DATABASE IF EXISTS {}", self.quote(name)),
             _ => format!("DROP SCHEMA IF EXISTS {} CASCADE", self.quote(name)),
         }
     }
 
     fn quote(self, name: &str) -> String {
         match self {
-            Kind::MySqlDatabase | Kind::DatabricksSchema => {
+            Namespace::MySqlDatabase | Namespace::DatabricksSchema => {
                 format!("`{}`", name.replace('`', "``"))
             }
-            Kind::PostgresSchema | Kind::SnowflakeSchema => {
+            Namespace::PostgresSchema | Namespace::SnowflakeSchema => {
                 format!("\"{}\"", name.replace('"', "\"\""))
             }
         }
@@ -281,7 +272,7 @@ fn no_database(target: &Target) -> ExecError {
 const GOODBYE: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn admin(
-    executor: &str,
+    executor: Executor,
     target: &Target,
     work: impl AsyncFnOnce(&mut Box<dyn Session>) -> Result<(), ExecError>,
 ) -> Result<(), ExecError> {
@@ -357,47 +348,47 @@ mod tests {
 
     #[test]
     fn each_server_gets_its_own_kind_of_namespace() {
-        let target = |kind: Kind, url: &str| {
+        let target = |kind: Namespace, url: &str| {
             kind.workspace(&Target::new(url), 2)
                 .map(|w| w.target.expose_url().to_string())
         };
         assert_eq!(
-            target(Kind::PostgresSchema, "postgres://u:p@127.0.0.1/helios").unwrap(),
+            target(Namespace::PostgresSchema, "postgres://u:p@127.0.0.1/helios").unwrap(),
             "postgres://u:p@127.0.0.1/helios?options=-c+search_path%3Dhelios_w2%2Cpublic"
         );
         assert_eq!(
             target(
-                Kind::MySqlDatabase,
+                Namespace::MySqlDatabase,
                 "mysql://u:p@127.0.0.1/helios?ssl-mode=required"
             )
             .unwrap(),
             "mysql://u:p@127.0.0.1/helios_w2?ssl-mode=required"
         );
-        assert!(target(Kind::MySqlDatabase, "mysql://u:p@127.0.0.1").is_err());
+        assert!(target(Namespace::MySqlDatabase, "mysql://u:p@127.0.0.1").is_err());
         assert_eq!(
             target(
-                Kind::SnowflakeSchema,
+                Namespace::SnowflakeSchema,
                 "http://u:p@127.0.0.1:8443/helios/public?account=local"
             )
             .unwrap(),
             "http://u:p@127.0.0.1:8443/helios/helios_w2?account=local"
         );
         assert_eq!(
-            target(Kind::DatabricksSchema, "http://token:t@127.0.0.1:8444").unwrap(),
+            target(Namespace::DatabricksSchema, "http://token:t@127.0.0.1:8444").unwrap(),
             "http://token:t@127.0.0.1:8444/?schema=helios_w2"
         );
     }
 
     #[test]
     fn identifiers_are_quoted_for_each_server() {
-        assert_eq!(Kind::PostgresSchema.quote("a\"b"), "\"a\"\"b\"");
-        assert_eq!(Kind::MySqlDatabase.quote("a`b"), "`a``b`");
+        assert_eq!(Namespace::PostgresSchema.quote("a\"b"), "\"a\"\"b\"");
+        assert_eq!(Namespace::MySqlDatabase.quote("a`b"), "`a``b`");
         assert_eq!(
-            Kind::MySqlDatabase.drop_sql("helios_w1"),
+            Namespace::MySqlDatabase.drop_sql("helios_w1"),
             "DROP DATABASE IF EXISTS `helios_w1`"
         );
         assert_eq!(
-            Kind::SnowflakeSchema.drop_sql("helios_w1"),
+            Namespace::SnowflakeSchema.drop_sql("helios_w1"),
             "DROP SCHEMA IF EXISTS \"helios_w1\" CASCADE"
         );
     }

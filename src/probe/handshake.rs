@@ -12,24 +12,12 @@ use crate::exec::http::HttpClient;
 use crate::exec::snowflake;
 use crate::target::Target;
 
-/// A protocol's opening handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Handshake {
-    /// `SSLRequest`: a PostgreSQL server answers one byte, `S` or `N`.
-    Postgres,
-    /// A MySQL server speaks first: its greeting (protocol 10, then its version).
-    Mysql,
-    /// TDS `PRELOGIN`: SQL Server answers with a tabular-result packet (type 4).
-    Tds,
-    /// The Snowflake connector's `POST /queries/v1/abort-request` (no side effect).
-    Snowflake,
-    /// The Databricks SQL API's `GET /api/2.0/sql/warehouses`.
-    Databricks,
-    /// The Pinecone control plane's `GET /indexes`.
-    Pinecone,
-}
+// The type is in the executor table (an executor's row names its handshake); what each
+// one sends and how its answer reads are here.
+pub use crate::executor::Handshake;
 
 impl Handshake {
+    /// Every handshake, in the order of the probe table's columns.
     pub const ALL: [Handshake; 6] = [
         Handshake::Postgres,
         Handshake::Mysql,
@@ -47,19 +35,6 @@ impl Handshake {
             Handshake::Snowflake => "snowflake",
             Handshake::Databricks => "databricks",
             Handshake::Pinecone => "pinecone",
-        }
-    }
-
-    /// The handshake of a registry executor, if it has one here.
-    pub fn of_executor(executor: &str) -> Option<Handshake> {
-        match executor {
-            "postgres" => Some(Handshake::Postgres),
-            "mysql" => Some(Handshake::Mysql),
-            "tds" => Some(Handshake::Tds),
-            "snowflake" => Some(Handshake::Snowflake),
-            "databricks" => Some(Handshake::Databricks),
-            "pinecone" => Some(Handshake::Pinecone),
-            _ => None,
         }
     }
 

@@ -17,6 +17,7 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use super::Output;
 use crate::diag::Diagnostics;
+use crate::executor::Executor;
 use crate::plan::compile::compile_suite_for;
 use crate::plan::template::{Expander, values};
 use crate::plan::{
@@ -33,24 +34,12 @@ pub const NOT_EXPORTED: &str = "not-exported.txt";
 /// The most iterations of a repeated step unrolled into records.
 pub const MAX_UNROLLED: u64 = 1_000;
 
-/// The sqllogictest-rs engine that speaks a protocol, by its executor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// `--engine postgres`: tokio-postgres's simple query protocol, one connection per
-    /// `connection` name for the whole file.
-    Postgres,
-    /// `--engine mysql`: mysql_async's text protocol, each record on a connection taken
-    /// from a pool and reset first (`COM_RESET_CONNECTION`).
-    MySql,
-}
+/// The sqllogictest-rs engine that speaks a protocol: its executor's row says which.
+pub use crate::executor::SqllogictestEngine as Engine;
 
 impl Engine {
     pub fn of(protocol: &Protocol) -> Option<Engine> {
-        match protocol.executor.as_str() {
-            "postgres" => Some(Engine::Postgres),
-            "mysql" => Some(Engine::MySql),
-            _ => None,
-        }
+        protocol.executor.info().sqllogictest
     }
 
     /// The engine's name on sqllogictest's command line (`--engine NAME`).
@@ -87,7 +76,7 @@ pub struct ProtocolExport {
     pub protocol: String,
     pub engine: Option<Engine>,
     /// The executor, for the reason a protocol without an engine gives.
-    pub executor: String,
+    pub executor: Executor,
     pub exported: usize,
     pub not_exported: Vec<NotExported>,
 }
@@ -158,7 +147,7 @@ pub fn compile_and_export(
         let mut done = ProtocolExport {
             protocol: protocol.name.clone(),
             engine,
-            executor: protocol.executor.clone(),
+            executor: protocol.executor,
             exported: 0,
             not_exported: Vec::new(),
         };

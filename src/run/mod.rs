@@ -237,7 +237,7 @@ async fn run_cell(
     }
     let release = Workspace::release(
         workspaces.into_iter().flatten().collect(),
-        &selected.protocol.protocol.executor,
+        selected.protocol.protocol.executor,
     );
     let _ = tokio::time::timeout(config.step_timeout, release).await;
     send(Event::CellFinished { cell });
@@ -264,7 +264,7 @@ async fn workspaces(
     if wanted <= 1 || skipped || target.ensure_allowed().is_err() {
         return (single(), None);
     }
-    let executor = &selected.protocol.protocol.executor;
+    let executor = selected.protocol.protocol.executor;
     let prepared = tokio::time::timeout(
         config.step_timeout,
         Workspace::prepare(executor, target, wanted),

@@ -7,6 +7,7 @@ use futures_util::future::join_all;
 
 use super::Selected;
 use crate::exec::native_engine;
+use crate::executor::Executor;
 use crate::target::Target;
 
 /// Pause between two attempts on a target that is not ready yet.
@@ -26,13 +27,13 @@ pub struct Readiness {
 /// `within` has passed. A protocol's driver cells share its target: polled once, through
 /// the protocol's own executor.
 pub async fn wait_for_targets(selection: &[Selected<'_>], within: Duration) -> Vec<Readiness> {
-    let mut targets: Vec<(&str, &str, &Target)> = Vec::new();
+    let mut targets: Vec<(&str, Executor, &Target)> = Vec::new();
     for s in selection {
         let protocol = &s.protocol.protocol;
         if let Some(target) = &s.target
             && !targets.iter().any(|(_, _, t)| *t == target)
         {
-            targets.push((&protocol.name, &protocol.executor, target));
+            targets.push((&protocol.name, protocol.executor, target));
         }
     }
     join_all(
@@ -50,7 +51,11 @@ pub async fn wait_for_targets(selection: &[Selected<'_>], within: Duration) -> V
 }
 
 /// Tries `executor` on `target` until it accepts a connection or `within` has passed.
-async fn wait_for(executor: &str, target: &Target, within: Duration) -> Result<Duration, String> {
+async fn wait_for(
+    executor: Executor,
+    target: &Target,
+    within: Duration,
+) -> Result<Duration, String> {
     target.ensure_allowed()?;
     let start = Instant::now();
     let deadline = start + within;
@@ -72,7 +77,7 @@ async fn wait_for(executor: &str, target: &Target, within: Duration) -> Result<D
     }
 }
 
-async fn attempt(executor: &str, target: &Target) -> Result<(), String> {
+async fn attempt(executor: Executor, target: &Target) -> Result<(), String> {
     let engine = native_engine(executor, target).map_err(|e| e.to_string())?;
     let ready = engine.ready().await.map_err(|e| e.to_string());
     engine.close().await;
