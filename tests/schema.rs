@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use helios_matrix::diag::Diagnostics;
+use helios_matrix::executor::{self, Executor};
 use helios_matrix::source::FileId;
 use helios_matrix::spec::decode::to_json;
 use helios_matrix::yaml;
@@ -98,4 +99,49 @@ fn the_schema_rejects_malformed_specs_it_can_judge() {
             "{name} passes the schema but the loader rejects it"
         );
     }
+}
+
+#[test]
+fn the_registry_schema_lists_exactly_the_executors_of_the_table() {
+    let text = std::fs::read_to_string(root().join("schema/matrix.schema.json")).expect("read");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    let branches = schema["$defs"]["protocol"]["properties"]["executor"]["anyOf"]
+        .as_array()
+        .expect("`executor` is an anyOf");
+    let listed = branches
+        .iter()
+        .find_map(|b| b.get("enum"))
+        .expect("`executor` lists its values");
+    let listed: Vec<&str> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_str().expect("names are strings"))
+        .collect();
+    let known: Vec<&str> = Executor::names().collect();
+    assert_eq!(listed, known);
+
+    let built_in: Vec<&str> = executor::ALL
+        .iter()
+        .filter(|row| row.built_in)
+        .map(|row| row.name)
+        .collect();
+    let description = branches
+        .iter()
+        .find_map(|b| b.get("description").and_then(|d| d.as_str()))
+        .expect("described");
+    let said = format!("Built into this version: {};", built_in.join(", "));
+    assert!(
+        description.contains(&said),
+        "`{said}` not in: {description}"
+    );
+}
+
+#[test]
+fn the_schema_rejects_an_unknown_executor() {
+    let matrix = validator("matrix.schema.json");
+    let doc = serde_json::json!({"protocols": {"pg": {"tier": "gold", "executor": "postgress"}}});
+    assert!(!matrix.is_valid(&doc));
+    let doc = serde_json::json!({"protocols": {"db2": {"tier": "bronze", "executor": "drda"}}});
+    assert!(matrix.is_valid(&doc));
 }
