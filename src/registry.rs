@@ -709,25 +709,17 @@ fn decode_server(
         Some(n) => decode::strings(n, "labels", d).unwrap_or_default(),
         None => Vec::new(),
     };
-    let mut targets = BTreeMap::new();
-    if let Some(n) = f.get("targets")
-        && let Some(tf) = Fields::of(n, "targets", d)
-    {
-        for (key, value) in tf.keys() {
-            let protocol = key.as_str().unwrap_or_default().to_string();
-            if registry.protocol(&protocol).is_none() {
-                d.error(
-                    key.span,
-                    format!("server `{name}` names no protocol `{protocol}`"),
-                )
-                .help("a key of `targets:` is a protocol of the registry");
-                continue;
-            }
-            if let Some(url) = decode::string(value, "target", d) {
-                targets.insert(protocol, url);
-            }
-        }
-    }
+    let targets = keyed_texts(
+        f.get("targets"),
+        KeyedTexts {
+            what: "targets",
+            value: "target",
+            known: &|protocol| registry.protocol(protocol).is_some(),
+            unknown: &|protocol| format!("server `{name}` names no protocol `{protocol}`"),
+            help: "a key of `targets:` is a protocol of the registry",
+        },
+        d,
+    );
     let mut defaults = Vec::new();
     if let Some(n) = f.get("protocols") {
         for protocol in decode::strings(n, "protocols", d).unwrap_or_default() {
@@ -746,49 +738,36 @@ fn decode_server(
             }
         }
     }
-    let mut endpoints = BTreeMap::new();
-    if let Some(n) = f.get("endpoints")
-        && let Some(ef) = Fields::of(n, "endpoints", d)
-    {
-        for (key, value) in ef.keys() {
-            let endpoint = key.as_str().unwrap_or_default().to_string();
-            if !registry.endpoints.contains_key(&endpoint) {
-                d.error(
-                    key.span,
-                    format!("server `{name}` names no endpoint `{endpoint}`"),
-                )
-                .help("declare it under the top-level `endpoints:` first");
-                continue;
-            }
-            if let Some(url) = decode::string(value, "endpoint target", d) {
-                endpoints.insert(endpoint, url);
-            }
-        }
-    }
-    let mut skip = BTreeMap::new();
-    if let Some(n) = f.get("skip")
-        && let Some(sf) = Fields::of(n, "skip", d)
-    {
-        for (key, value) in sf.keys() {
-            let cell = key.as_str().unwrap_or_default().to_string();
-            let known = cell.split_once('/').is_some_and(|(protocol, driver)| {
-                registry
-                    .protocol(protocol)
-                    .is_some_and(|p| p.drivers.iter().any(|d| d == driver))
-            });
-            if !known {
-                d.error(
-                    key.span,
-                    format!("server `{name}` skips `{cell}`, which is no protocol/driver cell"),
-                )
-                .help("a key of `skip:` is PROTOCOL/DRIVER, with a driver the protocol lists");
-                continue;
-            }
-            if let Some(reason) = decode::string(value, "skip reason", d) {
-                skip.insert(cell, reason);
-            }
-        }
-    }
+    let endpoints = keyed_texts(
+        f.get("endpoints"),
+        KeyedTexts {
+            what: "endpoints",
+            value: "endpoint target",
+            known: &|endpoint| registry.endpoints.contains_key(endpoint),
+            unknown: &|endpoint| format!("server `{name}` names no endpoint `{endpoint}`"),
+            help: "declare it under the top-level `endpoints:` first",
+        },
+        d,
+    );
+    let skip = keyed_texts(
+        f.get("skip"),
+        KeyedTexts {
+            what: "skip",
+            value: "skip reason",
+            known: &|cell| {
+                cell.split_once('/').is_some_and(|(protocol, driver)| {
+                    registry
+                        .protocol(protocol)
+                        .is_some_and(|p| p.drivers.iter().any(|d| d == driver))
+                })
+            },
+            unknown: &|cell| {
+                format!("server `{name}` skips `{cell}`, which is no protocol/driver cell")
+            },
+            help: "a key of `skip:` is PROTOCOL/DRIVER, with a driver the protocol lists",
+        },
+        d,
+    );
     f.finish(d);
     if targets.is_empty() && defaults.is_empty() {
         d.error(span, format!("server `{name}` serves no protocol"))
@@ -806,6 +785,43 @@ fn decode_server(
         skip,
         span,
     })
+}
+
+/// How to read one of a server's `{KEY: TEXT}` maps whose keys must name something the
+/// registry has (a protocol, an endpoint, a cell).
+struct KeyedTexts<'a> {
+    /// The map's key in the server entry, for messages.
+    what: &'static str,
+    /// What each value is, for messages.
+    value: &'static str,
+    known: &'a dyn Fn(&str) -> bool,
+    /// The error for a key `known` refuses.
+    unknown: &'a dyn Fn(&str) -> String,
+    help: &'static str,
+}
+
+/// The map under `node` (empty when absent); a key the registry does not know is an error
+/// and left out.
+fn keyed_texts(
+    node: Option<&Node>,
+    how: KeyedTexts<'_>,
+    d: &mut Diagnostics,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(fields) = node.and_then(|n| Fields::of(n, how.what, d)) else {
+        return out;
+    };
+    for (key, value) in fields.keys() {
+        let name = key.as_str().unwrap_or_default().to_string();
+        if !(how.known)(&name) {
+            d.error(key.span, (how.unknown)(&name)).help(how.help);
+            continue;
+        }
+        if let Some(text) = decode::string(value, how.value, d) {
+            out.insert(name, text);
+        }
+    }
+    out
 }
 
 /// `{command: [..], placeholder: "%s", skip: "reason"}`.
