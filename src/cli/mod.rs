@@ -243,7 +243,7 @@ pub fn main() -> ExitCode {
 }
 
 /// How long the parts of a run may take: every bound that makes a run end whatever the
-/// server does (docs/deadlines in the README's "Deadlines").
+/// server does (the README's "Deadlines").
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
     /// Longest one step may take before its case fails and its session is cancelled.

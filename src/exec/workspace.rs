@@ -111,13 +111,12 @@ impl Workspace {
                 Ok(())
             })
             .await;
-            if checked.is_err() || current != Some(Value::Text((*name).to_string())) {
-                let names: Vec<String> = names.iter().map(|n| (*n).to_string()).collect();
+            let expected = (*name).to_string();
+            if checked.is_err() || current.as_ref() != Some(&Value::Text(expected.clone())) {
                 Workspace::release(made, executor).await;
                 return Err(ExecError::Client(format!(
-                    "the server does not put a session in the worker's schema that its start-up `options` name (current_schema() is {}, not {})",
+                    "the server does not put a session in the worker's schema that its start-up `options` name (current_schema() is {}, not {expected})",
                     current.map_or_else(|| "unknown".to_string(), |v| v.to_string()),
-                    names.first().map_or("", String::as_str)
                 )));
             }
         }
@@ -266,11 +265,11 @@ fn no_database(target: &Target) -> ExecError {
     ))
 }
 
-/// Runs `work` in one autocommit session of the executor on `target`, then closes it.
 /// How long the admin connection's goodbye may take: a server that never closes a
 /// connection after the client's Terminate (HeliosDB Nano 4.41.1) must not hold the run.
 const GOODBYE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Runs `work` in one autocommit session of the executor on `target`, then closes it.
 async fn admin(
     executor: Executor,
     target: &Target,
