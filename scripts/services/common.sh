@@ -128,6 +128,57 @@ ensure_packages() {
 
 # ------------------------------------------------------------------------------ common
 
+# ----------------------------------------------------------------- detached servers
+#
+# A server of ours that no package manages (the emulators, HeliosDB) runs detached, in its
+# own session via setsid, from a directory of its own under .services/ holding its pid
+# file and log. The pid file is written by the process itself just before it becomes the
+# server (`bash -c 'echo $$ >pid; exec …'`), so it holds the server's pid whether or not
+# setsid had to fork; that pid also leads the server's process group, which stop_group
+# signals.
+
+# Starts the command $2… detached in directory $1, its output appended to $1/server.log.
+start_detached() {
+  local dir="$1"
+  shift
+  rm -f "$dir/server.pid"
+  printf -- '---- %s: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$dir/server.log"
+  # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
+  (cd "$dir" && exec setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$dir/server.pid" "$@" \
+    </dev/null >>"$dir/server.log" 2>&1) &
+}
+
+# The pid in pid file $1 when that process runs and its command line holds $2 (checked
+# against /proc, so that a recycled pid is not taken for our server; a zombie is gone).
+pidfile_pid() {
+  local pid
+  [ -r "$1" ] || return 1
+  pid="$(cat "$1" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2" || return 1
+  grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && return 1
+  printf '%s\n' "$pid"
+}
+
+# Stops server $1 (its name, for messages) whose process group pid $2 leads: TERM, and
+# KILL when it is still there after WAIT_SECS.
+stop_group() {
+  local name="$1" pid="$2" i
+  log "$name: stopping (pid $pid)"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < WAIT_SECS * 5; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name: still running after ${WAIT_SECS}s, killing it"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.5
+    kill -0 "$pid" 2>/dev/null && die "$name (pid $pid) did not stop"
+  fi
+  return 0
+}
+
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null; }
 

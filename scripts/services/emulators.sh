@@ -14,11 +14,8 @@ PC_PORT=8445
 
 # --------------------------------------------------------------------------- emulators
 #
-# Each emulator runs detached (its own session, via setsid) from the project's .venv, with
-# its pid file, log and data under .services/<name>/. The pid file is written by the
-# process itself just before it becomes the server (`bash -c 'echo $$ >pid; exec …'`), so
-# it holds the server's pid whether or not setsid had to fork; that pid also leads the
-# server's process group, which `down` signals.
+# Each emulator runs detached (start_detached in common.sh) from the project's .venv, with
+# its pid file, log and data under .services/<name>/.
 
 emu_dir() { printf '%s/%s\n' "$STATE" "$1"; }
 
@@ -92,16 +89,7 @@ emu_probe_ok() {
 
 # The pid of emulator $1 when it is running (from its pid file, checked against
 # /proc so that a recycled pid is not taken for it).
-emu_pid() {
-  local pidfile pid
-  pidfile="$(emu_dir "$1")/server.pid"
-  [ -r "$pidfile" ] || return 1
-  pid="$(cat "$pidfile" 2>/dev/null || true)"
-  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1" || return 1
-  grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && return 1
-  printf '%s\n' "$pid"
-}
+emu_pid() { pidfile_pid "$(emu_dir "$1")/server.pid" "$1"; }
 
 # Creates .venv when missing and installs scripts/requirements-emulators.txt into it
 # when that file changed since the last install (or an emulator is missing).
@@ -178,11 +166,7 @@ emu_up() {
   [ "$name" == needledb ] && install -d -m 755 "$dir/data"
   emu_command "$name"
   log "$name: starting on $(emu_target "$name")"
-  rm -f "$dir/server.pid"
-  printf -- '---- %s: %s\n' "$(date -u +%FT%TZ)" "${EMU_CMD[*]}" >>"$dir/server.log"
-  # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
-  (cd "$dir" && exec setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$dir/server.pid" "${EMU_CMD[@]}" \
-    </dev/null >>"$dir/server.log" 2>&1) &
+  start_detached "$dir" "${EMU_CMD[@]}"
   for ((i = 0; i < 50; i++)); do
     [ -s "$dir/server.pid" ] && break
     sleep 0.1
@@ -196,24 +180,12 @@ emu_up() {
 }
 
 emu_down() {
-  local name="$1" pid i
+  local name="$1" pid
   if ! pid="$(emu_pid "$name")"; then
     log "$name: not running"
     return 0
   fi
-  log "$name: stopping (pid $pid)"
-  # The server leads its own process group (setsid): signal the group.
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < WAIT_SECS * 5; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$name: still running after ${WAIT_SECS}s, killing it"
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.5
-    kill -0 "$pid" 2>/dev/null && die "$name (pid $pid) did not stop"
-  fi
+  stop_group "$name" "$pid"
   rm -f "$(emu_dir "$name")/server.pid"
 }
 

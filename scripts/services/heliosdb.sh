@@ -59,16 +59,8 @@ ensure_heliosdb_installed() {
   rm -rf "$HDB_CACHE/heliosdb-nano-build"
 }
 
-# The pid of listener set $1 when it runs (checked against /proc, as emulators.sh does).
-hdb_pid() {
-  local pidfile pid
-  pidfile="$(hdb_dir "$1")/server.pid"
-  [ -r "$pidfile" ] || return 1
-  pid="$(cat "$pidfile" 2>/dev/null || true)"
-  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- heliosdb-nano || return 1
-  printf '%s\n' "$pid"
-}
+# The pid of listener set $1 when it runs.
+hdb_pid() { pidfile_pid "$(hdb_dir "$1")/server.pid" heliosdb-nano; }
 
 # Sets HDB_CMD to the command line of listener set $1.
 hdb_command() {
@@ -117,11 +109,7 @@ hdb_up_one() {
     ! port_open "$port" || die "heliosdb ($name): port $port is taken by another process"
   done
   log "heliosdb: starting the $name listeners (postgresql :$(hdb_pg_port "$name"), mysql :$(hdb_my_port "$name"), http :$(hdb_http_port "$name"))"
-  rm -f "$dir/server.pid"
-  # Its own session, pid written by the process that becomes the server (see emulators.sh).
-  # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
-  (cd "$dir" && exec setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$dir/server.pid" "${HDB_CMD[@]}" \
-    </dev/null >"$dir/server.log" 2>&1) &
+  start_detached "$dir" "${HDB_CMD[@]}"
   for ((i = 0; i < HDB_WAIT_SECS * 5; i++)); do
     hdb_probe "$name" && return 0
     sleep 0.2
@@ -142,8 +130,7 @@ heliosdb_down() {
   local name pid
   for name in "${HDB_SETS[@]}"; do
     if pid="$(hdb_pid "$name")"; then
-      log "heliosdb: stopping the $name listeners (pid $pid)"
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      stop_group "heliosdb ($name)" "$pid"
     fi
   done
 }
