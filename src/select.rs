@@ -132,14 +132,10 @@ fn specs_error(diags: Diagnostics, specs: &SpecSet) -> Error {
 /// ` (did you mean `x`?)`, or the servers the registry knows.
 fn server_suggestion(name: &str, registry: &Registry) -> String {
     let known: Vec<&str> = registry.servers.keys().map(String::as_str).collect();
-    match known
-        .iter()
-        .map(|k| (strsim::levenshtein(name, k), *k))
-        .min()
-    {
-        Some((distance, k)) if distance <= 3 => format!(" (did you mean `{k}`?)"),
-        _ if known.is_empty() => " (the registry has no `servers:`)".to_string(),
-        _ => format!(" (the registry knows {})", known.join(", ")),
+    match did_you_mean(name, known.iter().copied()) {
+        Some(k) => format!(" (did you mean `{k}`?)"),
+        None if known.is_empty() => " (the registry has no `servers:`)".to_string(),
+        None => format!(" (the registry knows {})", known.join(", ")),
     }
 }
 
