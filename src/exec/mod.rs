@@ -245,6 +245,20 @@ impl fmt::Display for ExecError {
 
 impl std::error::Error for ExecError {}
 
+/// A sqlx error of a networked executor that is not the server's SQL error: a broken or
+/// refused connection is lost; an answer the protocol does not allow is the server's
+/// failure (a client-side error of the case), not the network's.
+pub fn wire_error(e: sqlx::Error) -> ExecError {
+    match e {
+        sqlx::Error::Io(io) => ExecError::Lost(io.to_string()),
+        sqlx::Error::Tls(t) => ExecError::Lost(t.to_string()),
+        sqlx::Error::Protocol(p) => {
+            ExecError::Client(format!("the server broke the protocol: {p}"))
+        }
+        other => ExecError::Client(other.to_string()),
+    }
+}
+
 /// Connections a SQL engine keeps opening ahead of need ([`spare::Spares`]): a case opens
 /// two (its fixtures' and its own) more often than not.
 pub const SPARE_CONNECTIONS: usize = 2;

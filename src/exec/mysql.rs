@@ -143,13 +143,7 @@ fn map_error(e: sqlx::Error) -> ExecError {
                 ..DbError::default()
             })
         }
-        sqlx::Error::Io(io) => ExecError::Lost(io.to_string()),
-        // The server answered what the protocol does not allow: its failure, not the network's.
-        sqlx::Error::Protocol(p) => {
-            ExecError::Client(format!("the server broke the protocol: {p}"))
-        }
-        sqlx::Error::Tls(t) => ExecError::Lost(t.to_string()),
-        other => ExecError::Client(other.to_string()),
+        other => super::wire_error(other),
     }
 }
 
