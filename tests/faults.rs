@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,19 @@ const MARIADB: &str = "127.0.0.1:3306";
 const DERBY: &str = "127.0.0.1:1527";
 /// fakesnow's own plain-HTTP port (the gateway in front of it speaks TLS).
 const FAKESNOW: &str = "127.0.0.1:8446";
+
+/// Plain (no TLS) targets for the reference servers behind a proxy at `{addr}`: the proxy
+/// looks for its markers in what the client sends.
+const PG_URL: &str = "postgres://test:test@{addr}/helios?sslmode=disable";
+const MARIADB_URL: &str = "mysql://test:test@{addr}/helios?ssl-mode=disabled";
+
+/// `PROTOCOL=URL` for `--target`, `url` with the proxy's address for `{addr}`.
+fn through(proxy: &FaultProxy, protocol: &str, url: &str) -> String {
+    format!(
+        "{protocol}={}",
+        url.replace("{addr}", &proxy.addr.to_string())
+    )
+}
 
 /// What the proxy watches for: the server "never answers" a statement that says this.
 const STALL: &str = "stall here";
@@ -62,18 +76,24 @@ impl Ran {
 
 /// `run` with the project's registry and `suite`, against `target`, with `args`.
 fn run(suite: &str, target: &str, args: &[&str]) -> Ran {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = tempfile::tempdir().expect("tempdir");
     std::fs::copy(
         root().join("specs/matrix.yaml"),
-        dir.path().join("matrix.yaml"),
+        specs.path().join("matrix.yaml"),
     )
     .expect("registry");
-    std::fs::write(dir.path().join("faults.yaml"), suite).expect("suite");
+    std::fs::write(specs.path().join("faults.yaml"), suite).expect("suite");
+    run_specs(specs.path(), target, args)
+}
+
+/// `run` on the specs in `specs`, against `target`, with `args`, timed, its JUnit read.
+fn run_specs(specs: &Path, target: &str, args: &[&str]) -> Ran {
+    let dir = tempfile::tempdir().expect("tempdir");
     let xml = dir.path().join("report.xml");
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
         .current_dir(root())
-        .args(["run", "--specs", arg(dir.path()), "--target", target])
+        .args(["run", "--specs", arg(specs), "--target", target])
         .args(args)
         .args(["--no-progress", "--junit", arg(&xml)])
         .output()
@@ -154,8 +174,8 @@ fn assert_stall_contained(ran: &Ran, slack: Duration) {
 }
 
 /// Runs the stall suite on `protocol` through a proxy in front of `upstream` that stalls
-/// on `stall_on`; `url` is the target with `{addr}` for the proxy's address.
-fn stall_run(upstream: &str, stall_on: &[&[u8]], protocol: &str, url: &str, extra: &[&str]) -> Ran {
+/// on `stall_on`, with `args`; `url` is the target with `{addr}` for the proxy's address.
+fn stall_run(upstream: &str, stall_on: &[&[u8]], protocol: &str, url: &str, args: &[&str]) -> Ran {
     let proxy = FaultProxy::start(
         upstream,
         Faults {
@@ -163,13 +183,11 @@ fn stall_run(upstream: &str, stall_on: &[&[u8]], protocol: &str, url: &str, extr
             ..Faults::default()
         },
     );
-    let target = format!(
-        "{protocol}={}",
-        url.replace("{addr}", &proxy.addr.to_string())
-    );
-    let mut args = LIMITS.to_vec();
-    args.extend_from_slice(extra);
-    run(&stall_suite(protocol), &target, &args)
+    run(
+        &stall_suite(protocol),
+        &through(&proxy, protocol, url),
+        args,
+    )
 }
 
 #[test]
@@ -179,8 +197,8 @@ fn postgresql_a_stalled_statement_and_an_ignored_cancel_end_within_the_deadlines
         PG,
         &[STALL.as_bytes(), PG_CANCEL_REQUEST],
         "postgresql",
-        "postgres://test:test@{addr}/helios?sslmode=disable",
-        &[],
+        PG_URL,
+        &LIMITS,
     );
     assert_stall_contained(&ran, Duration::from_secs(4));
     // The cancel was sent (and swallowed): the executor really tried.
@@ -199,8 +217,8 @@ fn mysql_a_stalled_statement_and_an_ignored_cancel_end_within_the_deadlines() {
         MARIADB,
         &[STALL.as_bytes(), b"KILL QUERY"],
         "mysql",
-        "mysql://test:test@{addr}/helios?ssl-mode=disabled",
-        &[],
+        MARIADB_URL,
+        &LIMITS,
     );
     assert_stall_contained(&ran, Duration::from_secs(4));
 }
@@ -213,7 +231,7 @@ fn an_http_executor_a_stalled_request_ends_within_the_deadlines() {
         &[STALL.as_bytes()],
         "snowflake",
         "http://test:test@{addr}/helios/public?account=local&warehouse=default",
-        &[],
+        &LIMITS,
     );
     assert_stall_contained(&ran, Duration::from_secs(4));
 }
@@ -226,7 +244,7 @@ fn drda_a_stalled_statement_ends_within_the_deadlines() {
         &[STALL.as_bytes()],
         "db2",
         "drda://test:test@{addr}/helios?create=true",
-        &[],
+        &LIMITS,
     );
     assert_stall_contained(&ran, Duration::from_secs(4));
 }
@@ -238,8 +256,8 @@ fn a_driver_host_a_stalled_statement_and_an_ignored_cancel_end_within_the_deadli
         PG,
         &[STALL.as_bytes(), PG_CANCEL_REQUEST],
         "postgresql",
-        "postgres://test:test@{addr}/helios?sslmode=disable",
-        &["--driver", "psycopg2"],
+        PG_URL,
+        &[&LIMITS[..], &["--driver", "psycopg2"]].concat(),
     );
     // The host starts an interpreter and imports its driver: a second more of slack.
     assert_stall_contained(&ran, Duration::from_secs(6));
@@ -288,7 +306,7 @@ cases:
     )
 }
 
-fn cut_run(upstream: &str, target: impl Fn(&FaultProxy) -> String, protocol: &str) -> Ran {
+fn cut_run(upstream: &str, protocol: &str, url: &str) -> Ran {
     let proxy = FaultProxy::start(
         upstream,
         Faults {
@@ -299,7 +317,11 @@ fn cut_run(upstream: &str, target: impl Fn(&FaultProxy) -> String, protocol: &st
             ..Faults::default()
         },
     );
-    let ran = run(&cut_suite(protocol), &target(&proxy), &LIMITS);
+    let ran = run(
+        &cut_suite(protocol),
+        &through(&proxy, protocol, url),
+        &LIMITS,
+    );
     assert_eq!(
         proxy.seen.cuts.load(std::sync::atomic::Ordering::SeqCst),
         2,
@@ -327,32 +349,14 @@ fn assert_cuts_contained(ran: &Ran) {
 #[test]
 #[ignore = "needs the reference servers: just services"]
 fn postgresql_connections_cut_mid_result_and_mid_copy_are_errors_of_their_cases() {
-    let ran = cut_run(
-        PG,
-        |p| {
-            format!(
-                "postgresql=postgres://test:test@{}/helios?sslmode=disable",
-                p.addr
-            )
-        },
-        "postgresql",
-    );
+    let ran = cut_run(PG, "postgresql", PG_URL);
     assert_cuts_contained(&ran);
 }
 
 #[test]
 #[ignore = "needs the reference servers: just services"]
 fn mysql_connections_cut_mid_result_and_mid_copy_are_errors_of_their_cases() {
-    let ran = cut_run(
-        MARIADB,
-        |p| {
-            format!(
-                "mysql=mysql://test:test@{}/helios?ssl-mode=disabled",
-                p.addr
-            )
-        },
-        "mysql",
-    );
+    let ran = cut_run(MARIADB, "mysql", MARIADB_URL);
     assert_cuts_contained(&ran);
 }
 
@@ -374,40 +378,21 @@ fn whole_suite_one_at_a_time(
             ..Faults::default()
         },
     );
-    let target = format!(
-        "{protocol}={}",
-        url.replace("{addr}", &proxy.addr.to_string())
-    );
-    let specs = root().join("specs");
-    let xml = tempfile::NamedTempFile::new().expect("tempfile");
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_helios-matrix"))
-        .current_dir(root())
-        .args([
-            "run",
-            "--specs",
-            arg(&specs),
-            "-p",
-            protocol,
-            "--target",
-            &target,
-        ])
-        .args(["--priority", "p0,p1,p2", "--case", case])
-        .args(["--case-timeout", "1s", "--cancel-grace", "500ms"])
-        .args(extra)
-        .args(["--no-progress", "--junit", arg(xml.path())])
-        .output()
-        .expect("the binary runs");
-    let took = started.elapsed();
-    let report =
-        Report::deserialize_from_str(&std::fs::read_to_string(xml.path()).expect("JUnit written"))
-            .expect("the JUnit file is whole");
-    Ran {
-        out,
-        report,
-        took,
-        _dir: tempfile::tempdir().expect("tempdir"),
-    }
+    let target = through(&proxy, protocol, url);
+    let mut args = vec![
+        "-p",
+        protocol,
+        "--priority",
+        "p0,p1,p2",
+        "--case",
+        case,
+        "--case-timeout",
+        "1s",
+        "--cancel-grace",
+        "500ms",
+    ];
+    args.extend_from_slice(extra);
+    run_specs(&root().join("specs"), &target, &args)
 }
 
 fn assert_whole_suite_ended(ran: &Ran, protocol: &str, case: &str) {
@@ -463,26 +448,14 @@ fn assert_whole_suite_ended(ran: &Ran, protocol: &str, case: &str) {
 #[test]
 #[ignore = "needs the reference servers: just services"]
 fn the_postgresql_suite_ends_against_a_server_of_one_connection_that_ignores_cancel() {
-    let ran = whole_suite_one_at_a_time(
-        "postgresql",
-        PG,
-        "postgres://test:test@{addr}/helios?sslmode=disable",
-        ".",
-        &["--jobs", "4"],
-    );
+    let ran = whole_suite_one_at_a_time("postgresql", PG, PG_URL, ".", &["--jobs", "4"]);
     assert_whole_suite_ended(&ran, "postgresql", ".");
 }
 
 #[test]
 #[ignore = "needs the reference servers: just services"]
 fn the_mysql_suite_ends_against_a_server_of_one_connection_that_ignores_cancel() {
-    let ran = whole_suite_one_at_a_time(
-        "mysql",
-        MARIADB,
-        "mysql://test:test@{addr}/helios?ssl-mode=disabled",
-        ".",
-        &["--jobs", "4"],
-    );
+    let ran = whole_suite_one_at_a_time("mysql", MARIADB, MARIADB_URL, ".", &["--jobs", "4"]);
     assert_whole_suite_ended(&ran, "mysql", ".");
 }
 
@@ -496,7 +469,7 @@ fn a_driver_cell_ends_against_a_server_of_one_connection_that_ignores_cancel() {
     let ran = whole_suite_one_at_a_time(
         "postgresql",
         PG,
-        "postgres://test:test@{addr}/helios?sslmode=disable",
+        PG_URL,
         DRIVER_CASES,
         &["--jobs", "1", "--driver", "psycopg2"],
     );
@@ -506,20 +479,11 @@ fn a_driver_cell_ends_against_a_server_of_one_connection_that_ignores_cancel() {
 #[test]
 #[ignore = "needs the reference servers: just services"]
 fn the_run_timeout_reports_cases_not_started_as_not_run() {
-    let proxy = FaultProxy::start(
+    let ran = stall_run(
         PG,
-        Faults {
-            stall_on: vec![STALL.into(), PG_CANCEL_REQUEST.into()],
-            ..Faults::default()
-        },
-    );
-    let target = format!(
-        "postgresql=postgres://test:test@{}/helios?sslmode=disable",
-        proxy.addr
-    );
-    let ran = run(
-        &stall_suite("postgresql"),
-        &target,
+        &[STALL.as_bytes(), PG_CANCEL_REQUEST],
+        "postgresql",
+        PG_URL,
         &[
             "--step-timeout",
             "30s",
