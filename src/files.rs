@@ -1,7 +1,17 @@
-//! Writing files so that a reader never sees half of one.
+//! Files: which names may become one, and writing them so that a reader never sees half
+//! of one.
 
 use std::io::{self, Write};
 use std::path::Path;
+
+/// Names that become file names or script words: no spaces, no path separators.
+pub fn is_file_safe(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+}
 
 /// Writes `bytes` to a temporary file beside `path` and renames it over `path`: a crash
 /// leaves the old file or the new one, never a torn one. The result is world-readable

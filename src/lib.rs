@@ -4,13 +4,22 @@
 //! The pipeline, one module per stage, data flowing one way:
 //!
 //! ```text
-//! spec (YAML → located tree → suites)          spec, yaml, registry
+//! spec (YAML → located tree → suites)          spec, step, yaml, registry
 //!   → plan (per protocol: labels resolved,       plan::compile
 //!           placeholders & error codes native)
 //!   → render (templates → generated/*.hmx)       render   ← script parses them back
 //!     or (each case → sqllogictest, or a reason) render::sqllogictest
 //!   → run (executor per protocol → events)       run, exec::{sqlite, …}
 //!   → report (terminal, JUnit; shards merged)    report
+//! ```
+//!
+//! Modules import only the layers below them (tests/layers.rs fails on a cycle):
+//!
+//! ```text
+//! source, value, files, secret, executor     spans, typed values, files, masking, executor rows
+//! diag → yaml (+ yaml::decode field readers)
+//! registry (matrix.yaml) → target, step (what a case does) → spec → plan
+//! render, exec → run, script, probe → baseline, import, select → report, record, ci → cli
 //! ```
 //!
 //! Into the pipeline: `import` turns sqllogictest files into spec YAML.
@@ -51,9 +60,11 @@ pub mod render;
 pub mod report;
 pub mod run;
 pub mod script;
+pub mod secret;
 pub mod select;
 pub mod source;
 pub mod spec;
+pub mod step;
 pub mod target;
 pub mod value;
 pub mod yaml;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::diag::{Diagnostics, did_you_mean};
 use crate::executor::Executor;
 use crate::source::Span;
-use crate::spec::decode::{self, Fields};
+use crate::yaml::decode::{self, Fields};
 use crate::value::Scalar;
 use crate::yaml::Node;
 
@@ -412,7 +412,7 @@ impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
             .field("name", &self.name)
-            .field("target", &self.target.as_deref().map(crate::target::mask))
+            .field("target", &self.target.as_deref().map(crate::secret::mask))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
@@ -458,7 +458,7 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let masked = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
             m.iter()
-                .map(|(k, v)| (k.clone(), crate::target::mask(v)))
+                .map(|(k, v)| (k.clone(), crate::secret::mask(v)))
                 .collect()
         };
         f.debug_struct("Server")
@@ -552,7 +552,7 @@ impl Registry {
                 if let Some(pf) = Fields::of(protocols, "protocols", d) {
                     for (key, value) in pf.keys() {
                         let name = key.as_str().unwrap_or_default().to_string();
-                        if !crate::spec::is_file_safe(&name) {
+                        if !crate::files::is_file_safe(&name) {
                             d.error(key.span, format!("protocol name `{name}` must be letters, digits, `_`, `-` or `.`"))
                                 .help("it names a directory of compiled scripts");
                             continue;
@@ -665,7 +665,7 @@ fn decode_endpoint(
     let mut f = Fields::of(node, "an endpoint", d)?;
     let target = f.get("target").and_then(|n| decode::string(n, "target", d));
     let headers = match f.get("headers") {
-        Some(n) => crate::spec::http::headers(n, d)?,
+        Some(n) => decode::headers(n, d)?,
         None => BTreeMap::new(),
     };
     f.finish(d);

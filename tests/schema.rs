@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use helios_matrix::diag::Diagnostics;
 use helios_matrix::executor::{self, Executor};
 use helios_matrix::source::FileId;
-use helios_matrix::spec::decode::to_json;
 use helios_matrix::yaml;
+use helios_matrix::yaml::decode::to_json;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -315,7 +315,7 @@ fn a_query_that_does_not_prepare_still_fails() {
 fn validate_against_schema(dir: &Path) {
     use helios_matrix::diag::Diagnostics;
     use helios_matrix::source::FileId;
-    use helios_matrix::spec::decode::to_json;
+    use helios_matrix::yaml::decode::to_json;
     let schema_text =
         std::fs::read_to_string(root().join("schema/suite.schema.json")).expect("schema");
     let schema: serde_json::Value = serde_json::from_str(&schema_text).expect("json");

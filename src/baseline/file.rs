@@ -9,7 +9,7 @@ use super::signature::Signature;
 use super::{Baseline, Entry};
 use crate::diag::Diagnostics;
 use crate::source::SourceMap;
-use crate::spec::decode::{self, Fields};
+use crate::yaml::decode::{self, Fields};
 use crate::yaml::emit::block_scalar;
 use crate::yaml::{self, Node};
 

@@ -11,8 +11,8 @@ use crate::plan::{
 };
 use crate::registry::{Kind, PlaceholderStyle, Protocol, Rank, Registry};
 use crate::source::join_display;
-use crate::spec::decode::{self, Fields};
 use crate::spec::{Case, SpecSet, Suite, step};
+use crate::yaml::decode::{self, Fields};
 
 use crate::yaml::{Node, NodeKind};
 

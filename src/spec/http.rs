@@ -1,16 +1,14 @@
-//! Decoding an `http` step's map (and the header maps the registry's endpoints share).
+//! Decoding an `http` step's map.
 //!
 //! What needs the registry or the protocol (does the endpoint exist, does the protocol's
 //! own target speak HTTP) is checked by the compiler; this checks the step's own shape.
 
 use std::collections::BTreeMap;
 
-use reqwest::header::{HeaderName, HeaderValue};
-
 use crate::diag::{Diagnostics, did_you_mean};
-use crate::plan::HttpStep;
-use crate::plan::template::has_template;
-use crate::spec::decode::{self, Fields};
+use crate::step::HttpStep;
+use crate::yaml::decode::has_template;
+use crate::yaml::decode::{self, Fields};
 use crate::yaml::{Node, NodeKind};
 
 /// The methods an `http` step may use.
@@ -34,7 +32,7 @@ pub fn step(node: &Node, d: &mut Diagnostics) -> Option<HttpStep> {
     };
     let json = f.get("json").map(decode::to_json);
     let headers = match f.get("headers") {
-        Some(n) => headers(n, d),
+        Some(n) => decode::headers(n, d),
         None => Some(BTreeMap::new()),
     };
     let status = match f.get("status") {
@@ -79,7 +77,7 @@ fn url(node: &Node, has_target: bool, d: &mut Diagnostics) -> Option<String> {
             node.span,
             format!(
                 "`url` must be a path starting with `/` or a full http:// URL, found `{}`",
-                crate::target::mask(&text)
+                crate::secret::mask(&text)
             ),
         )
         .help("a path is joined to the target's URL: `url: /admin/ddl`");
@@ -128,47 +126,4 @@ fn status(node: &Node, d: &mut Diagnostics) -> Option<Vec<u16>> {
         return None;
     }
     Some(out)
-}
-
-/// A map of header names to values (numbers and booleans read as their text). Names are
-/// case-insensitive, so two that differ only in case are an error.
-pub fn headers(node: &Node, d: &mut Diagnostics) -> Option<BTreeMap<String, String>> {
-    let f = Fields::of(node, "headers", d)?;
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    let mut ok = true;
-    for (key, value) in f.keys() {
-        let name = key.as_str().unwrap_or_default().to_string();
-        if HeaderName::from_bytes(name.as_bytes()).is_err() {
-            d.error(
-                key.span,
-                format!("`{name}` is not a valid HTTP header name"),
-            );
-            ok = false;
-            continue;
-        }
-        if let Some(other) = out.keys().find(|k| k.eq_ignore_ascii_case(&name)) {
-            d.error(
-                key.span,
-                format!(
-                    "header `{name}` is given twice (as `{other}` too; header names ignore case)"
-                ),
-            );
-            ok = false;
-            continue;
-        }
-        let Some(text) = decode::string(value, "a header value", d) else {
-            ok = false;
-            continue;
-        };
-        if !has_template(&text) && HeaderValue::from_str(&text).is_err() {
-            d.error(
-                value.span,
-                format!("the value of header `{name}` is not valid in HTTP (visible ASCII only)"),
-            );
-            ok = false;
-            continue;
-        }
-        out.insert(name, text);
-    }
-    ok.then_some(out)
 }

@@ -4,7 +4,6 @@
 //! Per-protocol resolution (labels, overrides, dialect rewriting) happens in
 //! [`crate::plan::compile`], which reports into the same diagnostics.
 
-pub mod decode;
 pub mod http;
 pub mod step;
 
@@ -15,8 +14,8 @@ use std::sync::Arc;
 use crate::diag::{Diagnostics, did_you_mean};
 use crate::registry::{self, Priority, Registry};
 use crate::source::{FileId, SourceMap, Span, display_root, join_display};
+use crate::yaml::decode::{self, Fields};
 use crate::yaml::{self, Node, NodeKind};
-use decode::Fields;
 
 /// The registry file's name inside a spec directory.
 pub const REGISTRY_FILE: &str = "matrix.yaml";
@@ -312,17 +311,8 @@ fn decode_suite(node: &Node, stem: String, d: &mut Diagnostics) -> Option<Suite>
     })
 }
 
-/// Names that become file names or script words: no spaces, no path separators.
-pub fn is_file_safe(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-}
-
 fn decode_fixture(name: &str, span: Span, node: &Node, d: &mut Diagnostics) -> Option<Fixture> {
-    if !is_file_safe(name) {
+    if !crate::files::is_file_safe(name) {
         d.error(
             span,
             format!("fixture name `{name}` must be letters, digits, `_`, `-` or `.`"),

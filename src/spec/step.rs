@@ -4,14 +4,14 @@
 //! still name a portable class. The compiler turns it into a protocol's form.
 
 use crate::diag::{Diagnostics, did_you_mean};
-use crate::plan::{
-    Action, BatchCheck, Copy, CopyRows, ErrorExpect, Fetch, Param, Query, Repeat, RowsHash, Sort,
-    Statement, Step, VectorChecks, VectorOp, VectorStep,
-};
-use crate::registry;
-use crate::spec::decode::{self, Fields};
+use crate::registry::{self, ErrorExpect};
 use crate::spec::http;
+use crate::step::{
+    Action, BatchCheck, Copy, CopyRows, Fetch, Param, Query, Repeat, RowsHash, Sort, Statement,
+    Step, VectorChecks, VectorOp, VectorStep,
+};
 use crate::value::{Compare, Scalar, TypeClass};
+use crate::yaml::decode::{self, Fields};
 use crate::yaml::{Node, NodeKind};
 
 /// How many iterations a `repeat` may expand to unless it raises the cap (`limit:`): a

@@ -4,6 +4,7 @@
 //! diagnostics need the span of every key and value, duplicate keys must be caught instead of
 //! silently overwritten, and scalars must keep their YAML 1.2 type (`100` vs `"100"`).
 
+pub mod decode;
 pub mod emit;
 
 use std::borrow::Cow;

@@ -1,7 +1,10 @@
 //! Small typed readers over located YAML nodes. Each reports a located diagnostic and
 //! returns `None` on a mismatch, so decoding carries on and every problem is reported.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::diag::{Diagnostics, did_you_mean};
 use crate::value::Scalar;
@@ -280,4 +283,53 @@ pub fn sql(node: &Node, what: &str, d: &mut Diagnostics) -> Option<String> {
         return None;
     }
     Some(trimmed.to_string())
+}
+
+/// Whether `s` contains a minijinja expression or statement. A reader checks such text
+/// only for what it can know before it is rendered (see `step::template`).
+pub fn has_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// A map of header names to values (numbers and booleans read as their text). Names are
+/// case-insensitive, so two that differ only in case are an error.
+pub fn headers(node: &Node, d: &mut Diagnostics) -> Option<BTreeMap<String, String>> {
+    let f = Fields::of(node, "headers", d)?;
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut ok = true;
+    for (key, value) in f.keys() {
+        let name = key.as_str().unwrap_or_default().to_string();
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            d.error(
+                key.span,
+                format!("`{name}` is not a valid HTTP header name"),
+            );
+            ok = false;
+            continue;
+        }
+        if let Some(other) = out.keys().find(|k| k.eq_ignore_ascii_case(&name)) {
+            d.error(
+                key.span,
+                format!(
+                    "header `{name}` is given twice (as `{other}` too; header names ignore case)"
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        let Some(text) = string(value, "a header value", d) else {
+            ok = false;
+            continue;
+        };
+        if !has_template(&text) && HeaderValue::from_str(&text).is_err() {
+            d.error(
+                value.span,
+                format!("the value of header `{name}` is not valid in HTTP (visible ASCII only)"),
+            );
+            ok = false;
+            continue;
+        }
+        out.insert(name, text);
+    }
+    ok.then_some(out)
 }

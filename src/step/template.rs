@@ -8,17 +8,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use minijinja::{Environment, UndefinedBehavior};
 
-use crate::plan::{
+use crate::step::{
     Action, Copy, CopyRows, HttpStep, Param, Query, Repeat, Statement, VectorOp, VectorRecord,
     VectorStep, VectorValues,
 };
 use crate::value::Scalar;
+use crate::yaml::decode::has_template;
 use crate::yaml::plain_scalar;
-
-/// Whether `s` contains a minijinja expression or statement.
-pub fn has_template(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%")
-}
 
 /// Renders templated strings for one loop variable, caching each compiled template.
 pub struct Expander {
