@@ -6,7 +6,9 @@
 # NeedleDB (Pinecone, :8445), plain HTTP on 127.0.0.1 only; and in front of those three an
 # nginx HTTPS gateway on :8443 routing by path, which the registry's Silver targets name
 # (the seed serves the three APIs on one TLS port); and Apache Derby's network server
-# (:1527, plain TCP), the DRDA stand-in for DB2, as `test`/`test` on database `helios`.
+# (:1527, plain TCP), the DRDA stand-in for DB2, as `test`/`test` on database `helios`;
+# and iridium_server (:1433, plain TCP), a TDS 7.4 emulator standing in for SQL Server,
+# as `sa`, built from the pinned crate with the project's patch (scripts/services/iridium/).
 # The Gold and gateway ports come from the default targets in specs/matrix.yaml (Derby's
 # too, once the db2 protocol names one). One file per service under scripts/services/.
 #
@@ -15,7 +17,8 @@
 # - Runs as root on a bare Debian 12 machine: no systemd, no docker. Missing packages are
 #   installed with apt-get (postgresql, mariadb-server, pgbouncer, openssl, nginx, curl,
 #   python3-venv, and for Derby default-jre-headless, libderby-java, libderbyclient-java,
-#   derby-tools).
+#   derby-tools, and FreeTDS's tsql and ODBC driver for SQL Server's clients: freetds-bin,
+#   tdsodbc, unixodbc).
 # - Every bit of state (data directories, sockets, logs, pid files, the TLS certificate)
 #   lives under the git-ignored .services/ of the repository (or $HELIOS_SERVICES_DIR).
 #   The Debian default cluster/instance in /etc and /var/lib is neither used nor needed.
@@ -25,14 +28,15 @@
 #   describes how they answer.
 # - Idempotent: `up` with everything already running only checks the configuration and
 #   that each server answers (the databases over TCP with TLS as test/test, Derby over
-#   plain TCP as test/test refusing a wrong password, the emulators over HTTP).
+#   plain TCP as test/test refusing a wrong password, the emulators over HTTP, iridium
+#   over TDS: a PRELOGIN answered as SQL Server does, and a query through tsql as sa).
 # - `down` stops every server cleanly. `status` prints whether each one answers (exit 0
 #   when all do, 1 otherwise).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 # One file per service; common.sh holds the configuration, packages and TLS they share.
-for part in common postgres mariadb pgbouncer derby emulators gateway heliosdb; do
+for part in common postgres mariadb pgbouncer derby iridium emulators gateway heliosdb; do
   # shellcheck source=/dev/null
   source "$ROOT/scripts/services/$part.sh"
 done
@@ -45,6 +49,7 @@ print_targets() {
   printf 'mysql:      %s\n' "$MY_TARGET"
   printf 'pgbouncer:  %s (transaction pooling)\n' "$BOUNCER_TARGET"
   printf 'db2:        %s (derby, database %s, user %s)\n' "$DERBY_TARGET" "$DB" "$USER_NAME"
+  printf 'sqlserver:  %s (iridium, TDS 7.4, no TLS)\n' "$IRI_TARGET"
   for name in "${EMULATORS[@]}"; do
     printf '%-11s %s (%s)\n' "$(emu_protocol "$name"):" "$(emu_target "$name")" "$name"
   done
@@ -63,6 +68,8 @@ cmd_up() {
   log "both databases, and pgbouncer in front of PostgreSQL, answer over TLS"
   derby_up
   log "derby answers over DRDA as $USER_NAME (database $DB in $DERBY_DIR)"
+  iridium_up
+  log "iridium answers over TDS as $IRI_USER"
   emulators_up
   log "the emulators answer over HTTP (state in $STATE)"
   gateway_up
@@ -80,6 +87,7 @@ cmd_down() {
   pg_down
   if command -v mariadb-admin >/dev/null 2>&1; then my_down; else log "mariadb: not installed"; fi
   if command -v java >/dev/null 2>&1; then derby_down; else log "derby: java not installed"; fi
+  iridium_down
   for name in "${EMULATORS[@]}"; do
     emu_down "$name"
   done
@@ -111,6 +119,7 @@ cmd_status() {
     printf 'db2:        down  %s (derby)\n' "$DERBY_TARGET"
     rc=1
   fi
+  iridium_status || rc=1
   local name label pid
   for name in "${EMULATORS[@]}"; do
     label="$(emu_protocol "$name"):"

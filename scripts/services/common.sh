@@ -72,6 +72,11 @@ missing_tools() {
   for t in derby derbynet derbytools derbyclient; do
     [ -r "/usr/share/java/$t.jar" ] || missing+=("/usr/share/java/$t.jar")
   done
+  # SQL Server's clients (iridium.sh probes with tsql; the driver matrix's pyodbc loads
+  # FreeTDS's ODBC driver through unixODBC).
+  command -v tsql >/dev/null 2>&1 || missing+=(tsql)
+  command -v odbcinst >/dev/null 2>&1 || missing+=(odbcinst)
+  compgen -G '/usr/lib/*/odbc/libtdsodbc.so' >/dev/null || missing+=(libtdsodbc.so)
   getent passwd postgres >/dev/null || missing+=("user postgres")
   getent passwd mysql >/dev/null || missing+=("user mysql")
   printf '%s\n' "${missing[@]}"
@@ -115,7 +120,8 @@ ensure_packages() {
   missing="$(missing_tools)"
   [ -z "$missing" ] && return 0
   local packages=(postgresql mariadb-server pgbouncer openssl nginx curl python3-venv
-    default-jre-headless libderby-java libderbyclient-java derby-tools)
+    default-jre-headless libderby-java libderbyclient-java derby-tools
+    freetds-bin tdsodbc unixodbc)
   log "missing: $(echo "$missing" | paste -sd, -); installing ${packages[*]}"
   [ "$(id -u)" -eq 0 ] || die "installing packages needs root"
   apt-get update
