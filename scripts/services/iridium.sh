@@ -32,6 +32,12 @@ IRI_STAMP="$IRI_ROOT/helios-matrix.stamp"
 IRI_PATCHES="$ROOT/scripts/services/iridium"
 IRI_DIR="$STATE/iridium"
 IRI_WAIT_SECS=30
+# Its address space is capped: the emulator materializes intermediate results in memory
+# (a COUNT(*) over a 262,144-row cross join takes 2.4 GB; one over 16.7 million rows grew
+# it past 21 GB until the kernel's OOM killer ended it), and on a machine that CI and
+# builds share, a runaway query must end only the emulator ("memory allocation of N bytes
+# failed" in its log; the client sees the connection close).
+IRI_MEMORY_LIMIT=$((4 * 1024 * 1024 * 1024))
 IRI_TARGET="mssql://$IRI_USER:****@$HOST:$IRI_PORT"
 
 # What the installed binary must have been built from: the version and the patches.
@@ -142,8 +148,8 @@ iridium_up() {
   iri_freetds_conf
   log "iridium: starting on $HOST:$IRI_PORT"
   # RUST_LOG=warn: at info it logs every connection; at debug every packet.
-  RUST_LOG=warn start_detached "$IRI_DIR" "$IRI_BIN" --host "$HOST" --port "$IRI_PORT" \
-    -u "$IRI_USER" -P "$IRI_PASS" --memory --no-tls
+  RUST_LOG=warn start_detached "$IRI_DIR" prlimit --as="$IRI_MEMORY_LIMIT" -- \
+    "$IRI_BIN" --host "$HOST" --port "$IRI_PORT" -u "$IRI_USER" -P "$IRI_PASS" --memory --no-tls
   for ((i = 0; i < IRI_WAIT_SECS * 5; i++)); do
     iri_probe && return 0
     sleep 0.2
