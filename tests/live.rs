@@ -2110,3 +2110,89 @@ cases:
         fixed.stdout()
     );
 }
+
+/// iridium_server, the SQL Server (TDS) emulator `just services` builds from the pinned
+/// crate with scripts/services/iridium/prelogin-reply-type.patch and runs on :1433.
+const IRIDIUM: &str = "127.0.0.1:1433";
+const IRIDIUM_PASSWORD: &str = "Helios_test_1";
+
+/// The defect the project patches: iridium_server 0.1.13 as published answers a PRELOGIN
+/// with packet type 0x12 (its request's type) where SQL Server answers with a
+/// tabular-result packet, 0x04, and every client refuses it. Against the published build
+/// the first assertion fails ("answered PRELOGIN with packet type 0x12"), and tsql cannot
+/// log in. The answer is checked whole: one packet, and the options a client reads.
+#[test]
+#[ignore = "needs the iridium emulator: just services"]
+fn iridium_prelogin_reply_is_tabular_result() {
+    use std::io::{Read, Write};
+    // PRELOGIN with VERSION and ENCRYPTION = 2 (not supported), the option table's
+    // offsets counted from the start of the payload.
+    let options: [u8; 11] = [0x00, 0, 11, 0, 6, 0x01, 0, 17, 0, 1, 0xff];
+    let data: [u8; 7] = [0, 0, 0, 0, 0, 0, 0x02];
+    let length = (8 + options.len() + data.len()) as u16;
+    let mut prelogin = vec![0x12, 0x01];
+    prelogin.extend_from_slice(&length.to_be_bytes());
+    prelogin.extend_from_slice(&[0, 0, 1, 0]);
+    prelogin.extend_from_slice(&options);
+    prelogin.extend_from_slice(&data);
+
+    let mut tcp = std::net::TcpStream::connect(IRIDIUM).expect("iridium is up (just services)");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    tcp.write_all(&prelogin).expect("PRELOGIN sent");
+    let mut head = [0u8; 8];
+    tcp.read_exact(&mut head).expect("an answer");
+    assert_eq!(
+        head[0], 0x04,
+        "answered PRELOGIN with packet type {:#04x}, not 0x04 (tabular result): \
+         is this the published, unpatched iridium_server?",
+        head[0]
+    );
+    assert_eq!(head[1] & 0x01, 0x01, "one packet, end of message");
+    let length = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let mut payload = vec![0u8; length - 8];
+    tcp.read_exact(&mut payload).expect("the whole answer");
+    // The option table: token, offset, length; the server's encryption answer must be
+    // "not supported" (2) too, as it runs without TLS.
+    let mut encryption = None;
+    for entry in payload.chunks(5) {
+        if entry[0] == 0xff {
+            break;
+        }
+        let offset = usize::from(u16::from_be_bytes([entry[1], entry[2]]));
+        if entry[0] == 0x01 {
+            encryption = payload.get(offset).copied();
+        }
+    }
+    assert_eq!(encryption, Some(0x02), "{payload:02x?}");
+
+    // And a real client logs in and runs a query: FreeTDS's tsql, configured as
+    // scripts/services/iridium.sh writes it (TDS 7.4, encryption off).
+    let conf = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(
+        conf.path(),
+        "[global]\n\ttds version = 7.4\n\tencryption = off\n",
+    )
+    .expect("freetds.conf");
+    let mut tsql = Command::new("tsql")
+        .env("FREETDSCONF", conf.path())
+        .args(["-o", "q", "-H", "127.0.0.1", "-p", "1433", "-U", "sa", "-P"])
+        .arg(IRIDIUM_PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tsql (freetds-bin) runs");
+    tsql.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"SELECT 40 + 2 AS answer\ngo\nexit\n")
+        .expect("the query");
+    let out = tsql.wait_with_output().expect("tsql ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.trim() == "42"),
+        "tsql: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
