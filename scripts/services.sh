@@ -18,7 +18,7 @@
 #   installed with apt-get (postgresql, mariadb-server, pgbouncer, openssl, nginx, curl,
 #   python3-venv, and for Derby default-jre-headless, libderby-java, libderbyclient-java,
 #   derby-tools, and FreeTDS's tsql and ODBC driver for SQL Server's clients: freetds-bin,
-#   tdsodbc, unixodbc).
+#   tdsodbc, unixodbc; patch, for the emulator's source).
 # - Every bit of state (data directories, sockets, logs, pid files, the TLS certificate)
 #   lives under the git-ignored .services/ of the repository (or $HELIOS_SERVICES_DIR).
 #   The Debian default cluster/instance in /etc and /var/lib is neither used nor needed.

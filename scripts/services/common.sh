@@ -77,6 +77,8 @@ missing_tools() {
   command -v tsql >/dev/null 2>&1 || missing+=(tsql)
   command -v odbcinst >/dev/null 2>&1 || missing+=(odbcinst)
   compgen -G '/usr/lib/*/odbc/libtdsodbc.so' >/dev/null || missing+=(libtdsodbc.so)
+  # iridium.sh applies the project's patches to the emulator's source.
+  command -v patch >/dev/null 2>&1 || missing+=(patch)
   getent passwd postgres >/dev/null || missing+=("user postgres")
   getent passwd mysql >/dev/null || missing+=("user mysql")
   printf '%s\n' "${missing[@]}"
@@ -121,7 +123,7 @@ ensure_packages() {
   [ -z "$missing" ] && return 0
   local packages=(postgresql mariadb-server pgbouncer openssl nginx curl python3-venv
     default-jre-headless libderby-java libderbyclient-java derby-tools
-    freetds-bin tdsodbc unixodbc)
+    freetds-bin tdsodbc unixodbc patch)
   log "missing: $(echo "$missing" | paste -sd, -); installing ${packages[*]}"
   [ "$(id -u)" -eq 0 ] || die "installing packages needs root"
   apt-get update
