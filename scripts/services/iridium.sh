@@ -15,9 +15,10 @@
 # a cold build takes about 5-10 minutes on 2 cores). The cache holds a stamp naming the
 # version and the patches' checksum: the binary is rebuilt only when either changes.
 #
-# Runs in memory on 127.0.0.1 only, plain TCP (--no-tls: the emulator's TLS mode fails
-# with every client tried), SQL authentication as sa with a test password, detached like
-# the emulators (common.sh, start_detached). State, pid file and log: .services/iridium/.
+# Runs in memory on 127.0.0.1 only, plain TCP (--no-tls: the emulator's TLS mode was
+# found to fail with every client tried), SQL authentication as sa with a test password,
+# detached like the emulators (common.sh, start_detached). State, pid file, log and the
+# freetds.conf its clients need: .services/iridium/.
 
 IRI_VERSION=0.1.13
 IRI_PORT="$(registry_port sqlserver 1433)"
