@@ -2118,9 +2118,10 @@ const IRIDIUM_PASSWORD: &str = "Helios_test_1";
 
 /// The defect the project patches: iridium_server 0.1.13 as published answers a PRELOGIN
 /// with packet type 0x12 (its request's type) where SQL Server answers with a
-/// tabular-result packet, 0x04, and every client refuses it. Against the published build
-/// the first assertion fails ("answered PRELOGIN with packet type 0x12"), and tsql cannot
-/// log in. The answer is checked whole: one packet, and the options a client reads.
+/// tabular-result packet, 0x04, and FreeTDS's clients refuse it (tiberius does not look).
+/// Against the published build the first assertion fails ("answered PRELOGIN with packet
+/// type 0x12"), and tsql cannot log in. The answer is checked whole: one packet, and the
+/// options a client reads.
 #[test]
 #[ignore = "needs the iridium emulator: just services"]
 fn iridium_prelogin_reply_is_tabular_result() {

@@ -6,14 +6,16 @@
 # It is an emulator, not SQL Server: where it differs, the difference is keyed on the
 # `iridium` label, never on `sqlserver` (docs/sqlserver.md lists what it does and lacks).
 #
-# As published, 0.1.13 answers PRELOGIN with the wrong packet type and no client can log
-# in; the project carries the one-line fix as scripts/services/iridium/*.patch. So the
+# As published, 0.1.13 answers PRELOGIN with the wrong packet type and FreeTDS's clients
+# (tsql, pymssql, ODBC) cannot log in; the project carries the one-line fix as
+# scripts/services/iridium/*.patch. So the
 # crate is not installed straight from the registry: its source is fetched with cargo
 # (checked against the index like any dependency), unpacked, patched, and built with
 # `cargo install --locked --path` (the crate's own Cargo.lock) into a cache outside the
 # checkout, as HeliosDB is (a fresh clone on the same machine, CI's included, reuses it;
 # a cold build takes about 5-10 minutes on 2 cores). The cache holds a stamp naming the
-# version and the patches' checksum: the binary is rebuilt only when either changes.
+# version and the checksum of each patch's changes (its description aside): the binary is
+# rebuilt only when either changes.
 #
 # Runs in memory on 127.0.0.1 only, plain TCP (--no-tls: the emulator's TLS mode was
 # found to fail with every client tried), SQL authentication as sa with a test password,
@@ -41,10 +43,15 @@ IRI_WAIT_SECS=30
 IRI_MEMORY_LIMIT=$((4 * 1024 * 1024 * 1024))
 IRI_TARGET="mssql://$IRI_USER:****@$HOST:$IRI_PORT"
 
-# What the installed binary must have been built from: the version and the patches.
+# What the installed binary must have been built from: the version and the patches'
+# changes (from each one's first `--- ` line on, so that editing a description does not
+# cost a rebuild).
 iri_stamp() {
+  local patch
   printf 'iridium_server %s\n' "$IRI_VERSION"
-  (cd "$IRI_PATCHES" && sha256sum ./*.patch)
+  for patch in "$IRI_PATCHES"/*.patch; do
+    printf '%s %s\n' "$(sed -n '/^--- /,$p' "$patch" | sha256sum | cut -d' ' -f1)" "$(basename "$patch")"
+  done
 }
 
 # The pristine .crate file of the pinned version, fetched into cargo's registry cache by
