@@ -174,7 +174,8 @@ function errorObject(err, during) {
   else kind = isDb ? 'db' : 'client'
   return {
     kind,
-    message: err.message,
+    // The message is required: something thrown that is not an Error still says what.
+    message: err instanceof Error ? err.message : String(err),
     sqlstate: isDb ? (err.code ?? null) : null,
     code: null,
     exception: isDb ? 'pg.DatabaseError' : err.name || 'Error',

@@ -24,6 +24,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::executor::Executor;
 use crate::plan::{Param, VectorOp};
@@ -93,7 +94,9 @@ impl From<ResultSet> for PartialResult {
 
 /// A client-side feature a step may need. Executors declare the ones they really have;
 /// a case needing a missing one is skipped with that reason, never passed by construction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A driver host's `hello` names them in snake case (docs/driver-host.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Capability {
     /// Named sessions are separate connections with their own state and visibility.
     Sessions,
@@ -114,21 +117,6 @@ pub enum Capability {
 }
 
 impl Capability {
-    /// The name a driver host's `hello` uses (docs/driver-host.md).
-    pub fn parse(name: &str) -> Option<Capability> {
-        Some(match name {
-            "sessions" => Capability::Sessions,
-            "transactions" => Capability::Transactions,
-            "autocommit_off" => Capability::AutocommitOff,
-            "cursors" => Capability::Cursors,
-            "cancel" => Capability::Cancel,
-            "copy" => Capability::Copy,
-            "sql" => Capability::Sql,
-            "vectors" => Capability::Vectors,
-            _ => return None,
-        })
-    }
-
     pub fn describe(self) -> &'static str {
         match self {
             Capability::Sessions => "separate sessions",

@@ -1,0 +1,547 @@
+//! A client driver (psycopg2, asyncpg, node-postgres, …) through its driver host.
+//!
+//! Each session is one host process at a time, started from the registry's command for the
+//! driver and spoken to over stdin/stdout in the line-delimited JSON protocol of
+//! `docs/driver-host.md`, whose messages are the types of [`protocol`]. The host only
+//! drives the driver: it answers with typed values, column classes and errors, and
+//! everything else (comparison, labels, xfails, reports) stays here. The engine starts one
+//! host when it is created to read its `hello`: the protocol version it speaks (another is
+//! refused) and the driver's capabilities.
+//!
+//! Starting a host costs an interpreter and a driver import (~200 ms for CPython), far more
+//! than a case. A host whose hello says `reconnect` closes a session's connection on
+//! `disconnect` and makes a fresh adapter for the next `connect`: the engine keeps such
+//! hosts between sessions, so a new session costs a connection, not a process. Only a
+//! session that ended cleanly gives its host back; one that timed out or broke is killed.
+
+pub mod protocol;
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use super::{
+    Batches, Canceller, Capability, ExecError, ResultSet, Session, SessionOptions, VectorAnswer,
+};
+use crate::plan::{Param, VectorOp};
+use crate::registry::{Driver, PlaceholderStyle};
+use crate::target::{Target, mask};
+use crate::value::Scalar;
+use protocol::{
+    Counted, Envelope, Fetched, Hello, HelloRefused, Nothing, Op, PROTOCOL, Params, Queried,
+    Refusal, Request, Vectored, Wire,
+};
+
+/// How long a host may take to say hello (a Python host imports its driver first).
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much of a host's stderr is kept for messages.
+const STDERR_KEPT: usize = 4096;
+
+pub struct DriverEngine {
+    driver: Driver,
+    target: Target,
+    capabilities: Vec<Capability>,
+    /// `node-postgres 8.13.1 on Node.js v20.20.2`, from the hello.
+    description: String,
+    /// Hosts between sessions, ready for a `connect`; `None` when the host cannot reconnect.
+    idle: Option<IdleHosts>,
+}
+
+type IdleHosts = Arc<StdMutex<Vec<Host>>>;
+
+impl DriverEngine {
+    /// Starts one host to learn what it speaks and can do; it serves the first session
+    /// when it can reconnect, else it is let go.
+    pub async fn start(driver: &Driver, target: &Target) -> Result<Self, ExecError> {
+        let mut host = Host::spawn(driver).await?;
+        let hello = host.hello().await?;
+        let idle = if hello.reconnect {
+            Some(Arc::new(StdMutex::new(vec![host])))
+        } else {
+            host.shut().await;
+            None
+        };
+        Ok(Self {
+            driver: driver.clone(),
+            target: target.clone(),
+            description: hello.description(),
+            capabilities: hello.capabilities,
+            idle,
+        })
+    }
+
+    /// An idle host, or a new one once it said hello.
+    async fn host(&self) -> Result<Host, ExecError> {
+        let idle = self
+            .idle
+            .as_ref()
+            .and_then(|idle| idle.lock().ok().and_then(|mut hosts| hosts.pop()));
+        match idle {
+            Some(host) => Ok(host),
+            None => {
+                let mut host = Host::spawn(&self.driver).await?;
+                host.hello().await?;
+                Ok(host)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl super::Engine for DriverEngine {
+    fn capabilities(&self) -> &[Capability] {
+        &self.capabilities
+    }
+
+    fn description(&self) -> Option<String> {
+        Some(self.description.clone())
+    }
+
+    async fn open(&self, options: &SessionOptions) -> Result<Box<dyn Session>, ExecError> {
+        let mut host = self.host().await?;
+        host.connect(self.target.expose_url(), options.autocommit)
+            .await?;
+        let cancels = self.capabilities.contains(&Capability::Cancel);
+        Ok(Box::new(DriverSession::new(
+            host,
+            cancels,
+            self.driver.placeholder,
+            self.idle.clone(),
+        )))
+    }
+
+    async fn close(&self) {
+        let hosts = self
+            .idle
+            .as_ref()
+            .and_then(|idle| {
+                idle.lock()
+                    .ok()
+                    .map(|mut hosts| std::mem::take(&mut *hosts))
+            })
+            .unwrap_or_default();
+        for mut host in hosts {
+            host.shut().await;
+        }
+    }
+}
+
+/// Where requests go: the host's stdin, shared with the canceller.
+type HostInput = Arc<Mutex<Box<dyn AsyncWrite + Send + Unpin>>>;
+
+/// One running host: a process, or (in tests) anything that reads requests and writes
+/// answers.
+struct Host {
+    /// `None` for a host that is not a process of ours.
+    child: Option<Child>,
+    stdin: HostInput,
+    stdout: tokio::io::Lines<BufReader<Box<dyn AsyncRead + Send + Unpin>>>,
+    stderr: Arc<StdMutex<VecDeque<u8>>>,
+    ids: Arc<AtomicU64>,
+    driver: String,
+}
+
+impl Host {
+    async fn spawn(driver: &Driver) -> Result<Host, ExecError> {
+        let (program, args) = driver.command.split_first().ok_or_else(|| {
+            ExecError::Connect(format!("driver `{}` has no host command", driver.name))
+        })?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                ExecError::Connect(format!(
+                    "cannot start the {} driver host `{}`: {e} (`just drivers` installs the drivers)",
+                    driver.name,
+                    driver.command.join(" ")
+                ))
+            })?;
+        let (Some(stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(ExecError::Client(
+                "the host's pipes are missing".to_string(),
+            ));
+        };
+        let mut host = Host::over(stdout, stdin, &driver.name);
+        host.child = Some(child);
+        // The host's stderr (a traceback, say) is kept for messages, never left to fill
+        // its pipe.
+        let sink = host.stderr.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = stderr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut k) = sink.lock() {
+                    k.extend(&buf[..n]);
+                    let excess = k.len().saturating_sub(STDERR_KEPT);
+                    k.drain(..excess);
+                }
+            }
+        });
+        Ok(host)
+    }
+
+    /// A host that answers on `output` what it reads from `input`.
+    fn over(
+        output: impl AsyncRead + Send + Unpin + 'static,
+        input: impl AsyncWrite + Send + Unpin + 'static,
+        driver: &str,
+    ) -> Host {
+        let output: Box<dyn AsyncRead + Send + Unpin> = Box::new(output);
+        Host {
+            child: None,
+            stdin: Arc::new(Mutex::new(Box::new(input))),
+            stdout: BufReader::new(output).lines(),
+            stderr: Arc::default(),
+            ids: Arc::new(AtomicU64::new(1)),
+            driver: driver.to_string(),
+        }
+    }
+
+    fn forget_stderr(&self) {
+        if let Ok(mut kept) = self.stderr.lock() {
+            kept.clear();
+        }
+    }
+
+    /// The host's stderr so far, for a message.
+    fn stderr_tail(&self) -> String {
+        let bytes: Vec<u8> = self
+            .stderr
+            .lock()
+            .map(|k| k.iter().copied().collect())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let text = mask(text.trim());
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!("\n  host stderr:\n    {}", text.replace('\n', "\n    "))
+        }
+    }
+
+    /// The next line from the host; its end is a lost connection, with its stderr.
+    async fn line(&mut self) -> Result<String, ExecError> {
+        match self.stdout.next_line().await {
+            Ok(Some(line)) => Ok(line),
+            Ok(None) => {
+                let status = match &mut self.child {
+                    Some(child) => child
+                        .wait()
+                        .await
+                        .map_or_else(|e| e.to_string(), |s| s.to_string()),
+                    None => "its output ended".to_string(),
+                };
+                Err(ExecError::Lost(format!(
+                    "the {} driver host exited ({status}){}",
+                    self.driver,
+                    self.stderr_tail()
+                )))
+            }
+            Err(e) => Err(ExecError::Lost(format!(
+                "cannot read from the {} driver host: {e}",
+                self.driver
+            ))),
+        }
+    }
+
+    async fn hello(&mut self) -> Result<Hello, ExecError> {
+        let line = match tokio::time::timeout(HELLO_TIMEOUT, self.line()).await {
+            Ok(line) => line.map_err(|e| match e {
+                ExecError::Lost(m) => ExecError::Connect(m),
+                other => other,
+            })?,
+            Err(_) => {
+                return Err(ExecError::Connect(format!(
+                    "the {} driver host said nothing within {HELLO_TIMEOUT:?}{}",
+                    self.driver,
+                    self.stderr_tail()
+                )));
+            }
+        };
+        Hello::parse(&line).map_err(|refused| {
+            let why = match refused {
+                HelloRefused::NoHello => format!("did not say hello: {}", excerpt(&line)),
+                HelloRefused::NoVersion => "names no protocol version".to_string(),
+                HelloRefused::OtherVersion(other) => format!(
+                    "speaks driver host protocol {other}; this helios-matrix speaks {PROTOCOL}"
+                ),
+                HelloRefused::Malformed(e) => {
+                    format!(
+                        "said a hello protocol {PROTOCOL} does not allow ({e}): {}",
+                        excerpt(&line)
+                    )
+                }
+            };
+            ExecError::Connect(format!("the {} driver host {why}", self.driver))
+        })
+    }
+
+    /// Opens the session's connection; a failure of any kind is a failure to connect.
+    async fn connect(&mut self, target: &str, autocommit: bool) -> Result<(), ExecError> {
+        let op = Op::Connect {
+            target: target.into(),
+            autocommit,
+        };
+        self.call::<Nothing>(op)
+            .await
+            .map(drop)
+            .map_err(|e| match e {
+                ExecError::Db(db) => ExecError::Connect(db.to_string()),
+                other => other,
+            })
+    }
+
+    /// Sends a request and waits for its response; `Ok` holds the response's results, read
+    /// as `A`, which the request's op decides.
+    async fn call<A: DeserializeOwned>(&mut self, op: Op<'_>) -> Result<A, ExecError> {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let name = op.name();
+        write_line(&self.stdin, &Request { id, op }, &self.driver).await?;
+        loop {
+            let line = self.line().await?;
+            let unfit = |e: &dyn std::fmt::Display| {
+                ExecError::Client(format!(
+                    "the {} driver host's answer to `{name}` does not fit the protocol ({e}): {}",
+                    self.driver,
+                    excerpt(&line)
+                ))
+            };
+            let response: Json = serde_json::from_str(&line).map_err(|e| unfit(&e))?;
+            let envelope = Envelope::deserialize(&response).map_err(|e| unfit(&e))?;
+            // A cancel's own answer may arrive first; it says nothing about this call.
+            if envelope.id != Some(id) {
+                continue;
+            }
+            return if envelope.ok {
+                A::deserialize(response).map_err(|e| unfit(&e))
+            } else {
+                let refusal = Refusal::deserialize(response).map_err(|e| unfit(&e))?;
+                Err(refusal.error.into())
+            };
+        }
+    }
+
+    /// Asks the host to close, and makes sure it is gone.
+    async fn shut(&mut self) {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let close = Request { id, op: Op::Close };
+        let _ = write_line(&self.stdin, &close, &self.driver).await;
+        self.reap().await;
+    }
+
+    /// Waits a little for a host that was told to close to exit, then kills it.
+    async fn reap(&mut self) {
+        let Some(child) = &mut self.child else {
+            return;
+        };
+        if tokio::time::timeout(Duration::from_secs(2), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+async fn write_line(
+    stdin: &Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
+    request: &Request<'_>,
+    driver: &str,
+) -> Result<(), ExecError> {
+    let mut line = serde_json::to_string(request)
+        .map_err(|e| ExecError::Client(format!("cannot encode a request: {e}")))?;
+    line.push('\n');
+    let mut stdin = stdin.lock().await;
+    let written = async {
+        stdin.write_all(line.as_bytes()).await?;
+        stdin.flush().await
+    };
+    written
+        .await
+        .map_err(|e| ExecError::Lost(format!("cannot write to the {driver} driver host: {e}")))
+}
+
+fn excerpt(text: &str) -> String {
+    let cut: String = text.chars().take(200).collect();
+    mask(&cut)
+}
+
+struct DriverSession {
+    host: Host,
+    canceller: Option<Arc<HostCanceller>>,
+    /// How the driver's SQL binds parameters: by name or by position.
+    style: PlaceholderStyle,
+    /// Where the host goes after a clean `disconnect`, when it can reconnect.
+    idle: Option<IdleHosts>,
+}
+
+impl DriverSession {
+    /// A session on a connected host; `cancels`: the host said it can cancel.
+    fn new(
+        host: Host,
+        cancels: bool,
+        style: PlaceholderStyle,
+        idle: Option<IdleHosts>,
+    ) -> DriverSession {
+        let canceller = cancels.then(|| {
+            Arc::new(HostCanceller {
+                stdin: host.stdin.clone(),
+                ids: host.ids.clone(),
+            })
+        });
+        DriverSession {
+            host,
+            canceller,
+            style,
+            idle,
+        }
+    }
+
+    fn params(&self, params: &[Param]) -> Params {
+        Params::new(params, self.style)
+    }
+}
+
+/// Sends `cancel` beside the request in flight; the host answers it at once.
+struct HostCanceller {
+    stdin: HostInput,
+    ids: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl Canceller for HostCanceller {
+    async fn cancel(&self) -> Result<(), ExecError> {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let cancel = Request { id, op: Op::Cancel };
+        write_line(&self.stdin, &cancel, "cancelling").await
+    }
+}
+
+#[async_trait]
+impl Session for DriverSession {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Option<u64>, ExecError> {
+        let op = Op::Execute {
+            sql: sql.into(),
+            params: self.params(params),
+        };
+        let counted: Counted = self.host.call(op).await?;
+        Ok(counted.rowcount)
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Param]) -> Result<ResultSet, ExecError> {
+        let op = Op::Query {
+            sql: sql.into(),
+            params: self.params(params),
+        };
+        let answer: Queried = self.host.call(op).await?;
+        let columns: Vec<_> = answer.columns.into_iter().map(Into::into).collect();
+        let rows = protocol::decode_rows(&answer.rows, &columns)?;
+        Ok(ResultSet { columns, rows })
+    }
+
+    async fn fetch_batches(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        batch: usize,
+        max_batches: usize,
+    ) -> Result<Batches, ExecError> {
+        let op = Op::Fetch {
+            sql: sql.into(),
+            params: self.params(params),
+            batch: batch as u64,
+            max_batches: max_batches as u64,
+        };
+        let answer: Fetched = self.host.call(op).await?;
+        let columns: Vec<_> = answer.columns.into_iter().map(Into::into).collect();
+        let batches = answer
+            .batches
+            .iter()
+            .map(|rows| protocol::decode_rows(rows, &columns))
+            .collect::<Result<_, _>>()?;
+        Ok(Batches { columns, batches })
+    }
+
+    async fn begin(&mut self) -> Result<(), ExecError> {
+        self.host.call::<Nothing>(Op::Begin).await.map(drop)
+    }
+
+    async fn commit(&mut self) -> Result<(), ExecError> {
+        self.host.call::<Nothing>(Op::Commit).await.map(drop)
+    }
+
+    async fn rollback(&mut self) -> Result<(), ExecError> {
+        self.host.call::<Nothing>(Op::Rollback).await.map(drop)
+    }
+
+    async fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
+    ) -> Result<u64, ExecError> {
+        let rows = rows
+            .map(|r| r.map(|r| r.iter().map(Wire::from).collect()))
+            .collect::<Result<_, _>>()
+            .map_err(ExecError::Client)?;
+        let op = Op::Copy {
+            table: table.into(),
+            columns: Cow::Borrowed(columns),
+            rows,
+        };
+        let counted: Counted = self.host.call(op).await?;
+        Ok(counted.rowcount.unwrap_or(0))
+    }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        self.canceller.clone().map(|c| c as Arc<dyn Canceller>)
+    }
+
+    async fn vector(&mut self, op: &VectorOp) -> Result<VectorAnswer, ExecError> {
+        let op = Op::Vector {
+            operation: Cow::Borrowed(op),
+        };
+        let answer: Vectored = self.host.call(op).await?;
+        Ok(answer.answer.into())
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
+        if let Some(idle) = self.idle.take() {
+            let disconnected = self.host.call::<Nothing>(Op::Disconnect).await.map(drop);
+            if disconnected.is_ok() {
+                // What it printed belongs to the session that ended.
+                self.host.forget_stderr();
+                if let Ok(mut hosts) = idle.lock() {
+                    hosts.push(self.host);
+                }
+                return Ok(());
+            }
+            self.host.shut().await;
+            return disconnected;
+        }
+        let closed = self.host.call::<Nothing>(Op::Close).await.map(drop);
+        // Told once already: a second `close` would only meet a closed pipe.
+        self.host.reap().await;
+        closed
+    }
+}
