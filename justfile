@@ -35,6 +35,11 @@ build:
 compile: build
     {{bin}} compile specs/ -o generated/
 
+# Write schema/driver-host.schema.json again from the driver host protocol's Rust types
+# (src/exec/driver/protocol.rs); commit the result. `just test` fails while it is stale.
+driver-host-schema:
+    HELIOS_BLESS=1 cargo test --test schema driver_host_schema
+
 # Fail when generated/ is stale.
 compile-check: build
     {{bin}} compile specs/ -o generated/ --check

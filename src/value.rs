@@ -4,10 +4,11 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A YAML scalar as written in a spec: an expected cell, a bound parameter, a copy value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Scalar {
     Null,
@@ -44,7 +45,7 @@ impl Scalar {
 /// carry their own type, like SQLite). Executors map each protocol's column metadata
 /// (PostgreSQL OIDs, MySQL column types, Snowflake `rowtype`, Databricks manifest types,
 /// SQLite storage classes) onto these, and comparison is type-aware through them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TypeClass {
     Integer,

@@ -1,5 +1,6 @@
 //! The JSON Schemas in schema/ (for editors) agree with the loader: every spec the project
-//! ships validates, and malformed specs the schema can judge are rejected by it too.
+//! ships validates, and malformed specs the schema can judge are rejected by it too. The
+//! driver host protocol's schema is generated from its Rust types, and kept current.
 
 use std::path::{Path, PathBuf};
 
@@ -144,4 +145,23 @@ fn the_schema_rejects_an_unknown_executor() {
     assert!(!matrix.is_valid(&doc));
     let doc = serde_json::json!({"protocols": {"db2": {"tier": "bronze", "executor": "drda"}}});
     assert!(matrix.is_valid(&doc));
+}
+
+/// `schema/driver-host.schema.json` is what the protocol's Rust types generate: the hosts
+/// read the version and capability names from it, so a stale copy would tell them wrong.
+#[test]
+fn the_driver_host_schema_is_generated_from_the_protocol_types() {
+    let path = root().join("schema/driver-host.schema.json");
+    let generated = helios_matrix::exec::driver::protocol::schema_text();
+    if std::env::var("HELIOS_BLESS").as_deref() == Ok("1") {
+        std::fs::write(&path, &generated).expect("write the schema");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is not what src/exec/driver/protocol.rs generates: write it again with \
+         `just driver-host-schema` (HELIOS_BLESS=1 cargo test --test schema) and commit it",
+        path.display()
+    );
 }

@@ -24,6 +24,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::executor::Executor;
@@ -95,7 +96,9 @@ impl From<ResultSet> for PartialResult {
 /// A client-side feature a step may need. Executors declare the ones they really have;
 /// a case needing a missing one is skipped with that reason, never passed by construction.
 /// A driver host's `hello` names them in snake case (docs/driver-host.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
     /// Named sessions are separate connections with their own state and visibility.

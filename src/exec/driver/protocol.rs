@@ -4,11 +4,17 @@
 //! its request's results, and those fields are required: a host that leaves out `rows` or
 //! `batches` has broken the protocol, so its answer is an error, never an empty result
 //! that an expectation of no rows would pass.
+//!
+//! The same types are the protocol's JSON Schema ([`schema_text`]), committed as
+//! `schema/driver-host.schema.json`: the Python and Node hosts read the version and the
+//! capability names from it, so [`PROTOCOL`] and [`Capability`] are their one source.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use base64::Engine as _;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value as Json;
 
@@ -25,11 +31,12 @@ pub const PROTOCOL: u64 = 1;
 pub const GREETING: &str = "helios-matrix-driver-host";
 
 /// The line a host writes before reading anything.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct Hello {
-    /// Always [`GREETING`].
+    #[schemars(extend("const" = GREETING))]
     pub hello: String,
-    /// The version the host speaks; helios-matrix refuses any but [`PROTOCOL`].
+    /// The version the host speaks; helios-matrix refuses any other.
+    #[schemars(extend("const" = PROTOCOL))]
     pub protocol: u64,
     /// The driver's name (`psycopg2`), its version and the runtime it runs on, for reports.
     pub driver: String,
@@ -80,7 +87,7 @@ impl Hello {
 }
 
 /// One request: `{"id": N, "op": "<name>", …arguments}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Request<'a> {
     /// Increasing; the response carries the same.
     pub id: u64,
@@ -89,7 +96,7 @@ pub struct Request<'a> {
 }
 
 /// A request's operation and its arguments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op<'a> {
     /// The first request after `hello` (and after `disconnect`): `target` is the URL with
@@ -98,18 +105,18 @@ pub enum Op<'a> {
         target: Cow<'a, str>,
         autocommit: bool,
     },
-    /// A statement; answered with [`Counted`].
+    /// A statement; answered with its `rowcount`.
     Execute {
         sql: Cow<'a, str>,
         params: Params,
     },
-    /// A query read whole; answered with [`Queried`].
+    /// A query read whole; answered with its `columns` and `rows`.
     Query {
         sql: Cow<'a, str>,
         params: Params,
     },
     /// A query read through a cursor, `batch` rows at a time, stopping after `max_batches`;
-    /// answered with [`Fetched`].
+    /// answered with its `columns` and `batches`.
     Fetch {
         sql: Cow<'a, str>,
         params: Params,
@@ -119,7 +126,7 @@ pub enum Op<'a> {
     Begin,
     Commit,
     Rollback,
-    /// Bulk-loads `rows` into `table`'s `columns`; answered with [`Counted`].
+    /// Bulk-loads `rows` into `table`'s `columns`; answered with the `rowcount` loaded.
     Copy {
         table: Cow<'a, str>,
         columns: Cow<'a, [String]>,
@@ -127,7 +134,7 @@ pub enum Op<'a> {
     },
     /// Cancels the request in flight, if any; sent beside it and answered at once.
     Cancel,
-    /// A vector-database operation as the plan holds it; answered with [`Vectored`].
+    /// A vector-database operation as the plan holds it; answered with its `answer`.
     Vector {
         operation: Cow<'a, VectorOp>,
     },
@@ -160,7 +167,7 @@ impl Op<'_> {
 /// A statement's parameters: a list in binding order (`$1`, `?`, `%s`), or an object of
 /// name → value for the styles that bind by name (`:name`, `%(name)s`). An empty list
 /// means: call the driver without parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Params {
     Positional(Vec<Wire>),
@@ -190,7 +197,7 @@ impl Params {
 
 /// A value as it travels (docs/driver-host.md, Values): plain JSON for null, booleans,
 /// numbers and text; a one-key object tagging the rest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Wire {
     Null,
@@ -198,7 +205,7 @@ pub enum Wire {
     Int(i64),
     /// An integer past i64 (an unsigned 64-bit column's upper half).
     UInt(u64),
-    /// Finite; NaN and the infinities are [`Tagged::Float`].
+    /// Finite; NaN and the infinities are tagged `float`.
     Float(f64),
     Text(String),
     Tagged(Tagged),
@@ -220,7 +227,7 @@ impl From<&Scalar> for Wire {
 }
 
 /// The values plain JSON cannot carry, each as `{"<tag>": "<text>"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Tagged {
     /// Exact text, scale kept: `1.50`.
@@ -243,7 +250,7 @@ pub enum Tagged {
 }
 
 /// The floats JSON has no number for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum NonFinite {
     NaN,
     Infinity,
@@ -328,13 +335,19 @@ pub struct Envelope {
 }
 
 /// `{"id": N, "ok": false, "error": …}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct Refusal {
+    /// `null` when the host could not read the request's id.
+    #[serde(deserialize_with = "present")]
+    #[schemars(with = "Present<u64>")]
+    pub id: Option<u64>,
+    #[schemars(extend("const" = false))]
+    pub ok: bool,
     pub error: HostError,
 }
 
 /// Why a request failed.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct HostError {
     pub kind: ErrorKind,
     /// What `error:` expectations match, with `sqlstate` and `code`.
@@ -349,7 +362,7 @@ pub struct HostError {
     pub exception: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The server answered with an error.
@@ -387,35 +400,38 @@ impl From<HostError> for ExecError {
 
 /// The results of `connect`, `begin`, `commit`, `rollback`, `cancel`, `disconnect` and
 /// `close`: none.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct Nothing {}
 
 /// The results of `execute` and `copy`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct Counted {
     /// `null` when the driver does not know (DB-API's -1); never left out.
     #[serde(deserialize_with = "present")]
+    #[schemars(with = "Present<u64>")]
     pub rowcount: Option<u64>,
 }
 
 /// The results of `query`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct Queried {
     pub columns: Vec<ColumnInfo>,
-    /// Rows of cells, each cell a [`Wire`] value.
+    /// Rows of cells, each a value as `Wire` encodes it.
+    #[schemars(with = "Vec<Vec<Wire>>")]
     pub rows: Vec<Vec<Json>>,
 }
 
 /// The results of `fetch`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct Fetched {
     pub columns: Vec<ColumnInfo>,
     /// The batches read, each a list of rows; at most `max_batches` of them.
+    #[schemars(with = "Vec<Vec<Vec<Wire>>>")]
     pub batches: Vec<Vec<Vec<Json>>>,
 }
 
 /// A result column as the driver describes it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct ColumnInfo {
     pub name: String,
     /// From the driver's type metadata; for a driver with none, from the first non-null value.
@@ -451,13 +467,13 @@ pub fn decode_rows(rows: &[Vec<Json>], columns: &[Column]) -> Result<Vec<Row>, E
 }
 
 /// The results of `vector`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct Vectored {
     pub answer: VectorResult,
 }
 
 /// A vector operation's answer, one shape per kind of operation.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum VectorResult {
     /// `create_index`, `delete_index`, `delete_vectors`.
@@ -470,6 +486,7 @@ pub enum VectorResult {
     Matches {
         matches: Vec<MatchInfo>,
         #[serde(deserialize_with = "present")]
+        #[schemars(with = "Present<String>")]
         metric: Option<String>,
     },
     /// `fetch_vectors`.
@@ -478,7 +495,7 @@ pub enum VectorResult {
     Json { json: Json },
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchInfo {
     pub id: String,
@@ -520,6 +537,71 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> Result<Option<T>, D::Error> {
     Option::deserialize(deserializer)
+}
+
+/// The schema of a [`present`] field: `T` or `null`, and required (schemars leaves an
+/// `Option` out of `required`).
+struct Present<T>(PhantomData<T>);
+
+impl<T: JsonSchema> JsonSchema for Present<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        format!("Present_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        Option::<T>::json_schema(generator)
+    }
+}
+
+/// One line of the protocol, either way: the host's hello, a request, or a response.
+/// Only its schema is used: it is what `schema/driver-host.schema.json` describes.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(
+    title = "helios-matrix driver host protocol",
+    description = "One line of the driver host protocol (docs/driver-host.md): the hello a host writes first, a request helios-matrix writes, or a host's response. Generated from src/exec/driver/protocol.rs; `just driver-host-schema` writes it again."
+)]
+#[allow(dead_code)]
+enum Line<'a> {
+    Hello(Hello),
+    Request(Request<'a>),
+    Answer(Answer),
+    Refusal(Refusal),
+}
+
+/// `{"id": N, "ok": true, …results}`, the results being those of the request's op.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct Answer {
+    id: u64,
+    #[schemars(extend("const" = true))]
+    ok: bool,
+    #[serde(flatten)]
+    results: Results,
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Results {
+    Counted(Counted),
+    Queried(Queried),
+    Fetched(Fetched),
+    Vectored(Vectored),
+    Nothing(Nothing),
+}
+
+/// The protocol's JSON Schema (draft 2020-12), as `schema/driver-host.schema.json` holds it.
+pub fn schema_text() -> String {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let schema = generator.into_root_schema_for::<Line>();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 #[cfg(test)]
