@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// helios-matrix driver host (protocol 1, docs/driver-host.md) for node-postgres (`pg`).
+// helios-matrix driver host (docs/driver-host.md) for node-postgres (`pg`).
 //
 // One process is one session: helios-matrix writes one JSON request per line on stdin and
 // reads one JSON response per line from stdout. Requests run one at a time, in order;
 // `cancel` alone is answered while another request runs. Nothing but protocol lines goes to
 // stdout; diagnostics go to stderr. The target URL holds a password: it is never printed.
 
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import readline from 'node:readline'
 import { Readable } from 'node:stream'
@@ -13,11 +14,21 @@ import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 
-const PROTOCOL = 1
+// The protocol's version and capability names come from the JSON Schema helios-matrix
+// generates from its Rust types (src/exec/driver/protocol.rs), their one source; the host
+// runs from a helios-matrix checkout, two directories below it.
+const SCHEMA = JSON.parse(readFileSync(new URL('../../schema/driver-host.schema.json', import.meta.url), 'utf8'))
+const HELLO = SCHEMA.$defs.Hello.properties
+const PROTOCOL = HELLO.protocol.const
+const GREETING = HELLO.hello.const
+const KNOWN_CAPABILITIES = SCHEMA.$defs.Capability.oneOf.map((choice) => choice.const)
 const PG_VERSION = createRequire(import.meta.url)('pg/package.json').version
 // node-postgres itself has no COPY API: `copy` goes through pg-copy-streams, the way its
 // users bulk-load.
 const CAPABILITIES = ['sql', 'sessions', 'transactions', 'autocommit_off', 'cursors', 'cancel', 'copy']
+// helios-matrix would refuse a hello naming another: fail here, saying which.
+const UNKNOWN = CAPABILITIES.filter((name) => !KNOWN_CAPABILITIES.includes(name))
+if (UNKNOWN.length > 0) throw new Error(`capabilities the protocol has not: ${UNKNOWN.join(', ')}`)
 
 // ------------------------------------------------------------------------------ types
 
@@ -483,7 +494,7 @@ async function answer(req) {
 
 async function main() {
   write({
-    hello: 'helios-matrix-driver-host',
+    hello: GREETING,
     protocol: PROTOCOL,
     driver: 'node-postgres',
     driver_version: PG_VERSION,

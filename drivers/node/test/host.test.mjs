@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import net from 'node:net'
 import readline from 'node:readline'
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 const HOST = fileURLToPath(new URL('../host.mjs', import.meta.url))
 const TARGET = process.env.HELIOS_PG_TARGET ?? 'postgres://test:test@127.0.0.1:5432/helios?sslmode=require'
 const PG_VERSION = createRequire(import.meta.url)('pg/package.json').version
+const SCHEMA = JSON.parse(readFileSync(new URL('../../../schema/driver-host.schema.json', import.meta.url), 'utf8'))
 
 /** A running host: `request` sends one line and resolves with its response. */
 class Host {
@@ -86,7 +88,8 @@ describe('protocol', () => {
     const hello = await host.hello
     assert.deepEqual(hello, {
       hello: 'helios-matrix-driver-host',
-      protocol: 1,
+      // The version is the schema's, which helios-matrix generates from its own constant.
+      protocol: SCHEMA.$defs.Hello.properties.protocol.const,
       driver: 'node-postgres',
       driver_version: PG_VERSION,
       runtime: 'Node.js ' + process.version,

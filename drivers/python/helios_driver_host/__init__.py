@@ -1,5 +1,5 @@
-"""helios-matrix driver host for the Python drivers (docs/driver-host.md, protocol 1)."""
+"""helios-matrix driver host for the Python drivers (docs/driver-host.md)."""
 
-from .host import PROTOCOL
+from .protocol import PROTOCOL
 
 __all__ = ["PROTOCOL"]

@@ -15,12 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from .protocol import KINDS
 from .values import Json
-
-CAPABILITIES = frozenset(
-    {"sql", "sessions", "transactions", "autocommit_off", "cursors", "cancel", "copy", "vectors"}
-)
-KINDS = frozenset({"db", "connect", "lost", "unsupported", "client"})
 
 
 def qualified_name(exc: BaseException) -> str:

@@ -19,11 +19,9 @@ from importlib import metadata
 from typing import Any, BinaryIO
 
 from .adapter import Adapter, ErrorInfo, HostError, qualified_name
+from .protocol import CAPABILITIES, GREETING, PROTOCOL
 from .targets import parse
 from .values import Json, decode_param
-
-PROTOCOL = 1
-HELLO = "helios-matrix-driver-host"
 
 
 def driver_version(adapter: Adapter) -> str:
@@ -34,8 +32,12 @@ def driver_version(adapter: Adapter) -> str:
 
 
 def hello(adapter: Adapter) -> dict[str, Json]:
+    unknown = sorted(set(adapter.capabilities) - CAPABILITIES)
+    if unknown:
+        # helios-matrix would refuse the hello: say which names, and here.
+        raise ValueError(f"{adapter.name} names capabilities the protocol has not: {unknown}")
     return {
-        "hello": HELLO,
+        "hello": GREETING,
         "protocol": PROTOCOL,
         "driver": adapter.name,
         "driver_version": driver_version(adapter),

@@ -14,7 +14,8 @@ from typing import Any, BinaryIO, ClassVar
 import pytest
 
 from helios_driver_host.adapter import Adapter, Column, ErrorInfo, HostError, Rows
-from helios_driver_host.host import Host
+from helios_driver_host.host import Host, hello
+from helios_driver_host.protocol import PROTOCOL
 from helios_driver_host.values import Json
 
 
@@ -148,11 +149,22 @@ def test_hello_is_written_first_without_a_request() -> None:
     assert line.count(b"\n") == 1
     hello = json.loads(line)
     assert hello["hello"] == "helios-matrix-driver-host"
-    assert hello["protocol"] == 1
+    # The version is the schema's, which helios-matrix generates from its own constant.
+    assert hello["protocol"] == PROTOCOL
     assert hello["driver"] == "fake"
     assert hello["capabilities"] == ["sql", "transactions", "cancel"]
     assert hello["runtime"].startswith("CPython 3.")
     assert hello["driver_version"] not in ("", "unknown")
+
+
+def test_a_capability_the_protocol_has_not_fails_before_any_hello() -> None:
+    class Teleporting(FakeAdapter):
+        capabilities: ClassVar[tuple[str, ...]] = ("sql", "teleport")
+
+    with pytest.raises(
+        ValueError, match=r"fake names capabilities the protocol has not: \['teleport'\]"
+    ):
+        hello(Teleporting())
 
 
 def test_every_response_carries_its_requests_id(running: Running) -> None:

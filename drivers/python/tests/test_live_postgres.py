@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from helios_driver_host.protocol import PROTOCOL
+
 from .conftest import HostProcess, live, target
 
 pytestmark = live("postgresql")
@@ -60,7 +62,7 @@ def count(host: HostProcess, table: str) -> int:
 def test_hello_connect_close(spawn: Spawn, driver: str) -> None:
     host = spawn(driver)
     assert host.hello["driver"] == driver
-    assert host.hello["protocol"] == 1
+    assert host.hello["protocol"] == PROTOCOL
     caps = set(host.hello["capabilities"])
     assert {"sql", "sessions", "transactions", "autocommit_off", "cursors", "copy"} <= caps
     assert ("cancel" in caps) == (driver in CANCEL_DRIVERS)

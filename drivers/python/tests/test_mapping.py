@@ -36,6 +36,7 @@ from helios_driver_host.adapters.snowflake_driver import (
     snowflake_connect_args,
 )
 from helios_driver_host.adapters.sqlalchemy_driver import SqlalchemyAdapter
+from helios_driver_host.protocol import CAPABILITIES
 from helios_driver_host.targets import parse, trust_ca_file
 
 
@@ -54,16 +55,7 @@ def test_every_registered_driver_loads_with_its_declared_capabilities() -> None:
         adapter = load(name)
         assert adapter.name == name
         assert adapter.capabilities, name
-        assert set(adapter.capabilities) <= {
-            "sql",
-            "sessions",
-            "transactions",
-            "autocommit_off",
-            "cursors",
-            "cancel",
-            "copy",
-            "vectors",
-        }
+        assert set(adapter.capabilities) <= CAPABILITIES, name
     assert load("pinecone").capabilities == ("vectors",)
     assert "cancel" not in load("pymysql").capabilities
     assert "cancel" not in load("sqlalchemy").capabilities
