@@ -165,3 +165,38 @@ fn the_driver_host_schema_is_generated_from_the_protocol_types() {
         path.display()
     );
 }
+
+/// Every line of the driver host transcripts (tests/fixtures/driver-host), but each file's
+/// header, is a line the protocol's schema allows: the schema describes the conversations
+/// the hosts replay.
+#[test]
+fn every_driver_host_transcript_line_is_a_protocol_line() {
+    let protocol = validator("driver-host.schema.json");
+    let dir = root().join("tests/fixtures/driver-host");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("the transcripts") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        for (number, line) in text.lines().enumerate().skip(1) {
+            let message: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            let errors: Vec<String> = protocol
+                .iter_errors(&message)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{}:{}: {errors:#?}",
+                path.display(),
+                number + 1
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked} lines");
+    // And it is not a schema that allows anything.
+    let answer_without_ok = serde_json::json!({"id": 1, "rows": []});
+    assert!(!protocol.is_valid(&answer_without_ok));
+}

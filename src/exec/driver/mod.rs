@@ -15,6 +15,8 @@
 //! session that ended cleanly gives its host back; one that timed out or broke is killed.
 
 pub mod protocol;
+#[cfg(test)]
+mod transcripts;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;

@@ -273,7 +273,7 @@ impl NonFinite {
         }
     }
 
-    fn value(self) -> f64 {
+    pub fn value(self) -> f64 {
         match self {
             NonFinite::NaN => f64::NAN,
             NonFinite::Infinity => f64::INFINITY,
