@@ -100,11 +100,14 @@ class HostProcess:
 
     def send(self, op: str, **args: Any) -> int:
         self.last_id += 1
-        assert self.proc.stdin is not None
-        line = json.dumps({"id": self.last_id, "op": op, **args}) + "\n"
-        self.proc.stdin.write(line.encode("utf-8"))
-        self.proc.stdin.flush()
+        self.send_line(json.dumps({"id": self.last_id, "op": op, **args}))
         return self.last_id
+
+    def send_line(self, line: str) -> None:
+        """One request line, as it is."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((line + "\n").encode("utf-8"))
+        self.proc.stdin.flush()
 
     def request(self, op: str, **args: Any) -> dict[str, Any]:
         rid = self.send(op, **args)
