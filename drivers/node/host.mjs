@@ -278,11 +278,30 @@ async function run(sql, params, extra = {}) {
   const query = { text: sql, rowMode: 'array', ...extra }
   if (Array.isArray(params) ? params.length > 0 : params && Object.keys(params).length > 0) {
     if (!Array.isArray(params)) throw new HostError('client', 'node-postgres binds positional ($1) parameters only')
-    query.values = params
+    query.values = params.map(bindValue)
   }
   const result = await client.query(query)
   // A multi-statement string answers one result per statement: the last one is the answer.
   return Array.isArray(result) ? result[result.length - 1] : result
+}
+
+/** `[tag, text]` of a tagged value (`{"float": "NaN"}`, docs/driver-host.md, Values), else null. */
+function tagged(value) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
+  const entries = Object.entries(value)
+  return entries.length === 1 && typeof entries[0][1] === 'string' ? entries[0] : null
+}
+
+/**
+ * A parameter as node-postgres binds it: plain values as they are, a tagged one by its text
+ * (node-postgres would send an object as its JSON), bytes as a Buffer.
+ */
+function bindValue(value) {
+  if (value === null || typeof value !== 'object') return value
+  const tag = tagged(value)
+  if (tag === null) throw new HostError('client', `a parameter must be null, a boolean, a number, a string or a tagged value, not ${JSON.stringify(value)}`)
+  const [key, text] = tag
+  return key === 'bytes' ? Buffer.from(text, 'base64') : text
 }
 
 /** DB-API style autocommit off: a statement outside a transaction first opens one. */
@@ -354,14 +373,12 @@ function copyField(value) {
     return String(value) // JSON numbers are finite; PostgreSQL reads 1e+300 as it is
   }
   if (typeof value === 'string') return copyText(value) // also integers past 2^53 (parseRequest)
-  if (typeof value === 'object' && !Array.isArray(value)) {
-    const entries = Object.entries(value)
-    if (entries.length === 1 && typeof entries[0][1] === 'string') {
-      const [key, text] = entries[0]
-      // bytea's text input is its hex form; its leading backslash is escaped like any other.
-      if (key === 'bytes') return copyText('\\x' + Buffer.from(text, 'base64').toString('hex'))
-      return copyText(text) // {"float": "NaN"}, {"decimal": "1.50"}, {"date": …}: their text
-    }
+  const tag = tagged(value)
+  if (tag !== null) {
+    const [key, text] = tag
+    // bytea's text input is its hex form; its leading backslash is escaped like any other.
+    if (key === 'bytes') return copyText('\\x' + Buffer.from(text, 'base64').toString('hex'))
+    return copyText(text) // {"float": "NaN"}, {"decimal": "1.50"}, {"date": …}: their text
   }
   throw new HostError('client', `a copy value must be null, a boolean, a number, a string or a tagged value, not ${JSON.stringify(value)}`)
 }

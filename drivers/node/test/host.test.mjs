@@ -6,13 +6,10 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import net from 'node:net'
 import readline from 'node:readline'
 import { after, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
+import { HOST, TARGET, skipPg } from './reference.mjs'
 
-const HOST = fileURLToPath(new URL('../host.mjs', import.meta.url))
-const TARGET = process.env.HELIOS_PG_TARGET ?? 'postgres://test:test@127.0.0.1:5432/helios?sslmode=require'
 const PG_VERSION = createRequire(import.meta.url)('pg/package.json').version
 const SCHEMA = JSON.parse(readFileSync(new URL('../../../schema/driver-host.schema.json', import.meta.url), 'utf8'))
 
@@ -68,19 +65,6 @@ async function connected(autocommit = true) {
   await host.ok('connect', { target: TARGET, autocommit })
   return host
 }
-
-function portOpen(port, hostname) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: hostname, timeout: 1000 })
-    socket.on('connect', () => resolve(socket.end() && true))
-    socket.on('error', () => resolve(false))
-    socket.on('timeout', () => resolve(socket.destroy() && false))
-  })
-}
-
-const { hostname, port } = new URL(TARGET)
-const pgUp = await portOpen(Number(port || 5432), hostname)
-const skipPg = pgUp ? false : `PostgreSQL is not listening on ${hostname}:${port || 5432} (scripts/services.sh up starts it)`
 
 describe('protocol', () => {
   test('writes the hello line first, with the driver and its capabilities', async () => {
@@ -169,6 +153,17 @@ describe('PostgreSQL', { skip: skipPg }, () => {
     host.child.stdin.write(`{"id":${id},"op":"query","sql":"SELECT $1::int8 AS v","params":[-9223372036854775808]}\n`)
     const response = await answered
     assert.ok(response.raw.includes('"rows":[[-9223372036854775808]]'), response.raw)
+  })
+
+  test('tagged parameters bind as their values: NaN and infinite floats, decimals, bytes', async () => {
+    const host = await connected()
+    const response = await host.ok('query', {
+      sql: 'SELECT $1::float8 AS nan, $2::float8 AS inf, $3::numeric AS amount, $4::bytea AS b',
+      params: [{ float: 'NaN' }, { float: '-Infinity' }, { decimal: '1.50' }, { bytes: 'Cv8=' }],
+    })
+    assert.deepEqual(response.rows, [[{ float: 'NaN' }, { float: '-Infinity' }, { decimal: '1.50' }, { bytes: 'Cv8=' }]])
+    const refused = await host.request('query', { sql: 'SELECT $1::text', params: [{ a: 1, b: 2 }] })
+    assert.equal(refused.error.kind, 'client')
   })
 
   test('other types travel tagged: floats, bytes, times, json, uuid, arrays', async () => {
