@@ -94,7 +94,8 @@ drivers:
     bash scripts/drivers.sh install
     bash scripts/node-host.sh install
 
-# The driver hosts' own checks: format, lints, types and tests (against the servers).
+# The driver hosts' own checks: format, lints, types and tests (against the servers), the
+# replay of the driver host transcripts (tests/fixtures/driver-host) among them.
 drivers-check: drivers services
     bash scripts/drivers.sh check
     bash scripts/node-host.sh check

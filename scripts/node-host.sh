@@ -2,7 +2,8 @@
 # The Node.js driver host for node-postgres (drivers/node/, docs/driver-host.md).
 #
 #   scripts/node-host.sh install   npm ci in drivers/node, only when needed
-#   scripts/node-host.sh check     syntax check and the host's tests (node --test)
+#   scripts/node-host.sh check     syntax check and the host's tests (node --test), the
+#                                  driver host transcripts' replay among them
 #
 # - `install` is cheap to call every time: it runs `npm ci` only when node_modules is
 #   missing or package-lock.json changed since the last install. The lock file's hash is
@@ -37,8 +38,10 @@ cmd_check() {
     exit 1
   fi
   cd "$ROOT"
-  node --check drivers/node/host.mjs
-  node --check drivers/node/test/host.test.mjs
+  local file
+  for file in drivers/node/host.mjs drivers/node/test/*.mjs; do
+    node --check "$file"
+  done
   # node --test exits non-zero when any test fails; set -e passes that on.
   node --test drivers/node/test/
 }
