@@ -8,16 +8,16 @@ use futures_util::future::join_all;
 use super::check;
 use super::events::{Answer, Key, Observed};
 use super::http::HttpTargets;
-use super::sqllogictest::{self, Letter};
+use super::sqllogictest;
 use super::{Failure, FailureKind, RunConfig};
-use crate::exec::{Canceller, Engine, ExecError, ResultSet, Session, SessionOptions, VectorAnswer};
+use crate::exec::{Canceller, Engine, ExecError, ResultSet, Session, SessionOptions};
 use crate::plan::template::{Expander, values};
 use crate::plan::{
     Action, CasePlan, CopyRows, ErrorExpect, HttpStep, Query, Statement, Step, SuitePlan,
     VectorStep,
 };
 use crate::target::{Target, mask};
-use crate::value::{Compare, Comparison, DEFAULT_TOLERANCE, Scalar};
+use crate::value::{Compare, Comparison, Scalar};
 
 /// The session fixtures run on: autocommit, separate from the case's own sessions.
 const FIXTURE_SESSION: &str = "\u{0}fixtures";
@@ -502,7 +502,7 @@ impl CaseRun<'_> {
         });
         match (result, &q.error) {
             (Ok((rs, interrupted)), None) => {
-                let mut failures = result_failures(q, &rs, cells).into_iter();
+                let mut failures = check::result_failures(q, &rs, cells).into_iter();
                 match failures.next() {
                     None => Ok(()),
                     Some((key, mut first)) => {
@@ -536,7 +536,7 @@ impl CaseRun<'_> {
             .timed(session, async move |s| s.vector(&op).await)
             .await?;
         match answer {
-            Ok(answer) => check_vector(step, &answer).map_err(Failure::new),
+            Ok(answer) => check::check_vector(step, &answer).map_err(Failure::new),
             Err(e) => Err(exec_failure(e, step.op.name())),
         }
     }
@@ -655,23 +655,12 @@ async fn read_rows(
 /// A query's result as `record` writes it back.
 fn rows_answer(q: &Query, result: ResultSet) -> Answer {
     let printed = (q.compare == Compare::Sqllogictest).then(|| {
-        let letters = letters(q, &result);
+        let letters = sqllogictest::letters(q, &result);
         let printed = sqllogictest::rendered(&result.rows, &letters, q.sort);
         let hash = sqllogictest::hash(&printed);
         (printed, hash)
     });
     Answer::Rows { result, printed }
-}
-
-fn letters(q: &Query, rs: &ResultSet) -> Vec<Letter> {
-    match &q.types {
-        Some(types) => types.iter().copied().map(Letter::of_class).collect(),
-        None => rs
-            .columns
-            .iter()
-            .map(|c| Letter::of_class(c.class))
-            .collect(),
-    }
 }
 
 /// A failed call: fine when an error was expected and this is it.
@@ -692,345 +681,5 @@ fn error_outcome(e: ExecError, expect: Option<&ErrorExpect>) -> Result<(), Failu
             Err(Failure::infrastructure(mask(&other.to_string())))
         }
         (other, _) => Err(Failure::new(mask(&other.to_string()))),
-    }
-}
-
-/// Every check of a query's result that fails, in the order they are reported, each with
-/// the key it checks: `record` rewrites exactly those keys.
-fn result_failures(q: &Query, rs: &ResultSet, cells: Comparison) -> Vec<(Key, Failure)> {
-    if q.compare == Compare::Sqllogictest {
-        return sqllogictest_failures(q, rs);
-    }
-    let mut out = Vec::new();
-    if let Some(columns) = &q.columns {
-        let got = rs.column_names();
-        if columns != &got {
-            let failure = Failure {
-                message: "the column names differ".to_string(),
-                diff: Some(check::diff(&[columns.join(" | ")], &[got.join(" | ")])),
-                ..Failure::default()
-            };
-            out.push((Key::Columns, failure));
-        }
-    }
-    if let Some(types) = &q.types
-        && let Err(message) = check::types(types, &rs.columns)
-    {
-        out.push((Key::Types, Failure::new(message)));
-    }
-    if let Some(failure) = row_count_failure(q, rs) {
-        out.push((Key::RowCount, failure));
-    }
-    if let Some(rows) = &q.rows
-        && let Err(differ) = check::rows(rows, &rs.rows, &rs.columns, q.sort, cells)
-    {
-        let mut message = "the result differs".to_string();
-        for note in &differ.notes {
-            message.push_str("\n  ");
-            message.push_str(note);
-        }
-        let failure = Failure {
-            message,
-            diff: Some(differ.diff),
-            ..Failure::default()
-        };
-        out.push((Key::Rows, failure));
-    }
-    out
-}
-
-fn row_count_failure(q: &Query, rs: &ResultSet) -> Option<Failure> {
-    let n = q.row_count?;
-    (rs.rows.len() as u64 != n).then(|| {
-        Failure::new(format!(
-            "the query returned {} row(s), expected {n}",
-            rs.rows.len()
-        ))
-    })
-}
-
-/// `compare: sqllogictest`: `types:` says how each column prints (by default, the
-/// column's own class), `row_count` still counts rows.
-fn sqllogictest_failures(q: &Query, rs: &ResultSet) -> Vec<(Key, Failure)> {
-    let mut out = Vec::new();
-    // As sqllogictest's runners do, a result with another number of columns than the
-    // type string has letters is wrong whatever its values.
-    if let Some(types) = &q.types
-        && !rs.columns.is_empty()
-        && rs.columns.len() != types.len()
-    {
-        let failure = Failure::new(format!(
-            "the query returned {} column(s), its `types` name {}",
-            rs.columns.len(),
-            types.len()
-        ));
-        out.push((Key::Types, failure));
-        return out;
-    }
-    if let Some(failure) = row_count_failure(q, rs) {
-        out.push((Key::RowCount, failure));
-    }
-    let checked = sqllogictest::check(
-        &rs.rows,
-        &letters(q, rs),
-        q.sort,
-        q.rows.as_deref(),
-        q.rows_hash.as_ref(),
-    );
-    if let Err(d) = checked {
-        let failure = Failure {
-            message: d.message,
-            diff: Some(check::diff(&d.expected, &d.actual)),
-            ..Failure::default()
-        };
-        let key = if q.rows_hash.is_some() {
-            Key::RowsHash
-        } else {
-            Key::Rows
-        };
-        out.push((key, failure));
-    }
-    out
-}
-
-/// Checks a vector operation's answer against its step's checks.
-fn check_vector(step: &VectorStep, answer: &VectorAnswer) -> Result<(), String> {
-    let checks = &step.checks;
-    match answer {
-        VectorAnswer::Indexes(names) | VectorAnswer::Vectors(names) => {
-            if let Some(wanted) = &checks.contains {
-                for name in wanted {
-                    if !names.contains(name) {
-                        return Err(format!("`{name}` is missing from the answer: {names:?}"));
-                    }
-                }
-            }
-            if let Some(n) = checks.count
-                && names.len() as u64 != n
-            {
-                return Err(format!("{} item(s) came back, expected {n}", names.len()));
-            }
-        }
-        VectorAnswer::Upserted(n) => {
-            if let Some(expected) = checks.count
-                && *n != expected
-            {
-                return Err(format!("{n} vector(s) upserted, expected {expected}"));
-            }
-        }
-        VectorAnswer::Matches { matches, metric } => {
-            check_ranking(matches, metric.as_deref())?;
-            if let Some(m) = &checks.matches {
-                if let Some(n) = m.count
-                    && matches.len() as u64 != n
-                {
-                    return Err(format!("{} match(es), expected {n}", matches.len()));
-                }
-                if let Some(ids) = &m.ids {
-                    let got: Vec<&str> = matches.iter().map(|x| x.id.as_str()).collect();
-                    let ok = if m.ids_in_order {
-                        got.iter().zip(ids).all(|(g, w)| *g == w) && got.len() == ids.len()
-                    } else {
-                        let mut a: Vec<&str> = got.clone();
-                        let mut b: Vec<&str> = ids.iter().map(String::as_str).collect();
-                        a.sort_unstable();
-                        b.sort_unstable();
-                        a == b
-                    };
-                    if !ok {
-                        return Err(format!("match ids {got:?}, expected {ids:?}"));
-                    }
-                }
-            }
-            if let Some(each) = &checks.each_match {
-                let zero_allowed = checks.matches.as_ref().and_then(|m| m.count) == Some(0);
-                if matches.is_empty() && !zero_allowed {
-                    return Err(
-                        "`each_match` has nothing to check: the query returned no matches (write `matches: {count: 0}` if none are expected)"
-                            .to_string(),
-                    );
-                }
-                for found in matches {
-                    if let Some(meta) = &each.metadata {
-                        let have = found.metadata.clone().unwrap_or(serde_json::Value::Null);
-                        if !json_contains(&have, meta) {
-                            return Err(format!(
-                                "match `{}` has metadata {have}, expected it to contain {meta}",
-                                found.id
-                            ));
-                        }
-                    }
-                    if let Some(min) = each.min_score
-                        && found.score < min
-                    {
-                        return Err(format!(
-                            "match `{}` scores {}, below min_score {min}",
-                            found.id, found.score
-                        ));
-                    }
-                    if let Some(max) = each.max_score
-                        && found.score > max
-                    {
-                        return Err(format!(
-                            "match `{}` scores {}, above max_score {max}",
-                            found.id, found.score
-                        ));
-                    }
-                }
-            }
-        }
-        VectorAnswer::Json(value) => {
-            if let Some(expect) = &checks.expect
-                && !json_contains(value, expect)
-            {
-                return Err(format!("the answer {value} does not contain {expect}"));
-            }
-        }
-        VectorAnswer::Done => {}
-    }
-    Ok(())
-}
-
-/// Matches come ranked best first: by falling score for similarity metrics (cosine,
-/// dot product), by rising distance for euclidean.
-fn check_ranking(matches: &[crate::exec::VectorMatch], metric: Option<&str>) -> Result<(), String> {
-    if matches.len() < 2 {
-        return Ok(());
-    }
-    let ascending = match metric.map(str::to_ascii_lowercase).as_deref() {
-        Some("cosine" | "dotproduct" | "dot_product") => false,
-        Some("euclidean") => true,
-        Some(other) => {
-            return Err(format!(
-                "the index's metric `{other}` is unknown, so the ranking of its matches cannot be checked"
-            ));
-        }
-        None => {
-            return Err(
-                "the index description names no metric, so the ranking of its matches cannot be checked"
-                    .to_string(),
-            );
-        }
-    };
-    for pair in matches.windows(2) {
-        let (a, b) = (&pair[0], &pair[1]);
-        let in_order = if ascending {
-            a.score <= b.score
-        } else {
-            a.score >= b.score
-        };
-        if !in_order {
-            return Err(format!(
-                "matches are not ranked by the {} metric: `{}` ({}) comes before `{}` ({})",
-                metric.unwrap_or_default(),
-                a.id,
-                a.score,
-                b.id,
-                b.score
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Partial match: every key of `want` is in `have` with a matching value.
-fn json_contains(have: &serde_json::Value, want: &serde_json::Value) -> bool {
-    use serde_json::Value as J;
-    match (have, want) {
-        (J::Object(h), J::Object(w)) => w
-            .iter()
-            .all(|(k, wv)| h.get(k).is_some_and(|hv| json_contains(hv, wv))),
-        (J::Number(h), J::Number(w)) => h
-            .as_f64()
-            .zip(w.as_f64())
-            .is_some_and(|(a, b)| crate::value::approx_eq(b, a, DEFAULT_TOLERANCE)),
-        (h, w) => h == w,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exec::VectorMatch;
-    use crate::plan::{EachMatch, MatchesCheck, VectorChecks, VectorOp};
-
-    fn hit(id: &str, score: f64, category: &str) -> VectorMatch {
-        VectorMatch {
-            id: id.into(),
-            score,
-            metadata: Some(serde_json::json!({"category": category})),
-        }
-    }
-
-    fn query_step(checks: VectorChecks) -> VectorStep {
-        VectorStep {
-            op: VectorOp::ListIndexes,
-            checks,
-        }
-    }
-
-    fn answer(matches: Vec<VectorMatch>, metric: &str) -> VectorAnswer {
-        VectorAnswer::Matches {
-            matches,
-            metric: Some(metric.into()),
-        }
-    }
-
-    #[test]
-    fn each_match_needs_a_match_unless_none_are_expected() {
-        let each = EachMatch {
-            metadata: Some(serde_json::json!({"category": "A"})),
-            ..EachMatch::default()
-        };
-        let step = query_step(VectorChecks {
-            each_match: Some(each.clone()),
-            ..VectorChecks::default()
-        });
-        let err = check_vector(&step, &answer(vec![], "cosine")).expect_err("vacuous");
-        assert!(err.contains("no matches"), "{err}");
-        let step = query_step(VectorChecks {
-            each_match: Some(each),
-            matches: Some(MatchesCheck {
-                count: Some(0),
-                ..MatchesCheck::default()
-            }),
-            ..VectorChecks::default()
-        });
-        assert!(check_vector(&step, &answer(vec![], "cosine")).is_ok());
-    }
-
-    #[test]
-    fn each_match_checks_every_key() {
-        let step = query_step(VectorChecks {
-            each_match: Some(EachMatch {
-                metadata: Some(serde_json::json!({"category": "A"})),
-                min_score: Some(0.5),
-                max_score: None,
-            }),
-            ..VectorChecks::default()
-        });
-        let good = vec![hit("a", 0.9, "A"), hit("b", 0.6, "A")];
-        assert!(check_vector(&step, &answer(good, "cosine")).is_ok());
-        let wrong_meta = vec![hit("a", 0.9, "A"), hit("b", 0.6, "B")];
-        assert!(check_vector(&step, &answer(wrong_meta, "cosine")).is_err());
-        let low = vec![hit("a", 0.9, "A"), hit("b", 0.4, "A")];
-        let err = check_vector(&step, &answer(low, "cosine")).expect_err("below min");
-        assert!(err.contains("min_score"), "{err}");
-    }
-
-    #[test]
-    fn matches_must_be_ranked_as_the_metric_says() {
-        let step = query_step(VectorChecks::default());
-        let descending = vec![hit("a", 0.9, "A"), hit("b", 0.1, "A")];
-        let ascending = vec![hit("a", 0.1, "A"), hit("b", 0.9, "A")];
-        assert!(check_vector(&step, &answer(descending.clone(), "cosine")).is_ok());
-        assert!(check_vector(&step, &answer(ascending.clone(), "cosine")).is_err());
-        assert!(check_vector(&step, &answer(ascending.clone(), "euclidean")).is_ok());
-        assert!(check_vector(&step, &answer(descending, "euclidean")).is_err());
-        let unknown = VectorAnswer::Matches {
-            matches: ascending,
-            metric: None,
-        };
-        assert!(check_vector(&step, &unknown).is_err());
     }
 }

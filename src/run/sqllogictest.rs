@@ -11,8 +11,8 @@
 
 use md5::{Digest, Md5};
 
-use crate::exec::Row;
-use crate::plan::{RowsHash, Sort};
+use crate::exec::{ResultSet, Row};
+use crate::plan::{Query, RowsHash, Sort};
 use crate::value::{Scalar, TypeClass, Value};
 
 /// How one column's values are printed: sqllogictest's type letter.
@@ -48,6 +48,19 @@ impl Letter {
             Letter::Real => TypeClass::Float,
             Letter::Text => TypeClass::Text,
         }
+    }
+}
+
+/// The letter each column of a query's result prints by: its `types:`, or by default
+/// the column's own class.
+pub fn letters(q: &Query, rs: &ResultSet) -> Vec<Letter> {
+    match &q.types {
+        Some(types) => types.iter().copied().map(Letter::of_class).collect(),
+        None => rs
+            .columns
+            .iter()
+            .map(|c| Letter::of_class(c.class))
+            .collect(),
     }
 }
 

@@ -1,14 +1,20 @@
 //! Comparing what a step got with what its spec expected: server errors here, a result's
-//! rows, column types and cursor batches in `rows`.
+//! rows, column types and cursor batches in `rows`; the checks of a step's whole answer,
+//! each failing one reported with the key it checks, in `query` (a query's result) and
+//! `vector` (a vector operation's answer).
 
+mod query;
 mod rows;
+mod vector;
 
 use regex::Regex;
 
 use crate::exec::DbError;
 use crate::plan::ErrorExpect;
 
+pub(super) use query::result_failures;
 pub use rows::{RowsDiffer, batches, rows, types};
+pub(super) use vector::check_vector;
 
 /// Does a server error satisfy the expectation?
 pub fn error_matches(expect: &ErrorExpect, actual: &DbError) -> bool {
