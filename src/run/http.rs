@@ -9,8 +9,8 @@ use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value as Json;
 
-use super::json_subset;
-use super::{Failure, check};
+use super::Failure;
+use super::check::{self, json};
 use crate::exec::ExecError;
 use crate::exec::http::{HttpClient, credentials, query_param};
 use crate::plan::HttpStep;
@@ -241,7 +241,7 @@ fn check_body(step: &HttpStep, body: &Json, shown: &str) -> Result<(), Failure> 
     let Some(expect) = &step.expect else {
         return Ok(());
     };
-    let Err(mismatch) = json_subset::check(expect, body) else {
+    let Err(mismatch) = json::check(expect, body) else {
         return Ok(());
     };
     let lines = |v: &Json| -> Vec<String> {
@@ -251,7 +251,7 @@ fn check_body(step: &HttpStep, body: &Json, shown: &str) -> Result<(), Failure> 
             .map(mask)
             .collect()
     };
-    let seen = json_subset::projection(expect, body);
+    let seen = json::projection(expect, body);
     Err(Failure {
         message: mask(&format!(
             "the answer to {shown} differs {}",

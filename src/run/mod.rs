@@ -10,7 +10,6 @@ mod case;
 pub mod check;
 pub mod events;
 mod http;
-pub mod json_subset;
 pub mod sqllogictest;
 pub mod wait;
 

@@ -1,8 +1,10 @@
 //! Comparing what a step got with what its spec expected: server errors here, a result's
 //! rows, column types and cursor batches in `rows`; the checks of a step's whole answer,
 //! each failing one reported with the key it checks, in `query` (a query's result) and
-//! `vector` (a vector operation's answer).
+//! `vector` (a vector operation's answer); whether a JSON answer contains what a step
+//! expects of it, for `http` steps and vector checks alike, in [`json`].
 
+pub mod json;
 mod query;
 mod rows;
 mod vector;

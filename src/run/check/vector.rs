@@ -1,9 +1,9 @@
 //! A vector operation's answer against its step's checks: the names listed, the count
 //! upserted, the matches (their count, ids, ranking, scores and metadata) and a JSON answer.
 
+use super::json;
 use crate::exec::{VectorAnswer, VectorMatch};
 use crate::plan::VectorStep;
-use crate::value::DEFAULT_TOLERANCE;
 
 /// Checks a vector operation's answer against its step's checks.
 pub(in crate::run) fn check_vector(step: &VectorStep, answer: &VectorAnswer) -> Result<(), String> {
@@ -65,7 +65,7 @@ pub(in crate::run) fn check_vector(step: &VectorStep, answer: &VectorAnswer) -> 
                 for found in matches {
                     if let Some(meta) = &each.metadata {
                         let have = found.metadata.clone().unwrap_or(serde_json::Value::Null);
-                        if !json_contains(&have, meta) {
+                        if json::check(meta, &have).is_err() {
                             return Err(format!(
                                 "match `{}` has metadata {have}, expected it to contain {meta}",
                                 found.id
@@ -93,7 +93,7 @@ pub(in crate::run) fn check_vector(step: &VectorStep, answer: &VectorAnswer) -> 
         }
         VectorAnswer::Json(value) => {
             if let Some(expect) = &checks.expect
-                && !json_contains(value, expect)
+                && json::check(expect, value).is_err()
             {
                 return Err(format!("the answer {value} does not contain {expect}"));
             }
@@ -143,21 +143,6 @@ fn check_ranking(matches: &[VectorMatch], metric: Option<&str>) -> Result<(), St
         }
     }
     Ok(())
-}
-
-/// Partial match: every key of `want` is in `have` with a matching value.
-fn json_contains(have: &serde_json::Value, want: &serde_json::Value) -> bool {
-    use serde_json::Value as J;
-    match (have, want) {
-        (J::Object(h), J::Object(w)) => w
-            .iter()
-            .all(|(k, wv)| h.get(k).is_some_and(|hv| json_contains(hv, wv))),
-        (J::Number(h), J::Number(w)) => h
-            .as_f64()
-            .zip(w.as_f64())
-            .is_some_and(|(a, b)| crate::value::approx_eq(b, a, DEFAULT_TOLERANCE)),
-        (h, w) => h == w,
-    }
 }
 
 #[cfg(test)]
@@ -227,6 +212,44 @@ mod tests {
         let low = vec![hit("a", 0.9, "A"), hit("b", 0.4, "A")];
         let err = check_vector(&step, &answer(low, "cosine")).expect_err("below min");
         assert!(err.contains("min_score"), "{err}");
+    }
+
+    #[test]
+    fn metadata_and_json_answers_follow_the_one_containment_rule() {
+        use serde_json::json;
+
+        // Where the vector checks' old rule disagreed with the `http` steps': arrays item
+        // by item, integers exactly (see `super::json`).
+        let each = |metadata| {
+            query_step(VectorChecks {
+                each_match: Some(EachMatch {
+                    metadata: Some(metadata),
+                    ..EachMatch::default()
+                }),
+                ..VectorChecks::default()
+            })
+        };
+        let found = VectorMatch {
+            id: "a".into(),
+            score: 0.9,
+            metadata: Some(json!({"tags": [{"k": 1, "x": 0}], "n": 1_000_000_000_000_i64})),
+        };
+        let got = answer(vec![found], "cosine");
+        assert!(check_vector(&each(json!({"tags": [{"k": 1}]})), &got).is_ok());
+        assert!(check_vector(&each(json!({"tags": [{"k": 2}]})), &got).is_err());
+        let err = check_vector(&each(json!({"n": 1_000_000_000_001_i64})), &got)
+            .expect_err("integers compare exactly");
+        assert!(err.contains("expected it to contain"), "{err}");
+
+        let stats = query_step(VectorChecks {
+            expect: Some(json!({"totalVectorCount": 100, "dimensions": [4]})),
+            ..VectorChecks::default()
+        });
+        let described = json!({"totalVectorCount": 100, "dimensions": [4.0], "x": 1});
+        assert!(check_vector(&stats, &VectorAnswer::Json(described)).is_ok());
+        let other = json!({"totalVectorCount": 99, "dimensions": [4]});
+        let err = check_vector(&stats, &VectorAnswer::Json(other)).expect_err("a count differs");
+        assert!(err.contains("does not contain"), "{err}");
     }
 
     #[test]

@@ -1,10 +1,19 @@
-//! Does a JSON answer contain what an `http` step's `expect` says?
+//! Does a JSON answer contain what a step expects of it? The one containment rule, for an
+//! `http` step's `expect` and for the vector checks (`each_match: {metadata: …}`, and
+//! `expect` on an answer that is JSON, such as `describe_index`'s) alike.
 //!
 //! An object matches when every expected key is present with a matching value (other keys
 //! are ignored); an array when it has exactly as many items, each matching the expected
-//! item at the same position; a number when it is the same number (integers exactly,
-//! floats within the default relative tolerance); anything else when it is equal, type
-//! included (`"1"` never matches `1`).
+//! item at the same position (so the items' objects, too, need only the keys expected); a
+//! number when it is the same number (integers exactly when both sides are integers, and
+//! otherwise as floats within the default relative tolerance, so `2` matches `2.0`);
+//! anything else when it is equal, type included (`"1"` never matches `1`).
+//!
+//! The vector checks had a rule of their own, which compared integers as floats (so
+//! `1000000000000` matched `1000000000001`) and arrays as wholes (so `[{"id": 1}]` did not
+//! match `[{"id": 1, "x": 0}]`, nor `[2]` match `[2.0]`). This rule is stricter on the
+//! first, as counts and ids must be, and looser on the second, as an object is; no spec's
+//! vector check names an integer past 10^9 or an array, so none changes its verdict.
 
 use serde_json::Value as Json;
 
@@ -200,6 +209,33 @@ mod tests {
             "at the top level: expected null (null), got false (a boolean)"
         );
         assert!(check(&json!(u64::MAX), &json!(u64::MAX)).is_ok());
+    }
+
+    #[test]
+    fn integers_match_exactly_and_only_floats_within_the_tolerance() {
+        // Once matched by the vector checks' own rule, as floats 1e-12 apart.
+        assert_eq!(
+            at(json!(1_000_000_000_000_i64), json!(1_000_000_000_001_i64)),
+            "at the top level: expected 1000000000000, got 1000000000001"
+        );
+        assert!(check(&json!(1_000_000_000_000_i64), &json!(1e12)).is_ok());
+        assert!(check(&json!(1e12), &json!(1_000_000_000_000.5)).is_ok());
+        assert!(check(&json!(-3), &json!(3_u64)).is_err());
+    }
+
+    #[test]
+    fn array_items_match_as_values_anywhere_do() {
+        // Once refused by the vector checks' own rule, which compared arrays as wholes.
+        assert!(
+            check(
+                &json!({"tags": [{"k": 1}]}),
+                &json!({"tags": [{"k": 1, "x": 2}]})
+            )
+            .is_ok()
+        );
+        assert!(check(&json!([2, 0.5]), &json!([2.0, 0.5])).is_ok());
+        assert!(check(&json!(["a", "b"]), &json!(["b", "a"])).is_err());
+        assert!(check(&json!([]), &json!([1])).is_err());
     }
 
     #[test]
