@@ -519,6 +519,9 @@ fn params_from(value: serde_json::Value, line: usize) -> Result<Vec<Param>> {
     }
 }
 
+/// A step record: an optional `repeat VAR in FROM..TO` line, the header (the step's kind,
+/// then its attributes) and the body. The attributes every step may have are read here;
+/// each kind's own, and its body, by its `*_action` function.
 fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
     let (repeat, lines, line) = match lines[0].strip_prefix("repeat ") {
         Some(range) => (Some(parse_range(range, line)?), &lines[1..], line + 1),
@@ -527,9 +530,66 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
     let Some(header) = lines.first() else {
         return err(line, "`repeat` must be followed by a step");
     };
-    let body = &lines[1..];
     let (word, rest) = header.split_once(' ').unwrap_or((header, ""));
-    let (rest, errored) = match word {
+    let (attrs, errored) = attributes_of(word, rest, line)?;
+    let mut record = Record {
+        line,
+        body: &lines[1..],
+        attrs: Attrs::parse(attrs, line)?,
+    };
+    let step_line = record.attrs.line.unwrap_or(0);
+    let session = record.attrs.string("session", line)?;
+    let action = match word {
+        "statement" => statement_action(&mut record, errored)?,
+        "query" => query_action(&mut record, errored)?,
+        "begin" | "commit" | "rollback" => {
+            record.no_body()?;
+            match word {
+                "begin" => Action::Begin,
+                "commit" => Action::Commit,
+                _ => Action::Rollback,
+            }
+        }
+        "sleep" => sleep_action(&mut record)?,
+        "copy" => copy_action(&mut record)?,
+        "vector" => vector_action(&record)?,
+        "http" => http_action(header, &mut record)?,
+        other => return err(line, format!("unknown record `{other}`")),
+    };
+    let origin = record.attrs.string("origin", line)?;
+    record.attrs.finish(line)?;
+    Ok(Step {
+        line: step_line,
+        session,
+        repeat,
+        origin,
+        action,
+    })
+}
+
+/// One step record: its header's line, the attributes the step's kind reads (and
+/// [`parse_step`] then checks are all used), and the lines below the header.
+struct Record<'a> {
+    line: usize,
+    body: &'a [&'a str],
+    attrs: Attrs,
+}
+
+impl Record<'_> {
+    fn no_body(&self) -> Result<()> {
+        if self.body.is_empty() {
+            Ok(())
+        } else {
+            err(self.line + 1, "this step takes no body")
+        }
+    }
+}
+
+/// A header's attributes: what follows the words that are not attributes
+/// (`statement ok|error`, `query [error]`, `vector OP`, `http METHOD`); and whether the
+/// step expects an error.
+fn attributes_of<'a>(word: &str, rest: &'a str, line: usize) -> Result<(&'a str, bool)> {
+    Ok(match word {
         "statement" => match rest.split_once(' ').unwrap_or((rest, "")) {
             ("ok", r) => (r, false),
             ("error", r) => (r, true),
@@ -539,186 +599,203 @@ fn parse_step(line: usize, lines: &[&str]) -> Result<Step> {
             Some(r) if r.is_empty() || r.starts_with(' ') => (r, true),
             _ => (rest, false),
         },
-        "vector" => (rest.split_once(' ').map_or("", |(_, r)| r), false),
-        "http" => (rest.split_once(' ').map_or("", |(_, r)| r), false),
+        "vector" | "http" => (rest.split_once(' ').map_or("", |(_, r)| r), false),
         _ => (rest, false),
-    };
-    let mut attrs = Attrs::parse(rest, line)?;
-    let step_line = attrs.line.unwrap_or(0);
-    let session = attrs.string("session", line)?;
-    let no_body = |body: &[&str]| {
-        if body.is_empty() {
-            Ok(())
-        } else {
-            err(line + 1, "this step takes no body")
-        }
-    };
-    let action = match word {
-        "statement" | "query" => {
-            let params = attrs
-                .take("params")
-                .map(|v| params_from(v, line))
-                .transpose()?
-                .unwrap_or_default();
-            let error = if errored {
-                Some(ErrorExpect {
-                    class: attrs.string("class", line)?,
-                    sqlstate: attrs.string("sqlstate", line)?,
-                    code: attrs.string("code", line)?,
-                    message: attrs.string("message", line)?,
-                    exception: attrs.string("exception", line)?,
-                })
-            } else {
-                None
-            };
-            let sql_attr = attrs.string("sql", line)?;
-            let split = body.iter().position(|l| *l == "----");
-            let (sql_lines, result_lines) = match split {
-                Some(i) => (&body[..i], Some(&body[i + 1..])),
-                None => (body, None),
-            };
-            let sql = match sql_attr {
-                Some(s) if sql_lines.is_empty() => s,
-                Some(_) => return err(line, "SQL given both as `sql=` and as a body"),
-                None if sql_lines.is_empty() => return err(line, "a step needs SQL"),
-                None => sql_lines.join("\n"),
-            };
-            if word == "statement" {
-                if result_lines.is_some() {
-                    return err(line, "a statement has no `----` result");
-                }
-                Action::Statement(Statement {
-                    sql,
-                    params,
-                    count: attrs.typed("count", line)?,
-                    error,
-                })
-            } else {
-                let rows = result_lines
-                    .map(|rows| {
-                        rows.iter()
-                            .enumerate()
-                            .map(|(i, r)| {
-                                read_json::<Vec<Scalar>>(
-                                    r,
-                                    line + 1 + sql_lines.len() + 1 + i,
-                                    "row",
-                                )
-                            })
-                            .collect::<Result<Vec<_>>>()
-                    })
-                    .transpose()?;
-                let sort = match attrs.string("sort", line)? {
-                    Some(s) => {
-                        Sort::parse(&s).map_or_else(|| err(line, format!("bad sort `{s}`")), Ok)?
-                    }
-                    None => Sort::None,
-                };
-                let fetch = match attrs.typed::<u64>("fetch", line)? {
-                    Some(batch) => Some(Fetch {
-                        batch,
-                        batches: attrs
-                            .typed::<Vec<BatchCheck>>("batches", line)?
-                            .unwrap_or_default(),
-                    }),
-                    None => None,
-                };
-                Action::Query(Box::new(Query {
-                    sql,
-                    params,
-                    rows,
-                    columns: attrs.typed("columns", line)?,
-                    sort,
-                    row_count: attrs.typed("row_count", line)?,
-                    fetch,
-                    error,
-                    cancel_after: attrs.duration("cancel_after", line)?,
-                    tolerance: attrs.typed("tolerance", line)?,
-                    types: attrs.typed("types", line)?,
-                    compare: match attrs.string("compare", line)? {
-                        Some(c) => Compare::parse(&c)
-                            .map_or_else(|| err(line, format!("bad compare `{c}`")), Ok)?,
-                        None => Compare::Typed,
-                    },
-                    rows_hash: attrs.typed("rows_hash", line)?,
-                }))
-            }
-        }
-        "begin" | "commit" | "rollback" => {
-            no_body(body)?;
-            match word {
-                "begin" => Action::Begin,
-                "commit" => Action::Commit,
-                _ => Action::Rollback,
-            }
-        }
-        "sleep" => {
-            no_body(body)?;
-            Action::Sleep {
-                duration: attrs
-                    .duration("duration", line)?
-                    .map_or_else(|| err(line, "`sleep` needs `duration=`"), Ok)?,
-            }
-        }
-        "copy" => {
-            let table = attrs
-                .string("table", line)?
-                .map_or_else(|| err(line, "`copy` needs `table=`"), Ok)?;
-            let columns: Vec<String> = attrs.typed("columns", line)?.unwrap_or_default();
-            let rows = match body.first().and_then(|l| l.strip_prefix("rows ")) {
-                Some(range) => {
-                    let repeat = parse_range(range, line + 1)?;
-                    let [_, row] = body else {
-                        return err(
-                            line + 1,
-                            "generated copy rows take exactly one template row",
-                        );
-                    };
-                    CopyRows::Repeat {
-                        repeat,
-                        row: read_json(row, line + 2, "row")?,
-                    }
-                }
-                None => CopyRows::Literal(
-                    body.iter()
-                        .enumerate()
-                        .map(|(i, r)| read_json(r, line + 1 + i, "row"))
-                        .collect::<Result<_>>()?,
-                ),
-            };
-            Action::Copy(Copy {
-                table,
-                columns,
-                rows,
-            })
-        }
-        "vector" => {
-            let [json] = body else {
-                return err(line + 1, "a vector step has one JSON line");
-            };
-            Action::Vector(Box::new(read_json::<VectorStep>(
-                json,
-                line + 1,
-                "vector step",
-            )?))
-        }
-        "http" => {
-            let method = header.split(' ').nth(1).unwrap_or_default();
-            let target = attrs.string("target", line)?;
-            let [json] = body else {
-                return err(line + 1, "an http step has one JSON line");
-            };
-            Action::Http(Box::new(http_step(method, target, json, line + 1)?))
-        }
-        other => return err(line, format!("unknown record `{other}`")),
-    };
-    let origin = attrs.string("origin", line)?;
-    attrs.finish(line)?;
-    Ok(Step {
-        line: step_line,
-        session,
-        repeat,
-        origin,
-        action,
     })
+}
+
+/// What `statement` and `query` records share: the parameters, the error expected, and
+/// the SQL (`sql=`, or the body down to `----`).
+struct Sql<'a> {
+    sql: String,
+    params: Vec<Param>,
+    error: Option<ErrorExpect>,
+    /// How many body lines the SQL took (0 for `sql=`).
+    sql_lines: usize,
+    /// The body lines after `----`, when there is one.
+    result: Option<&'a [&'a str]>,
+}
+
+fn sql_of<'a>(record: &mut Record<'a>, errored: bool) -> Result<Sql<'a>> {
+    let (line, body, attrs) = (record.line, record.body, &mut record.attrs);
+    let params = attrs
+        .take("params")
+        .map(|v| params_from(v, line))
+        .transpose()?
+        .unwrap_or_default();
+    let error = if errored {
+        Some(ErrorExpect {
+            class: attrs.string("class", line)?,
+            sqlstate: attrs.string("sqlstate", line)?,
+            code: attrs.string("code", line)?,
+            message: attrs.string("message", line)?,
+            exception: attrs.string("exception", line)?,
+        })
+    } else {
+        None
+    };
+    let sql_attr = attrs.string("sql", line)?;
+    let split = body.iter().position(|l| *l == "----");
+    let (sql_lines, result) = match split {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let sql = match sql_attr {
+        Some(s) if sql_lines.is_empty() => s,
+        Some(_) => return err(line, "SQL given both as `sql=` and as a body"),
+        None if sql_lines.is_empty() => return err(line, "a step needs SQL"),
+        None => sql_lines.join("\n"),
+    };
+    Ok(Sql {
+        sql,
+        params,
+        error,
+        sql_lines: sql_lines.len(),
+        result,
+    })
+}
+
+fn statement_action(record: &mut Record<'_>, errored: bool) -> Result<Action> {
+    let Sql {
+        sql,
+        params,
+        error,
+        result,
+        ..
+    } = sql_of(record, errored)?;
+    let line = record.line;
+    if result.is_some() {
+        return err(line, "a statement has no `----` result");
+    }
+    Ok(Action::Statement(Statement {
+        sql,
+        params,
+        count: record.attrs.typed("count", line)?,
+        error,
+    }))
+}
+
+fn query_action(record: &mut Record<'_>, errored: bool) -> Result<Action> {
+    let Sql {
+        sql,
+        params,
+        error,
+        sql_lines,
+        result,
+    } = sql_of(record, errored)?;
+    let (line, attrs) = (record.line, &mut record.attrs);
+    let rows = result
+        .map(|rows| {
+            rows.iter()
+                .enumerate()
+                .map(|(i, r)| read_json::<Vec<Scalar>>(r, line + 1 + sql_lines + 1 + i, "row"))
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
+    let sort = match attrs.string("sort", line)? {
+        Some(s) => Sort::parse(&s).map_or_else(|| err(line, format!("bad sort `{s}`")), Ok)?,
+        None => Sort::None,
+    };
+    let fetch = match attrs.typed::<u64>("fetch", line)? {
+        Some(batch) => Some(Fetch {
+            batch,
+            batches: attrs
+                .typed::<Vec<BatchCheck>>("batches", line)?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Action::Query(Box::new(Query {
+        sql,
+        params,
+        rows,
+        columns: attrs.typed("columns", line)?,
+        sort,
+        row_count: attrs.typed("row_count", line)?,
+        fetch,
+        error,
+        cancel_after: attrs.duration("cancel_after", line)?,
+        tolerance: attrs.typed("tolerance", line)?,
+        types: attrs.typed("types", line)?,
+        compare: match attrs.string("compare", line)? {
+            Some(c) => {
+                Compare::parse(&c).map_or_else(|| err(line, format!("bad compare `{c}`")), Ok)?
+            }
+            None => Compare::Typed,
+        },
+        rows_hash: attrs.typed("rows_hash", line)?,
+    })))
+}
+
+fn sleep_action(record: &mut Record<'_>) -> Result<Action> {
+    record.no_body()?;
+    let line = record.line;
+    Ok(Action::Sleep {
+        duration: record
+            .attrs
+            .duration("duration", line)?
+            .map_or_else(|| err(line, "`sleep` needs `duration=`"), Ok)?,
+    })
+}
+
+/// `copy table=… columns=…`: rows as JSON lines, or `rows VAR in FROM..TO` and one
+/// template row.
+fn copy_action(record: &mut Record<'_>) -> Result<Action> {
+    let (line, body, attrs) = (record.line, record.body, &mut record.attrs);
+    let table = attrs
+        .string("table", line)?
+        .map_or_else(|| err(line, "`copy` needs `table=`"), Ok)?;
+    let columns: Vec<String> = attrs.typed("columns", line)?.unwrap_or_default();
+    let rows = match body.first().and_then(|l| l.strip_prefix("rows ")) {
+        Some(range) => {
+            let repeat = parse_range(range, line + 1)?;
+            let [_, row] = body else {
+                return err(
+                    line + 1,
+                    "generated copy rows take exactly one template row",
+                );
+            };
+            CopyRows::Repeat {
+                repeat,
+                row: read_json(row, line + 2, "row")?,
+            }
+        }
+        None => CopyRows::Literal(
+            body.iter()
+                .enumerate()
+                .map(|(i, r)| read_json(r, line + 1 + i, "row"))
+                .collect::<Result<_>>()?,
+        ),
+    };
+    Ok(Action::Copy(Copy {
+        table,
+        columns,
+        rows,
+    }))
+}
+
+fn vector_action(record: &Record<'_>) -> Result<Action> {
+    let [json] = record.body else {
+        return err(record.line + 1, "a vector step has one JSON line");
+    };
+    Ok(Action::Vector(Box::new(read_json::<VectorStep>(
+        json,
+        record.line + 1,
+        "vector step",
+    )?)))
+}
+
+/// `http METHOD [target=…]` and one JSON line.
+fn http_action(header: &str, record: &mut Record<'_>) -> Result<Action> {
+    let method = header.split(' ').nth(1).unwrap_or_default();
+    let target = record.attrs.string("target", record.line)?;
+    let [json] = record.body else {
+        return err(record.line + 1, "an http step has one JSON line");
+    };
+    Ok(Action::Http(Box::new(http_step(
+        method,
+        target,
+        json,
+        record.line + 1,
+    )?)))
 }
