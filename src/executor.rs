@@ -208,7 +208,7 @@ pub enum Handshake {
     Pinecone,
 }
 
-/// The sqllogictest-rs engine that speaks a protocol (`render::sqllogictest::Engine`).
+/// The sqllogictest-rs engine that speaks a protocol (`compile --format sqllogictest`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqllogictestEngine {
     /// `--engine postgres`: tokio-postgres's simple query protocol, one connection per

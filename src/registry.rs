@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::diag::{Diagnostics, did_you_mean};
 use crate::executor::Executor;
 use crate::source::Span;
-use crate::yaml::decode::{self, Fields};
 use crate::value::Scalar;
 use crate::yaml::Node;
+use crate::yaml::decode::{self, Fields};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -84,7 +84,7 @@ impl Tier {
 /// every SQL protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum ProtocolKind {
     Sql,
     Vector,
 }
@@ -239,7 +239,7 @@ pub struct Protocol {
     pub priority: Priority,
     pub dialect: String,
     pub executor: Executor,
-    pub kind: Kind,
+    pub kind: ProtocolKind,
     /// The default target URL, if the registry names one.
     pub target: Option<String>,
     pub drivers: Vec<String>,
@@ -945,14 +945,14 @@ fn decode_protocol(
         facts.placeholder = *style;
     }
     let default_kind = if facts.placeholder == PlaceholderStyle::None {
-        Kind::Vector
+        ProtocolKind::Vector
     } else {
-        Kind::Sql
+        ProtocolKind::Sql
     };
     let kind = match f.get("kind") {
         Some(k) => match decode::string(k, "kind", d)?.as_str() {
-            "sql" => Kind::Sql,
-            "vector" => Kind::Vector,
+            "sql" => ProtocolKind::Sql,
+            "vector" => ProtocolKind::Vector,
             other => {
                 d.error(k.span, format!("unknown kind `{other}`"))
                     .help("one of: sql, vector");

@@ -7,10 +7,14 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::plan::{
-    Action, BatchCheck, CasePlan, Copy, CopyRows, ErrorExpect, Fetch, FixturePlan, HttpStep, Param,
-    Plan, ProtocolPlan, Query, Repeat, Sort, Statement, Step, SuitePlan, VectorStep, Xfail,
+use crate::step::{
+    Action, BatchCheck, Copy, CopyRows, Fetch, HttpStep, Param, Query, Repeat, Sort, Statement,
+    Step, VectorStep,
 };
+
+use crate::plan::{CasePlan, FixturePlan, Plan, ProtocolPlan, SuitePlan, Xfail};
+
+use crate::registry::ErrorExpect;
 use crate::registry::{Priority, Registry};
 use crate::value::{Compare, Scalar};
 

@@ -207,7 +207,7 @@ fn per_protocol(
             let Some((name, value)) = t.split_once('=') else {
                 return Err(Error::Usage(format!(
                     "{flag} takes PROTOCOL={what}, got `{}`",
-                    target::mask(t)
+                    crate::secret::mask(t)
                 )));
             };
             let endpoint = registry.endpoints.contains_key(name);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::registry::Registry;
-pub use crate::secret::mask;
+use crate::secret::mask;
 
 /// The flag and the environment variable that let helios-matrix contact hosts other than
 /// loopback: suites DROP tables, so a remote server is tested only on purpose.
@@ -412,7 +412,7 @@ mod tests {
             priority: crate::registry::Priority::P1,
             dialect: "snowflake".into(),
             executor: crate::executor::Executor::Snowflake,
-            kind: crate::registry::Kind::Sql,
+            kind: crate::registry::ProtocolKind::Sql,
             target: Some("http://127.0.0.1:8443".into()),
             drivers: Vec::new(),
             default_target_labels: vec!["fakesnow".into()],

@@ -4,8 +4,9 @@
 
 use helios_matrix::diag::{Diagnostics, Level};
 use helios_matrix::plan::compile::compile;
-use helios_matrix::plan::{Action, CasePlan, Plan};
+use helios_matrix::plan::{CasePlan, Plan};
 use helios_matrix::spec;
+use helios_matrix::step::Action;
 use helios_matrix::value::Scalar;
 
 const REGISTRY: &str = r#"

@@ -186,7 +186,7 @@ fn import_graph() -> Graph {
     graph
 }
 
-/// `exec/postgres.rs` → `exec`; `lib.rs` and `main.rs` sit above every module.
+/// `exec/postgres/mod.rs` → `exec`; `lib.rs` and `main.rs` sit above every module.
 fn top_module_of(rel: &Path) -> Option<String> {
     let first = rel.components().next()?.as_os_str().to_str()?;
     let name = first.strip_suffix(".rs").unwrap_or(first);

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use helios_matrix::diag::Diagnostics;
+use helios_matrix::executor::SqllogictestEngine;
 use helios_matrix::plan::{Plan, compile::compile};
-use helios_matrix::render::sqllogictest::{Engine, export_case};
+use helios_matrix::render::sqllogictest::export_case;
 use helios_matrix::spec;
 
 fn plan_of(dir: &str) -> Plan {
@@ -23,7 +24,7 @@ fn plan_of(dir: &str) -> Plan {
 fn exports(plan: &Plan) -> BTreeMap<String, BTreeMap<String, Result<String, String>>> {
     let mut all = BTreeMap::new();
     for (protocol, suite, case) in plan.cases() {
-        let Some(engine) = Engine::of(&protocol.protocol) else {
+        let Some(engine) = SqllogictestEngine::of(&protocol.protocol) else {
             continue;
         };
         all.entry(protocol.protocol.name.clone())

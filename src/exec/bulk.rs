@@ -1,6 +1,6 @@
 //! Multi-row INSERT batches: the bulk path for servers without a COPY protocol.
 
-use crate::plan::Param;
+use crate::step::Param;
 use crate::value::Scalar;
 
 /// One `INSERT … VALUES (…), (…)` statement and its parameters.

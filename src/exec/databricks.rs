@@ -25,7 +25,7 @@ use super::{
     Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
     SessionOptions, undecodable,
 };
-use crate::plan::Param;
+use crate::step::Param;
 use crate::target::Target;
 use crate::value::{Scalar, TypeClass, Value, format_float};
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use super::ExecError;
-use crate::target::{CA_FILE_PARAM, Target, mask, percent_decode};
+use crate::secret::mask;
+use crate::target::{CA_FILE_PARAM, Target, percent_decode};
 
 /// A JSON-over-HTTP client for one target.
 #[derive(Clone)]

@@ -28,7 +28,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::executor::Executor;
-use crate::plan::{Param, VectorOp};
+use crate::step::{Param, VectorOp};
 use crate::target::Target;
 use crate::value::{Scalar, TypeClass, Value};
 use tx::TxState;
@@ -485,7 +485,7 @@ where
 /// A transaction-control step through the session's bookkeeping.
 async fn control<S: Session + ?Sized>(
     session: &mut S,
-    step: fn(&mut TxState) -> tx::Send,
+    step: fn(&mut TxState) -> tx::Control,
 ) -> Result<(), ExecError> {
     let Some(state) = session.transactions() else {
         return Err(ExecError::Unsupported("transactions".to_string()));

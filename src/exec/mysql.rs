@@ -30,8 +30,9 @@ use super::{
     Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
     SessionOptions, undecodable,
 };
-use crate::plan::Param;
-use crate::target::{Target, mask};
+use crate::secret::mask;
+use crate::step::Param;
+use crate::target::Target;
 use crate::value::{Scalar, TypeClass, Value};
 
 /// MySQL's limit on placeholders per prepared statement is 65,535.

@@ -13,7 +13,7 @@ use super::{
     Batches, Canceller, Capability, DbError, Engine, ExecError, ResultSet, Session, SessionOptions,
     VectorAnswer, VectorMatch,
 };
-use crate::plan::{Param, VectorOp, VectorRecord, VectorValues};
+use crate::step::{Param, VectorOp, VectorRecord, VectorValues};
 use crate::target::Target;
 use crate::value::Scalar;
 

@@ -5,7 +5,7 @@
 
 /// What the executor must send for a transaction-control step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Send {
+pub enum Control {
     /// Nothing: the request is already satisfied.
     Nothing,
     Begin,
@@ -51,46 +51,46 @@ impl TxState {
     }
 
     /// Before a statement: `Begin` when autocommit is off and no transaction is open.
-    pub fn before_statement(&mut self) -> Send {
+    pub fn before_statement(&mut self) -> Control {
         if !self.autocommit && !self.open && !self.server_side {
             self.open = true;
             self.implicit = true;
-            Send::Begin
+            Control::Begin
         } else {
-            Send::Nothing
+            Control::Nothing
         }
     }
 
     /// An explicit `begin` step. Inside the implicit transaction it adopts it.
-    pub fn begin(&mut self) -> Send {
+    pub fn begin(&mut self) -> Control {
         if self.server_holds_one() {
             // The server already holds a transaction open; BEGIN would commit it.
-            return Send::Nothing;
+            return Control::Nothing;
         }
         if self.open && self.implicit {
             self.implicit = false;
-            return Send::Nothing;
+            return Control::Nothing;
         }
         self.open = true;
         self.implicit = false;
-        Send::Begin
+        Control::Begin
     }
 
     /// `commit` with nothing open is a no-op, as in DB-API drivers.
-    pub fn commit(&mut self) -> Send {
-        self.end(Send::Commit)
+    pub fn commit(&mut self) -> Control {
+        self.end(Control::Commit)
     }
 
-    pub fn rollback(&mut self) -> Send {
-        self.end(Send::Rollback)
+    pub fn rollback(&mut self) -> Control {
+        self.end(Control::Rollback)
     }
 
-    fn end(&mut self, send: Send) -> Send {
+    fn end(&mut self, send: Control) -> Control {
         if self.server_holds_one() {
             return send;
         }
         if !self.open {
-            return Send::Nothing;
+            return Control::Nothing;
         }
         self.open = false;
         self.implicit = false;
@@ -104,13 +104,13 @@ impl TxState {
     }
 }
 
-impl Send {
+impl Control {
     pub fn sql(self) -> Option<&'static str> {
         match self {
-            Send::Nothing => None,
-            Send::Begin => Some("BEGIN"),
-            Send::Commit => Some("COMMIT"),
-            Send::Rollback => Some("ROLLBACK"),
+            Control::Nothing => None,
+            Control::Begin => Some("BEGIN"),
+            Control::Commit => Some("COMMIT"),
+            Control::Rollback => Some("ROLLBACK"),
         }
     }
 }
@@ -122,14 +122,14 @@ mod tests {
     #[test]
     fn autocommit_off_begins_lazily_and_again_after_commit() {
         let mut t = TxState::new(false);
-        assert_eq!(t.before_statement(), Send::Begin);
-        assert_eq!(t.before_statement(), Send::Nothing);
-        assert_eq!(t.commit(), Send::Commit);
-        assert_eq!(t.commit(), Send::Nothing);
-        assert_eq!(t.before_statement(), Send::Begin);
+        assert_eq!(t.before_statement(), Control::Begin);
+        assert_eq!(t.before_statement(), Control::Nothing);
+        assert_eq!(t.commit(), Control::Commit);
+        assert_eq!(t.commit(), Control::Nothing);
+        assert_eq!(t.before_statement(), Control::Begin);
         assert_eq!(
             t.begin(),
-            Send::Nothing,
+            Control::Nothing,
             "an explicit begin adopts the implicit transaction"
         );
     }
@@ -138,24 +138,24 @@ mod tests {
     fn a_server_side_transaction_is_always_open_and_always_ended() {
         let mut t = TxState::server_side(false);
         assert!(t.is_open());
-        assert_eq!(t.before_statement(), Send::Nothing);
-        assert_eq!(t.begin(), Send::Nothing);
-        assert_eq!(t.commit(), Send::Commit);
-        assert_eq!(t.commit(), Send::Commit);
-        assert_eq!(t.rollback(), Send::Rollback);
+        assert_eq!(t.before_statement(), Control::Nothing);
+        assert_eq!(t.begin(), Control::Nothing);
+        assert_eq!(t.commit(), Control::Commit);
+        assert_eq!(t.commit(), Control::Commit);
+        assert_eq!(t.rollback(), Control::Rollback);
         let mut on = TxState::server_side(true);
-        assert_eq!(on.commit(), Send::Nothing);
-        assert_eq!(on.begin(), Send::Begin);
+        assert_eq!(on.commit(), Control::Nothing);
+        assert_eq!(on.begin(), Control::Begin);
     }
 
     #[test]
     fn autocommit_on_only_explicit_transactions() {
         let mut t = TxState::new(true);
-        assert_eq!(t.before_statement(), Send::Nothing);
-        assert_eq!(t.rollback(), Send::Nothing);
-        assert_eq!(t.begin(), Send::Begin);
+        assert_eq!(t.before_statement(), Control::Nothing);
+        assert_eq!(t.rollback(), Control::Nothing);
+        assert_eq!(t.begin(), Control::Begin);
         assert!(t.is_open());
-        assert_eq!(t.rollback(), Send::Rollback);
+        assert_eq!(t.rollback(), Control::Rollback);
         assert!(!t.is_open());
     }
 }

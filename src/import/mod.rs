@@ -715,7 +715,7 @@ impl<'a> Writer<'a> {
             }
         }
         let mut out = Vec::new();
-        for kind in [Kind::View, Kind::Table] {
+        for kind in [ObjectKind::View, ObjectKind::Table] {
             for c in latest.iter().filter(|c| c.kind == kind) {
                 if !mixed.iter().any(|(n, _)| n.eq_ignore_ascii_case(&c.name)) {
                     out.push(format!("DROP {} IF EXISTS {}", kind.keyword(), c.name));
@@ -738,16 +738,16 @@ impl<'a> Writer<'a> {
 const CLEAN_SLATE: &str = "clean_slate";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum ObjectKind {
     Table,
     View,
 }
 
-impl Kind {
+impl ObjectKind {
     fn keyword(self) -> &'static str {
         match self {
-            Kind::Table => "TABLE",
-            Kind::View => "VIEW",
+            ObjectKind::Table => "TABLE",
+            ObjectKind::View => "VIEW",
         }
     }
 }
@@ -755,7 +755,7 @@ impl Kind {
 /// A table or view a record creates, its name as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Created {
-    kind: Kind,
+    kind: ObjectKind,
     name: String,
 }
 
@@ -777,8 +777,8 @@ fn creates(sql: &str) -> Option<Result<Created, ()>> {
         rest = r;
     }
     let (kind, mut rest) = match keyword(rest, "TABLE") {
-        Some(r) => (Kind::Table, r),
-        None => (Kind::View, keyword(rest, "VIEW")?),
+        Some(r) => (ObjectKind::Table, r),
+        None => (ObjectKind::View, keyword(rest, "VIEW")?),
     };
     if let Some(r) = keyword(rest, "IF") {
         rest = keyword(keyword(r, "NOT")?, "EXISTS")?;

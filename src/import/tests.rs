@@ -67,13 +67,13 @@ fn records_become_steps_with_their_origin() {
 fn creates_reads_plain_names_of_tables_and_views_only() {
     let table = |name: &str| {
         Some(Ok(Created {
-            kind: Kind::Table,
+            kind: ObjectKind::Table,
             name: name.to_string(),
         }))
     };
     let view = |name: &str| {
         Some(Ok(Created {
-            kind: Kind::View,
+            kind: ObjectKind::View,
             name: name.to_string(),
         }))
     };

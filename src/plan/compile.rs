@@ -4,14 +4,13 @@
 use std::time::Duration;
 
 use crate::diag::{Diagnostics, did_you_mean};
-use crate::plan::template::Expander;
-use crate::plan::{
-    Action, CasePlan, CopyRows, ErrorExpect, FixturePlan, HttpStep, Plan, ProtocolPlan, Step,
-    SuitePlan, Xfail, placeholders,
-};
-use crate::registry::{Kind, PlaceholderStyle, Protocol, Rank, Registry};
+use crate::plan::{CasePlan, FixturePlan, Plan, ProtocolPlan, SuitePlan, Xfail, placeholders};
+use crate::registry::ErrorExpect;
+use crate::registry::{PlaceholderStyle, Protocol, ProtocolKind, Rank, Registry};
 use crate::source::join_display;
 use crate::spec::{Case, SpecSet, Suite, step};
+use crate::step::template::Expander;
+use crate::step::{Action, CopyRows, HttpStep, Step};
 use crate::yaml::decode::{self, Fields};
 
 use crate::yaml::{Node, NodeKind};
@@ -229,7 +228,7 @@ fn compile_suite(
 ) -> Option<SuitePlan> {
     let applies = match &suite.protocols {
         Some(list) => list.iter().any(|l| labels.rank(l).is_some()),
-        None => labels.protocol.kind == Kind::Sql,
+        None => labels.protocol.kind == ProtocolKind::Sql,
     };
     if !applies {
         return None;
@@ -483,7 +482,7 @@ fn compile_steps(
                 session: None,
                 repeat: None,
                 origin: None,
-                action: Action::Statement(crate::plan::Statement {
+                action: Action::Statement(crate::step::Statement {
                     sql,
                     params: Vec::new(),
                     count: None,
@@ -556,7 +555,7 @@ fn dialectize(
         Action::Vector(_) | Action::Sleep { .. } | Action::Http(_)
     );
     let mismatch = (is_sql && facts.placeholder == PlaceholderStyle::None)
-        || (matches!(step.action, Action::Vector(_)) && protocol.kind == Kind::Sql);
+        || (matches!(step.action, Action::Vector(_)) && protocol.kind == ProtocolKind::Sql);
     if mismatch && !runs {
         // The case is skipped on this protocol: its steps need not fit it.
         return false;
@@ -571,7 +570,7 @@ fn dialectize(
         );
         return false;
     }
-    if matches!(step.action, Action::Vector(_)) && protocol.kind == Kind::Sql {
+    if matches!(step.action, Action::Vector(_)) && protocol.kind == ProtocolKind::Sql {
         d.error(
             node.span,
             format!(

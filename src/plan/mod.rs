@@ -1,7 +1,8 @@
 //! The typed plan: every suite resolved for one protocol.
 //!
 //! This is the seam between the two back ends. `compile` renders it through templates into
-//! scripts; `run` hands it to an executor. Both read only this, so anything a protocol needs
+//! scripts; `run` hands it to an executor. Both read only this (and the [`crate::step`]s it
+//! holds), so anything a protocol needs
 //! to know (placeholders already rewritten, error classes already turned into native codes,
 //! overrides already applied) is decided here, once, by [`compile`].
 
@@ -12,9 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::registry::ErrorExpect;
-use crate::registry::{Priority, Protocol};
-pub use crate::step::*;
+use crate::registry::{ErrorExpect, Priority, Protocol};
+use crate::step::{Action, Repeat, Step, opt_duration};
 
 /// Everything compiled from a spec directory: one entry per protocol.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use crate::plan::Param;
 use crate::registry::{Lexing, PlaceholderStyle};
+use crate::step::Param;
 
 /// A placeholder found in source SQL.
 #[derive(Debug, Clone, PartialEq, Eq)]

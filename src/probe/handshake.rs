@@ -47,7 +47,7 @@ impl Handshake {
 
 /// What an endpoint did with a handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub enum Reply {
     /// It answered as the protocol does.
     Speaks(String),
     /// It closed the connection or answered with something else, within the bound.
@@ -58,33 +58,33 @@ pub enum Answer {
     Unreachable(String),
 }
 
-impl Answer {
+impl Reply {
     /// For a handshake the endpoint is not meant to speak: refused without hanging.
     pub fn is_clean_refusal(&self, handshake: Handshake) -> bool {
         match self {
-            Answer::Refused(_) => true,
-            Answer::Silent => handshake.server_speaks_first(),
-            Answer::Speaks(_) | Answer::Unreachable(_) => false,
+            Reply::Refused(_) => true,
+            Reply::Silent => handshake.server_speaks_first(),
+            Reply::Speaks(_) | Reply::Unreachable(_) => false,
         }
     }
 }
 
 /// Where to send a handshake: the endpoint's address, and for the HTTP APIs the scheme,
 /// base path and CA file of the target that names the endpoint for that protocol.
-pub struct Endpoint<'a> {
+pub struct Destination<'a> {
     pub address: &'a str,
     pub http: &'a Target,
 }
 
 /// Sends one handshake and reads what comes back, never for longer than `bound`.
-pub async fn send(handshake: Handshake, endpoint: &Endpoint<'_>, bound: Duration) -> Answer {
+pub async fn send(handshake: Handshake, to: &Destination<'_>, bound: Duration) -> Reply {
     let answer = tokio::time::timeout(bound, async {
         match handshake {
-            Handshake::Postgres => raw(endpoint.address, &SSL_REQUEST, postgres).await,
-            Handshake::Mysql => raw(endpoint.address, &[], mysql).await,
-            Handshake::Tds => raw(endpoint.address, &tds_prelogin(), tds).await,
+            Handshake::Postgres => raw(to.address, &SSL_REQUEST, postgres).await,
+            Handshake::Mysql => raw(to.address, &[], mysql).await,
+            Handshake::Tds => raw(to.address, &tds_prelogin(), tds).await,
             Handshake::Snowflake => {
-                let client = snowflake::api_client(endpoint.http);
+                let client = snowflake::api_client(to.http);
                 http(
                     client,
                     reqwest::Method::POST,
@@ -94,7 +94,7 @@ pub async fn send(handshake: Handshake, endpoint: &Endpoint<'_>, bound: Duration
                 .await
             }
             Handshake::Databricks => {
-                let client = HttpClient::at_target_path(endpoint.http);
+                let client = HttpClient::at_target_path(to.http);
                 http(
                     client,
                     reqwest::Method::GET,
@@ -104,7 +104,7 @@ pub async fn send(handshake: Handshake, endpoint: &Endpoint<'_>, bound: Duration
                 .await
             }
             Handshake::Pinecone => {
-                let client = HttpClient::at_target_path(endpoint.http);
+                let client = HttpClient::at_target_path(to.http);
                 http(client, reqwest::Method::GET, "/indexes", |b| {
                     b.get("indexes").is_some_and(Json::is_array)
                 })
@@ -113,7 +113,7 @@ pub async fn send(handshake: Handshake, endpoint: &Endpoint<'_>, bound: Duration
         }
     })
     .await;
-    answer.unwrap_or(Answer::Silent)
+    answer.unwrap_or(Reply::Silent)
 }
 
 /// PostgreSQL's SSLRequest: length 8, code 80877103.
@@ -134,35 +134,35 @@ fn tds_prelogin() -> Vec<u8> {
 }
 
 /// Connects, sends `hello` (if any), reads the first answer and judges it.
-async fn raw(address: &str, hello: &[u8], judge: fn(&[u8]) -> Answer) -> Answer {
+async fn raw(address: &str, hello: &[u8], judge: fn(&[u8]) -> Reply) -> Reply {
     let mut stream = match TcpStream::connect(address).await {
         Ok(s) => s,
-        Err(e) => return Answer::Unreachable(e.to_string()),
+        Err(e) => return Reply::Unreachable(e.to_string()),
     };
     if !hello.is_empty()
         && let Err(e) = stream.write_all(hello).await
     {
-        return Answer::Refused(format!("closed before the handshake was sent: {e}"));
+        return Reply::Refused(format!("closed before the handshake was sent: {e}"));
     }
     let mut buffer = vec![0u8; 512];
     match stream.read(&mut buffer).await {
-        Ok(0) => Answer::Refused("closed the connection".to_string()),
+        Ok(0) => Reply::Refused("closed the connection".to_string()),
         Ok(n) => judge(&buffer[..n]),
-        Err(e) => Answer::Refused(format!("reset the connection ({e})")),
+        Err(e) => Reply::Refused(format!("reset the connection ({e})")),
     }
 }
 
-fn postgres(answer: &[u8]) -> Answer {
+fn postgres(answer: &[u8]) -> Reply {
     match answer {
-        [b'S'] => Answer::Speaks("SSLRequest: S (TLS offered)".to_string()),
-        [b'N'] => Answer::Speaks("SSLRequest: N (no TLS)".to_string()),
+        [b'S'] => Reply::Speaks("SSLRequest: S (TLS offered)".to_string()),
+        [b'N'] => Reply::Speaks("SSLRequest: N (no TLS)".to_string()),
         // A server that does not take SSLRequest may answer with an ErrorResponse.
-        [b'E', ..] if answer.len() > 5 => Answer::Speaks("an ErrorResponse".to_string()),
-        other => Answer::Refused(not_it(other)),
+        [b'E', ..] if answer.len() > 5 => Reply::Speaks("an ErrorResponse".to_string()),
+        other => Reply::Refused(not_it(other)),
     }
 }
 
-fn mysql(answer: &[u8]) -> Answer {
+fn mysql(answer: &[u8]) -> Reply {
     let payload = answer.get(4..).unwrap_or_default();
     match payload.first() {
         Some(10) => {
@@ -171,18 +171,18 @@ fn mysql(answer: &[u8]) -> Answer {
                 .next()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
-            Answer::Speaks(format!("greeting, server {version}"))
+            Reply::Speaks(format!("greeting, server {version}"))
         }
         // A MySQL server that refuses the host still greets with an error packet.
-        Some(0xff) => Answer::Speaks("an error packet".to_string()),
-        _ => Answer::Refused(not_it(answer)),
+        Some(0xff) => Reply::Speaks("an error packet".to_string()),
+        _ => Reply::Refused(not_it(answer)),
     }
 }
 
-fn tds(answer: &[u8]) -> Answer {
+fn tds(answer: &[u8]) -> Reply {
     match answer.first() {
-        Some(0x04) => Answer::Speaks("PRELOGIN answered".to_string()),
-        _ => Answer::Refused(not_it(answer)),
+        Some(0x04) => Reply::Speaks("PRELOGIN answered".to_string()),
+        _ => Reply::Refused(not_it(answer)),
     }
 }
 
@@ -212,23 +212,23 @@ async fn http(
     method: reqwest::Method,
     path: &str,
     speaks: fn(&Json) -> bool,
-) -> Answer {
+) -> Reply {
     let client = match client {
         Ok(c) => c,
-        Err(e) => return Answer::Unreachable(e.to_string()),
+        Err(e) => return Reply::Unreachable(e.to_string()),
     };
     let url = match client.url(path) {
         Ok(u) => u,
-        Err(e) => return Answer::Unreachable(e.to_string()),
+        Err(e) => return Reply::Unreachable(e.to_string()),
     };
     let request = client
         .request(method, &url)
         .header("Accept", "application/json");
     match client.send(request).await {
-        Ok((status, body)) if speaks(&body) => Answer::Speaks(format!("HTTP {status}, its JSON")),
-        Ok((status, _)) => Answer::Refused(format!("HTTP {status}, not this API's answer")),
-        Err(ExecError::Connect(m)) if !m.contains("TLS") => Answer::Unreachable(m),
-        Err(e) => Answer::Refused(e.to_string()),
+        Ok((status, body)) if speaks(&body) => Reply::Speaks(format!("HTTP {status}, its JSON")),
+        Ok((status, _)) => Reply::Refused(format!("HTTP {status}, not this API's answer")),
+        Err(ExecError::Connect(m)) if !m.contains("TLS") => Reply::Unreachable(m),
+        Err(e) => Reply::Refused(e.to_string()),
     }
 }
 
@@ -238,27 +238,27 @@ mod tests {
 
     #[test]
     fn answers_are_judged_by_their_first_bytes() {
-        assert!(matches!(postgres(b"S"), Answer::Speaks(_)));
-        assert!(matches!(postgres(b"N"), Answer::Speaks(_)));
-        assert!(matches!(postgres(b"HTTP/1.1 400"), Answer::Refused(_)));
+        assert!(matches!(postgres(b"S"), Reply::Speaks(_)));
+        assert!(matches!(postgres(b"N"), Reply::Speaks(_)));
+        assert!(matches!(postgres(b"HTTP/1.1 400"), Reply::Refused(_)));
         let greeting = b"\x5b\0\0\0\x0a10.11.6-MariaDB\0rest";
         assert_eq!(
             mysql(greeting),
-            Answer::Speaks("greeting, server 10.11.6-MariaDB".to_string())
+            Reply::Speaks("greeting, server 10.11.6-MariaDB".to_string())
         );
-        assert!(matches!(mysql(b"N"), Answer::Refused(_)));
-        assert!(matches!(mysql(b""), Answer::Refused(_)));
-        assert!(matches!(tds(b"\x04\x01\0\x25"), Answer::Speaks(_)));
-        assert!(matches!(tds(b"E\0\0\0"), Answer::Refused(_)));
+        assert!(matches!(mysql(b"N"), Reply::Refused(_)));
+        assert!(matches!(mysql(b""), Reply::Refused(_)));
+        assert!(matches!(tds(b"\x04\x01\0\x25"), Reply::Speaks(_)));
+        assert!(matches!(tds(b"E\0\0\0"), Reply::Refused(_)));
     }
 
     #[test]
     fn silence_is_clean_only_where_the_server_would_speak_first() {
-        assert!(Answer::Silent.is_clean_refusal(Handshake::Mysql));
-        assert!(!Answer::Silent.is_clean_refusal(Handshake::Postgres));
-        assert!(!Answer::Silent.is_clean_refusal(Handshake::Snowflake));
-        assert!(Answer::Refused(String::new()).is_clean_refusal(Handshake::Tds));
-        assert!(!Answer::Speaks(String::new()).is_clean_refusal(Handshake::Tds));
+        assert!(Reply::Silent.is_clean_refusal(Handshake::Mysql));
+        assert!(!Reply::Silent.is_clean_refusal(Handshake::Postgres));
+        assert!(!Reply::Silent.is_clean_refusal(Handshake::Snowflake));
+        assert!(Reply::Refused(String::new()).is_clean_refusal(Handshake::Tds));
+        assert!(!Reply::Speaks(String::new()).is_clean_refusal(Handshake::Tds));
     }
 
     #[test]

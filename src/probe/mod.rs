@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-pub use handshake::{Answer, Handshake};
+pub use handshake::{Handshake, Reply};
 
 use crate::target::{CA_FILE_PARAM, Target};
 
@@ -25,7 +25,7 @@ pub struct Probed {
 #[derive(Debug)]
 pub struct Probe {
     pub handshake: Handshake,
-    pub answer: Answer,
+    pub reply: Reply,
     pub took: Duration,
 }
 
@@ -52,18 +52,18 @@ impl EndpointReport {
         for probe in &self.probes {
             let name = probe.handshake.name();
             if self.expects(probe.handshake) {
-                if !matches!(probe.answer, Answer::Speaks(_)) {
+                if !matches!(probe.reply, Reply::Speaks(_)) {
                     problems.push(format!(
                         "does not answer {name}: {}",
-                        describe(&probe.answer)
+                        describe(&probe.reply)
                     ));
                 }
-            } else if !matches!(probe.answer, Answer::Speaks(_))
-                && !probe.answer.is_clean_refusal(probe.handshake)
+            } else if !matches!(probe.reply, Reply::Speaks(_))
+                && !probe.reply.is_clean_refusal(probe.handshake)
             {
                 problems.push(format!(
                     "does not refuse {name} cleanly: {}",
-                    describe(&probe.answer)
+                    describe(&probe.reply)
                 ));
             }
         }
@@ -71,12 +71,12 @@ impl EndpointReport {
     }
 }
 
-fn describe(answer: &Answer) -> String {
-    match answer {
-        Answer::Speaks(how) => format!("answers ({how})"),
-        Answer::Refused(how) => format!("refused ({how})"),
-        Answer::Silent => "no answer within the bound (a client would hang)".to_string(),
-        Answer::Unreachable(why) => format!("no connection ({why})"),
+fn describe(reply: &Reply) -> String {
+    match reply {
+        Reply::Speaks(how) => format!("answers ({how})"),
+        Reply::Refused(how) => format!("refused ({how})"),
+        Reply::Silent => "no answer within the bound (a client would hang)".to_string(),
+        Reply::Unreachable(why) => format!("no connection ({why})"),
     }
 }
 
@@ -120,16 +120,16 @@ async fn probe_endpoint(address: String, on: Vec<&Probed>, bound: Duration) -> E
         let refusal = &refusal;
         async move {
             let start = Instant::now();
-            let answer = match refusal {
-                Some(why) => Answer::Unreachable(why.clone()),
+            let reply = match refusal {
+                Some(why) => Reply::Unreachable(why.clone()),
                 None => {
-                    let endpoint = handshake::Endpoint { address, http };
-                    handshake::send(handshake, &endpoint, bound).await
+                    let destination = handshake::Destination { address, http };
+                    handshake::send(handshake, &destination, bound).await
                 }
             };
             Probe {
                 handshake,
-                answer,
+                reply,
                 took: start.elapsed(),
             }
         }
@@ -183,11 +183,11 @@ pub fn table(reports: &[EndpointReport]) -> String {
         );
         for p in &r.probes {
             let mark = if r.expects(p.handshake) { "*" } else { " " };
-            let cell = match &p.answer {
-                Answer::Speaks(_) => format!("answers {}", millis(p.took)),
-                Answer::Refused(_) => format!("refused {}", millis(p.took)),
-                Answer::Silent => format!("silent {}", millis(p.took)),
-                Answer::Unreachable(_) => "no connection".to_string(),
+            let cell = match &p.reply {
+                Reply::Speaks(_) => format!("answers {}", millis(p.took)),
+                Reply::Refused(_) => format!("refused {}", millis(p.took)),
+                Reply::Silent => format!("silent {}", millis(p.took)),
+                Reply::Unreachable(_) => "no connection".to_string(),
             };
             let _ = write!(out, "  {mark}{cell:<15}");
         }
@@ -207,7 +207,7 @@ pub fn table(reports: &[EndpointReport]) -> String {
         };
         let _ = writeln!(out, "{} ({}): {verdict}", r.address, names.join(", "));
         for p in &r.probes {
-            if let Answer::Speaks(how) = &p.answer {
+            if let Reply::Speaks(how) = &p.reply {
                 let _ = writeln!(out, "  {}: {how}", p.handshake.name());
             }
         }

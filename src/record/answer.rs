@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use super::edit::Yaml;
 use crate::exec::{DbError, ResultSet};
-use crate::plan::{Query, RowsHash, Sort};
 use crate::registry::{ErrorClass, Protocol};
 use crate::run::check::error_matches;
+use crate::step::{Query, RowsHash, Sort};
 use crate::value::{Scalar, Value, hex_text};
 use crate::yaml::emit::{flow_scalar, quoted};
 

@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 
 use self::edit::{Edit, MapEdit, Yaml, apply};
 use crate::diag::Diagnostics;
-use crate::plan::{Action, CasePlan, Step};
+use crate::plan::CasePlan;
 use crate::registry::{ErrorClass, Protocol, Tier};
 use crate::run::{Answer, Event, ExpectedBy, Key, Observed, Outcome, RunConfig};
 use crate::select::Selection;
 use crate::source::FileId;
+use crate::step::{Action, Step};
 use crate::yaml::Node;
 
 /// One spec file, before and after recording.
@@ -146,7 +147,7 @@ pub async fn record(
             recording.notes.push(format!(
                 "{}: not recorded: {}",
                 info.id,
-                crate::target::mask(&failure.message)
+                crate::secret::mask(&failure.message)
             ));
             continue;
         }

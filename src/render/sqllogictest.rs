@@ -19,12 +19,12 @@ use super::Output;
 use crate::diag::Diagnostics;
 use crate::executor::Executor;
 use crate::plan::compile::compile_suite_for;
-use crate::plan::template::{Expander, values};
-use crate::plan::{
-    Action, CasePlan, ErrorExpect, FixturePlan, Query, Sort, Statement, Step, SuitePlan,
-};
+use crate::plan::{CasePlan, FixturePlan, SuitePlan};
+use crate::registry::ErrorExpect;
 use crate::registry::Protocol;
 use crate::spec::SpecSet;
+use crate::step::template::{Expander, values};
+use crate::step::{Action, Query, Sort, Statement, Step};
 use crate::value::{Compare, Scalar, format_float};
 
 /// The extension of exported scripts: they are sqllogictest.
@@ -35,28 +35,28 @@ pub const NOT_EXPORTED: &str = "not-exported.txt";
 pub const MAX_UNROLLED: u64 = 1_000;
 
 /// The sqllogictest-rs engine that speaks a protocol: its executor's row says which.
-pub use crate::executor::SqllogictestEngine as Engine;
+use crate::executor::SqllogictestEngine;
 
-impl Engine {
-    pub fn of(protocol: &Protocol) -> Option<Engine> {
+impl SqllogictestEngine {
+    pub fn of(protocol: &Protocol) -> Option<SqllogictestEngine> {
         protocol.executor.info().sqllogictest
     }
 
     /// The engine's name on sqllogictest's command line (`--engine NAME`).
     pub fn name(self) -> &'static str {
         match self {
-            Engine::Postgres => "postgres",
-            Engine::MySql => "mysql",
+            SqllogictestEngine::Postgres => "postgres",
+            SqllogictestEngine::MySql => "mysql",
         }
     }
 
     /// How the engine prints a boolean: PostgreSQL's text form, MySQL's TINYINT.
     fn bool_text(self, b: bool) -> &'static str {
         match (self, b) {
-            (Engine::Postgres, true) => "t",
-            (Engine::Postgres, false) => "f",
-            (Engine::MySql, true) => "1",
-            (Engine::MySql, false) => "0",
+            (SqllogictestEngine::Postgres, true) => "t",
+            (SqllogictestEngine::Postgres, false) => "f",
+            (SqllogictestEngine::MySql, true) => "1",
+            (SqllogictestEngine::MySql, false) => "0",
         }
     }
 }
@@ -74,7 +74,7 @@ pub struct NotExported {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolExport {
     pub protocol: String,
-    pub engine: Option<Engine>,
+    pub engine: Option<SqllogictestEngine>,
     /// The executor, for the reason a protocol without an engine gives.
     pub executor: Executor,
     pub exported: usize,
@@ -143,7 +143,7 @@ pub fn compile_and_export(
 ) -> io::Result<Export> {
     let mut export = Export::default();
     for protocol in &specs.registry.protocols {
-        let engine = Engine::of(protocol);
+        let engine = SqllogictestEngine::of(protocol);
         let mut done = ProtocolExport {
             protocol: protocol.name.clone(),
             engine,
@@ -216,7 +216,7 @@ fn is_safe_file_name(id: &str) -> bool {
 
 /// One case as a sqllogictest script, or why it cannot be one.
 pub fn export_case(
-    engine: Engine,
+    engine: SqllogictestEngine,
     protocol: &str,
     suite: &SuitePlan,
     case: &CasePlan,
@@ -386,7 +386,7 @@ fn connection_line(session: Option<&str>, out: &mut String) -> Result<(), String
 
 /// A step's records: one, or one per iteration of a repeated step.
 fn records(
-    engine: Engine,
+    engine: SqllogictestEngine,
     step: &Step,
     forced_session: Option<&str>,
     out: &mut String,
@@ -410,7 +410,7 @@ fn records(
 }
 
 fn record(
-    engine: Engine,
+    engine: SqllogictestEngine,
     session: Option<&str>,
     action: &Action,
     out: &mut String,
@@ -426,7 +426,7 @@ fn record(
             query(engine, q, &mut r)?;
         }
         Action::Begin | Action::Commit | Action::Rollback => {
-            if engine == Engine::MySql {
+            if engine == SqllogictestEngine::MySql {
                 return Err(format!("`{}`: {MYSQL_SESSIONS}", action.kind_name()));
             }
             connection_line(session, &mut r)?;
@@ -490,7 +490,7 @@ fn sql_body(sql: &str) -> Result<&str, String> {
     Ok(body)
 }
 
-fn statement(engine: Engine, s: &Statement, r: &mut String) -> Result<(), String> {
+fn statement(engine: SqllogictestEngine, s: &Statement, r: &mut String) -> Result<(), String> {
     let Statement {
         sql,
         params,
@@ -501,7 +501,7 @@ fn statement(engine: Engine, s: &Statement, r: &mut String) -> Result<(), String
         return Err("binds parameters; sqllogictest has none".to_string());
     }
     let body = sql_body(sql)?;
-    if engine == Engine::MySql && uses_session_state(body) {
+    if engine == SqllogictestEngine::MySql && uses_session_state(body) {
         return Err(MYSQL_SESSIONS.to_string());
     }
     match (error, count) {
@@ -509,7 +509,7 @@ fn statement(engine: Engine, s: &Statement, r: &mut String) -> Result<(), String
             let _ = writeln!(r, "statement error{}", error_expect(engine, e)?);
         }
         (None, Some(n)) => {
-            if engine == Engine::MySql && body.to_ascii_uppercase().contains("UPDATE") {
+            if engine == SqllogictestEngine::MySql && body.to_ascii_uppercase().contains("UPDATE") {
                 return Err(
                     "counts the rows an UPDATE affected: helios-matrix's MySQL client counts the rows matched (CLIENT_FOUND_ROWS), the sqllogictest-rs mysql engine the rows changed"
                         .to_string(),
@@ -523,7 +523,7 @@ fn statement(engine: Engine, s: &Statement, r: &mut String) -> Result<(), String
     Ok(())
 }
 
-fn query(engine: Engine, q: &Query, r: &mut String) -> Result<(), String> {
+fn query(engine: SqllogictestEngine, q: &Query, r: &mut String) -> Result<(), String> {
     // Every field named: a check added to queries must be decided on here.
     let Query {
         sql,
@@ -575,7 +575,7 @@ fn query(engine: Engine, q: &Query, r: &mut String) -> Result<(), String> {
         );
     }
     let body = sql_body(sql)?;
-    if engine == Engine::MySql && uses_session_state(body) {
+    if engine == SqllogictestEngine::MySql && uses_session_state(body) {
         return Err(MYSQL_SESSIONS.to_string());
     }
     if let Some(e) = error {
@@ -662,7 +662,7 @@ fn is_canonical_integer(s: &str) -> bool {
 }
 
 /// An expected value as the engine prints it, when that text identifies it exactly.
-fn cell(engine: Engine, value: &Scalar, compare: Compare) -> Result<String, String> {
+fn cell(engine: SqllogictestEngine, value: &Scalar, compare: Compare) -> Result<String, String> {
     match (value, compare) {
         (Scalar::Null, _) => Ok("NULL".to_string()),
         (Scalar::Bool(b), Compare::Typed) => Ok(engine.bool_text(*b).to_string()),
@@ -680,7 +680,7 @@ fn cell(engine: Engine, value: &Scalar, compare: Compare) -> Result<String, Stri
     }
 }
 
-fn text_cell(engine: Engine, t: &str, compare: Compare) -> Result<String, String> {
+fn text_cell(engine: SqllogictestEngine, t: &str, compare: Compare) -> Result<String, String> {
     if t.is_empty() {
         // The engines print an empty string so.
         return Ok("(empty)".to_string());
@@ -713,7 +713,9 @@ fn text_cell(engine: Engine, t: &str, compare: Compare) -> Result<String, String
         )),
         // A string that prints like a number or a boolean is expected *as a string*, which
         // text alone cannot tell.
-        Compare::Typed if number || (engine == Engine::Postgres && (t == "t" || t == "f")) => {
+        Compare::Typed
+            if number || (engine == SqllogictestEngine::Postgres && (t == "t" || t == "f")) =>
+        {
             Err(format!(
                 "the string {t:?} prints as a {} would, and sqllogictest, comparing text, cannot tell them apart",
                 if number { "number" } else { "boolean" }
@@ -725,7 +727,7 @@ fn text_cell(engine: Engine, t: &str, compare: Compare) -> Result<String, String
 
 /// The part of a `statement error` / `query error` line after `error`: nothing (any
 /// error), ` (SQLSTATE)`, or ` REGEX` over the engine's error text.
-fn error_expect(engine: Engine, e: &ErrorExpect) -> Result<String, String> {
+fn error_expect(engine: SqllogictestEngine, e: &ErrorExpect) -> Result<String, String> {
     let ErrorExpect {
         class: _,
         sqlstate,
@@ -753,7 +755,7 @@ fn error_expect(engine: Engine, e: &ErrorExpect) -> Result<String, String> {
     };
     let message = message.as_deref().map(message_regex).transpose()?;
     let regex = match engine {
-        Engine::Postgres => {
+        SqllogictestEngine::Postgres => {
             if code.is_some() {
                 return Err(
                     "expects a native error code; the postgres engine reports only the SQLSTATE"
@@ -783,7 +785,7 @@ fn error_expect(engine: Engine, e: &ErrorExpect) -> Result<String, String> {
                 }
             }
         }
-        Engine::MySql => {
+        SqllogictestEngine::MySql => {
             let code = match code {
                 Some(c) => {
                     let digits = c.trim_start_matches('0');
@@ -897,7 +899,7 @@ mod tests {
     }
 
     /// The regex of an exported error line, as sqllogictest-rs reads it (after `error `).
-    fn regex(engine: Engine, e: &ErrorExpect) -> regex::Regex {
+    fn regex(engine: SqllogictestEngine, e: &ErrorExpect) -> regex::Regex {
         let suffix = error_expect(engine, e).expect("exports");
         let source = suffix.strip_prefix(' ').expect("a regex");
         regex::Regex::new(source).expect("compiles")
@@ -908,32 +910,38 @@ mod tests {
 
     #[test]
     fn mysql_codes_and_messages_are_checked_in_the_engines_error_text() {
-        let code = regex(Engine::MySql, &expect(None, Some("1062"), None));
+        let code = regex(SqllogictestEngine::MySql, &expect(None, Some("1062"), None));
         assert!(code.is_match(MY_DUP));
         assert!(!code.is_match(&MY_DUP.replace("1062", "1063")));
         assert!(!code.is_match(&MY_DUP.replace("1062", "11062")));
-        let both = regex(Engine::MySql, &expect(Some("23000"), Some("01062"), None));
+        let both = regex(
+            SqllogictestEngine::MySql,
+            &expect(Some("23000"), Some("01062"), None),
+        );
         assert!(both.is_match(MY_DUP));
         assert!(!both.is_match(&MY_DUP.replace("23000", "42000")));
         let message = regex(
-            Engine::MySql,
+            SqllogictestEngine::MySql,
             &expect(None, Some("1062"), Some("(?i)duplicate entry")),
         );
         assert!(message.is_match(MY_DUP));
         assert!(!message.is_match(&MY_DUP.replace("Duplicate entry", "Other")));
         // Only the message counts: not the prefix the engine puts before it.
         let prefix = regex(
-            Engine::MySql,
+            SqllogictestEngine::MySql,
             &expect(None, None, Some("Server|ERROR|23000")),
         );
         assert!(!prefix.is_match(MY_DUP));
         // A SQLSTATE alone is sqllogictest's own `(SQLSTATE)` form, upper case.
         assert_eq!(
-            error_expect(Engine::MySql, &expect(Some("42s02"), None, None)),
+            error_expect(
+                SqllogictestEngine::MySql,
+                &expect(Some("42s02"), None, None)
+            ),
             Ok(" (42S02)".to_string())
         );
         assert_eq!(
-            error_expect(Engine::MySql, &expect(None, None, None)),
+            error_expect(SqllogictestEngine::MySql, &expect(None, None, None)),
             Ok(String::new())
         );
     }
@@ -942,16 +950,22 @@ mod tests {
     fn postgres_messages_are_checked_in_the_first_line_only() {
         let text = "db error: ERROR: relation \"t\" does not exist\nDETAIL: something else";
         let found = regex(
-            Engine::Postgres,
+            SqllogictestEngine::Postgres,
             &expect(None, None, Some("does not exist")),
         );
         assert!(found.is_match(text));
         for elsewhere in ["DETAIL", "db error", "something"] {
-            let re = regex(Engine::Postgres, &expect(None, None, Some(elsewhere)));
+            let re = regex(
+                SqllogictestEngine::Postgres,
+                &expect(None, None, Some(elsewhere)),
+            );
             assert!(!re.is_match(text), "{elsewhere} is outside the message");
         }
         assert_eq!(
-            error_expect(Engine::Postgres, &expect(Some("42p01"), None, None)),
+            error_expect(
+                SqllogictestEngine::Postgres,
+                &expect(Some("42p01"), None, None)
+            ),
             Ok(" (42P01)".to_string())
         );
     }
@@ -960,45 +974,83 @@ mod tests {
     fn error_expectations_sqllogictest_cannot_check_are_refused() {
         let refused = |engine, e: ErrorExpect| error_expect(engine, &e).expect_err("refused");
         assert!(
-            refused(Engine::Postgres, expect(Some("23505"), None, Some("dup")))
-                .contains("both a SQLSTATE and a message")
+            refused(
+                SqllogictestEngine::Postgres,
+                expect(Some("23505"), None, Some("dup"))
+            )
+            .contains("both a SQLSTATE and a message")
         );
         assert!(
-            refused(Engine::Postgres, expect(None, Some("7"), None)).contains("native error code")
+            refused(SqllogictestEngine::Postgres, expect(None, Some("7"), None))
+                .contains("native error code")
         );
         assert!(
-            refused(Engine::Postgres, expect(None, None, Some("a\\sb"))).contains("line break")
+            refused(
+                SqllogictestEngine::Postgres,
+                expect(None, None, Some("a\\sb"))
+            )
+            .contains("line break")
         );
-        assert!(refused(Engine::MySql, expect(None, None, Some("^dup"))).contains("anchored"));
-        assert!(refused(Engine::MySql, expect(None, None, Some("dup$"))).contains("anchored"));
-        assert!(refused(Engine::MySql, expect(None, None, Some("a  b"))).contains("blank space"));
         assert!(
-            refused(Engine::MySql, expect(None, Some("HY000"), None))
+            refused(SqllogictestEngine::MySql, expect(None, None, Some("^dup")))
+                .contains("anchored")
+        );
+        assert!(
+            refused(SqllogictestEngine::MySql, expect(None, None, Some("dup$")))
+                .contains("anchored")
+        );
+        assert!(
+            refused(SqllogictestEngine::MySql, expect(None, None, Some("a  b")))
+                .contains("blank space")
+        );
+        assert!(
+            refused(SqllogictestEngine::MySql, expect(None, Some("HY000"), None))
                 .contains("not a MySQL error number")
         );
         let mut driver = expect(None, None, None);
         driver.exception = Some("psycopg2.errors.SyntaxError".into());
-        assert!(refused(Engine::Postgres, driver).contains("exception"));
+        assert!(refused(SqllogictestEngine::Postgres, driver).contains("exception"));
         // A line break is fine where the message is the end of the text.
-        assert!(error_expect(Engine::MySql, &expect(None, None, Some("a\\sb"))).is_ok());
+        assert!(
+            error_expect(
+                SqllogictestEngine::MySql,
+                &expect(None, None, Some("a\\sb"))
+            )
+            .is_ok()
+        );
         // Word boundaries keep their meaning inside the engine's text.
-        let word = regex(Engine::MySql, &expect(None, None, Some(r"\bDuplicate\b")));
+        let word = regex(
+            SqllogictestEngine::MySql,
+            &expect(None, None, Some(r"\bDuplicate\b")),
+        );
         assert!(word.is_match(MY_DUP));
     }
 
     #[test]
     fn values_are_written_as_the_engines_print_them_or_refused() {
         let typed = |engine, v: Scalar| cell(engine, &v, Compare::Typed);
-        assert_eq!(typed(Engine::Postgres, Scalar::Bool(true)), Ok("t".into()));
-        assert_eq!(typed(Engine::MySql, Scalar::Bool(false)), Ok("0".into()));
-        assert_eq!(typed(Engine::MySql, Scalar::Null), Ok("NULL".into()));
-        assert_eq!(typed(Engine::MySql, Scalar::Int(-7)), Ok("-7".into()));
         assert_eq!(
-            typed(Engine::MySql, Scalar::Text(String::new())),
+            typed(SqllogictestEngine::Postgres, Scalar::Bool(true)),
+            Ok("t".into())
+        );
+        assert_eq!(
+            typed(SqllogictestEngine::MySql, Scalar::Bool(false)),
+            Ok("0".into())
+        );
+        assert_eq!(
+            typed(SqllogictestEngine::MySql, Scalar::Null),
+            Ok("NULL".into())
+        );
+        assert_eq!(
+            typed(SqllogictestEngine::MySql, Scalar::Int(-7)),
+            Ok("-7".into())
+        );
+        assert_eq!(
+            typed(SqllogictestEngine::MySql, Scalar::Text(String::new())),
             Ok("(empty)".into())
         );
         assert_eq!(
-            typed(Engine::MySql, Scalar::Text("a b".into())),
+            typed(SqllogictestEngine::MySql, Scalar::Text("a b".into())),
             Ok("a b".into())
         );
         for refused in [
@@ -1011,16 +1063,22 @@ mod tests {
             Scalar::Text("x<slt:ignore>".into()),
         ] {
             assert!(
-                typed(Engine::MySql, refused.clone()).is_err(),
+                typed(SqllogictestEngine::MySql, refused.clone()).is_err(),
                 "{refused:?}"
             );
         }
-        assert!(typed(Engine::Postgres, Scalar::Text("t".into())).is_err());
+        assert!(typed(SqllogictestEngine::Postgres, Scalar::Text("t".into())).is_err());
         assert_eq!(
-            typed(Engine::MySql, Scalar::Text("t".into())),
+            typed(SqllogictestEngine::MySql, Scalar::Text("t".into())),
             Ok("t".into())
         );
-        let text = |v: &str| cell(Engine::Postgres, &Scalar::Text(v.into()), Compare::Text);
+        let text = |v: &str| {
+            cell(
+                SqllogictestEngine::Postgres,
+                &Scalar::Text(v.into()),
+                Compare::Text,
+            )
+        };
         assert_eq!(text("10"), Ok("10".into()));
         assert_eq!(text("abc"), Ok("abc".into()));
         for numeric in ["1.50", "010", "1e3", "inf", "-0"] {

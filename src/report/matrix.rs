@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::merge::{property, read_case};
 use super::{Counts, Tally, Verdict};
 use crate::registry::Priority;
-use crate::target::mask;
+use crate::secret::mask;
 
 /// The column of the built-in executor (cases with no `driver` property).
 pub const NATIVE: &str = "native";

@@ -11,12 +11,12 @@ use super::http::HttpTargets;
 use super::sqllogictest;
 use super::{Failure, FailureKind, RunConfig};
 use crate::exec::{Canceller, Engine, ExecError, ResultSet, Session, SessionOptions};
-use crate::plan::template::{Expander, values};
-use crate::plan::{
-    Action, CasePlan, CopyRows, ErrorExpect, HttpStep, Query, Statement, Step, SuitePlan,
-    VectorStep,
-};
-use crate::target::{Target, mask};
+use crate::plan::{CasePlan, SuitePlan};
+use crate::registry::ErrorExpect;
+use crate::secret::mask;
+use crate::step::template::{Expander, values};
+use crate::step::{Action, CopyRows, HttpStep, Query, Statement, Step, VectorStep};
+use crate::target::Target;
 use crate::value::{Compare, Comparison, Scalar};
 
 /// The session fixtures run on: autocommit, separate from the case's own sessions.
@@ -642,7 +642,7 @@ impl CaseRun<'_> {
 async fn read_rows(
     x: &mut Box<dyn Session>,
     sql: &str,
-    params: &[crate::plan::Param],
+    params: &[crate::step::Param],
     partial: bool,
 ) -> Result<crate::exec::PartialResult, ExecError> {
     if partial {

@@ -85,7 +85,7 @@ pub enum Answer {
     /// sorted there, and their hash.
     Rows {
         result: crate::exec::ResultSet,
-        printed: Option<(Vec<Vec<String>>, crate::plan::RowsHash)>,
+        printed: Option<(Vec<Vec<String>>, crate::step::RowsHash)>,
     },
     /// A statement succeeded, affecting this many rows if the server said.
     Done(Option<u64>),

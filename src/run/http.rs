@@ -13,8 +13,9 @@ use super::Failure;
 use super::check::{self, json};
 use crate::exec::ExecError;
 use crate::exec::http::{HttpClient, credentials, query_param};
-use crate::plan::HttpStep;
-use crate::target::{ResolvedEndpoint, Target, env_var, mask};
+use crate::secret::mask;
+use crate::step::HttpStep;
+use crate::target::{ResolvedEndpoint, Target, env_var};
 
 /// The most of an answer's body a failure quotes.
 const EXCERPT: usize = 400;

@@ -27,7 +27,8 @@ pub use events::{
 
 use crate::exec::workspace::Workspace;
 use crate::exec::{Capability, Engine, engine_for};
-use crate::plan::{Action, CasePlan, ProtocolPlan, SuitePlan, Xfail};
+use crate::plan::{CasePlan, ProtocolPlan, SuitePlan, Xfail};
+use crate::step::Action;
 use crate::target::{ResolvedEndpoint, Target};
 
 /// Workers per cell when none are asked for: one more than the CPU cores, since cases
@@ -494,7 +495,7 @@ fn sanitize(id: &str) -> String {
 mod tests {
     use super::*;
     use crate::exec::DbError;
-    use crate::plan::ErrorExpect;
+    use crate::registry::ErrorExpect;
 
     fn server_failure(sqlstate: &str) -> Failure {
         Failure {

@@ -12,7 +12,7 @@
 use md5::{Digest, Md5};
 
 use crate::exec::{ResultSet, Row};
-use crate::plan::{Query, RowsHash, Sort};
+use crate::step::{Query, RowsHash, Sort};
 use crate::value::{Scalar, TypeClass, Value};
 
 /// How one column's values are printed: sqllogictest's type letter.

@@ -10,7 +10,7 @@ use super::frame::{self, Chain, Object, ReadError, param};
 use super::params;
 use super::sqlca::{self, Sqlca};
 use crate::exec::{Column, ExecError, ResultSet, Row};
-use crate::plan::Param;
+use crate::step::Param;
 
 /// What this client says it is. Derby's network server serves only its own network
 /// client (product ids beginning `DNC`; checked in its DRDAConnThread), so the product

@@ -32,7 +32,7 @@ use super::tx::TxState;
 use super::{
     Batches, Canceller, Capability, Engine, ExecError, ResultSet, Session, SessionOptions,
 };
-use crate::plan::Param;
+use crate::step::Param;
 use crate::target::Target;
 use crate::value::Scalar;
 

@@ -5,7 +5,7 @@
 use super::codepoint as cp;
 use super::frame::param;
 use crate::exec::ExecError;
-use crate::plan::Param;
+use crate::step::Param;
 use crate::value::Scalar;
 
 /// Nullable FD:OCA types and lengths: BIGINT, DOUBLE, BOOLEAN, and VARCHAR (mixed,

@@ -36,9 +36,10 @@ use tokio::sync::Mutex;
 use super::{
     Batches, Canceller, Capability, ExecError, ResultSet, Session, SessionOptions, VectorAnswer,
 };
-use crate::plan::{Param, VectorOp};
 use crate::registry::{Driver, PlaceholderStyle};
-use crate::target::{Target, mask};
+use crate::secret::mask;
+use crate::step::{Param, VectorOp};
+use crate::target::Target;
 use crate::value::Scalar;
 use protocol::{
     Counted, Envelope, Fetched, Hello, HelloRefused, Nothing, Op, PROTOCOL, Params, Queried,

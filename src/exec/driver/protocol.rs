@@ -19,9 +19,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value as Json;
 
 use crate::exec::{Capability, Column, DbError, ExecError, Row, VectorAnswer, VectorMatch};
-use crate::plan::{Param, VectorOp};
 use crate::registry::PlaceholderStyle;
-use crate::target::mask;
+use crate::secret::mask;
+use crate::step::{Param, VectorOp};
 use crate::value::{Scalar, TypeClass, Value};
 
 /// The protocol version this helios-matrix speaks.

@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 use super::protocol::{Envelope, ErrorKind, Op, Params, Refusal, Request, Tagged, Wire};
 use super::{DriverSession, Host, IdleHosts};
 use crate::exec::{Capability, ExecError, Session};
-use crate::plan::Param;
 use crate::registry::PlaceholderStyle;
+use crate::step::Param;
 use crate::value::Scalar;
 
 /// A transcript's first line.

@@ -11,7 +11,7 @@ use sqlx::types::BigDecimal;
 use super::PgSession;
 use super::decode::{decode_hex, is_text_type};
 use crate::exec::ExecError;
-use crate::plan::Param;
+use crate::step::Param;
 use crate::value::{Scalar, format_float};
 
 impl PgSession {

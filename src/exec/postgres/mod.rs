@@ -43,7 +43,7 @@ use super::tx::TxState;
 use super::{
     Batches, Canceller, Capability, DbError, Engine, ExecError, ResultSet, Session, SessionOptions,
 };
-use crate::plan::Param;
+use crate::step::Param;
 use crate::target::Target;
 use crate::value::Scalar;
 
@@ -79,7 +79,7 @@ impl PostgresEngine {
         let options = PgConnectOptions::from_str(target.expose_url()).map_err(|e| {
             ExecError::Connect(format!(
                 "invalid target: {}",
-                crate::target::mask(&e.to_string())
+                crate::secret::mask(&e.to_string())
             ))
         })?;
         let named_statements =
@@ -130,7 +130,7 @@ pub fn transaction_pooler(target: &Target) -> Result<bool, ExecError> {
 async fn connect(options: &PgConnectOptions) -> Result<PgConnection, ExecError> {
     PgConnection::connect_with(options)
         .await
-        .map_err(|e| ExecError::Connect(crate::target::mask(&e.to_string())))
+        .map_err(|e| ExecError::Connect(crate::secret::mask(&e.to_string())))
 }
 
 #[async_trait]

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use crate::exec::http::HttpClient;
 use crate::exec::{Canceller, DbError, ExecError};
-use crate::target::mask;
+use crate::secret::mask;
 
 /// Answer codes of a query that is still running (`333334`: detached); such an answer
 /// carries `data.getResultUrl`, polled until the answer is the query's own.

@@ -27,7 +27,7 @@ use super::tx::TxState;
 use super::{
     Batches, Canceller, Capability, Engine, ExecError, ResultSet, Row, Session, SessionOptions,
 };
-use crate::plan::Param;
+use crate::step::Param;
 use crate::target::Target;
 use crate::value::{Scalar, Value, format_float};
 

@@ -12,7 +12,7 @@ mod vector;
 use regex::Regex;
 
 use crate::exec::DbError;
-use crate::plan::ErrorExpect;
+use crate::registry::ErrorExpect;
 
 pub(super) use query::result_failures;
 pub use rows::{RowsDiffer, batches, rows, types};

@@ -3,9 +3,9 @@
 
 use super::diff;
 use crate::exec::ResultSet;
-use crate::plan::Query;
 use crate::run::sqllogictest;
 use crate::run::{Failure, Key};
+use crate::step::Query;
 use crate::value::{Compare, Comparison};
 
 /// Every check of a query's result that fails, in the order they are reported, each with

@@ -3,7 +3,7 @@
 
 use super::diff;
 use crate::exec::{Batches, Column, Row};
-use crate::plan::{Fetch, Sort};
+use crate::step::{Fetch, Sort};
 use crate::value::{Comparison, Mismatch, Scalar, SortKey, TypeClass, Value, compare};
 
 /// A string that would read as another type in a diff line is shown quoted, so `"100"`

@@ -3,7 +3,7 @@
 
 use super::json;
 use crate::exec::{VectorAnswer, VectorMatch};
-use crate::plan::VectorStep;
+use crate::step::VectorStep;
 
 /// Checks a vector operation's answer against its step's checks.
 pub(in crate::run) fn check_vector(step: &VectorStep, answer: &VectorAnswer) -> Result<(), String> {
@@ -148,7 +148,7 @@ fn check_ranking(matches: &[VectorMatch], metric: Option<&str>) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{EachMatch, MatchesCheck, VectorChecks, VectorOp};
+    use crate::step::{EachMatch, MatchesCheck, VectorChecks, VectorOp};
 
     fn hit(id: &str, score: f64, category: &str) -> VectorMatch {
         VectorMatch {
