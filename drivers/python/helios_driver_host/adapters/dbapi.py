@@ -26,17 +26,17 @@ def read_batches(
     fetchmany: Callable[[int], Sequence[Sequence[object]]],
     batch: int,
     max_batches: int,
-    classes: Callable[[], Sequence[str | None]],
+    classes: Callable[[Sequence[Sequence[object]]], Sequence[str | None]],
 ) -> list[list[Row]]:
     """Up to `max_batches` batches of `batch` rows; a short or empty batch is the end.
-    `classes` gives the columns' classes once the first rows are in (some drivers know
-    them only then)."""
+    `classes` gives the columns' classes once the first rows are in, given those rows
+    (some drivers know them only then, some only from the values)."""
     batches: list[list[Row]] = []
     while len(batches) < max_batches:
         rows = fetchmany(batch)
         if not rows:
             break
-        known = classes()
+        known = classes(rows)
         batches.append([encode_row(r, known) for r in rows])
         if len(rows) < batch:
             break
@@ -58,6 +58,11 @@ class DbapiAdapter(Adapter):
 
     def columns(self, cursor: Any) -> list[Column]:
         raise NotImplementedError
+
+    def described(self, cursor: Any, rows: Sequence[Sequence[object]]) -> list[Column]:
+        """The columns of an executed cursor whose first rows are `rows`: its `columns`,
+        unless the driver's type codes leave a class to the values (pymssql's NUMBER)."""
+        return self.columns(cursor)
 
     def run(self, cursor: Any, sql: str, params: Any) -> None:
         """Executes one statement; DB-API drivers take None for "no parameters", which
@@ -95,8 +100,8 @@ class DbapiAdapter(Adapter):
             self.run(cur, sql, params)
             if cur.description is None:
                 return Rows([], [])
-            columns = self.columns(cur)
             rows = cur.fetchall()
+            columns = self.described(cur, rows)
         finally:
             self._track(None)
             cur.close()
@@ -108,13 +113,13 @@ class DbapiAdapter(Adapter):
         PostgreSQL one) describe their columns only once the first rows are in."""
         columns: list[Column] = []
 
-        def classes() -> list[str | None]:
+        def classes(rows: Sequence[Sequence[object]]) -> list[str | None]:
             if not columns and cur.description is not None:
-                columns.extend(self.columns(cur))
+                columns.extend(self.described(cur, rows))
             return [c.cls for c in columns]
 
         batches = read_batches(cur.fetchmany, batch, max_batches, classes)
-        classes()
+        classes([])
         return Batches(columns, batches)
 
     def fetch(self, sql: str, params: Json, batch: int, max_batches: int) -> Batches:
