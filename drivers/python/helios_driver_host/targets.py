@@ -71,3 +71,62 @@ def parse(url: str) -> Target:
         path=[unquote(p) for p in parts.path.split("/") if p],
         query=dict(parse_qsl(parts.query)),
     )
+
+
+# `?encrypt=` as the tds executor reads it (src/exec/tds.rs), in FreeTDS's names: its
+# `encryption` setting (freetds.conf, pymssql's `encryption=`, the ODBC driver's
+# `Encryption=`).
+_ENCRYPTION = {
+    "false": "off",
+    "no": "off",
+    "off": "off",
+    "true": "require",
+    "yes": "require",
+    "on": "require",
+    "require": "require",
+    "request": "request",
+}
+
+
+@dataclass(frozen=True)
+class SqlServerTarget:
+    """`mssql://USER:PASSWORD@HOST[:1433][/DATABASE][?encrypt=…&tds_version=…]` (or
+    `sqlserver://`), for the drivers that reach SQL Server through FreeTDS."""
+
+    host: str
+    port: int
+    user: str | None
+    password: str | None = field(repr=False)
+    # None: the login's default database.
+    database: str | None
+    # FreeTDS's `encryption`: `off` unless the target asks for TLS with `encrypt=true`
+    # (`require`) or `encrypt=request`. `off` makes FreeTDS offer ENCRYPT_NOT_SUP, as the
+    # tds executor (which has no TLS) always does, and what a server without TLS needs.
+    encryption: str
+    # FreeTDS's `tds version` (`7.4`); None leaves it to FreeTDS.
+    tds_version: str | None
+
+
+def sqlserver_target(url: str) -> SqlServerTarget:
+    t = parse(url)
+    if t.scheme not in ("mssql", "sqlserver"):
+        raise HostError("client", f"a {t.scheme}:// target is not a SQL Server URL")
+    unknown = sorted(set(t.query) - {"encrypt", "tds_version"})
+    if unknown:
+        raise HostError(
+            "client",
+            f"unknown SQL Server target parameter(s) {', '.join(unknown)} "
+            "(the hosts take encrypt and tds_version)",
+        )
+    encrypt = t.query.get("encrypt", "false").lower()
+    if encrypt not in _ENCRYPTION:
+        raise HostError("client", f"encrypt={encrypt}: expected false, true, request or require")
+    return SqlServerTarget(
+        host=t.require_host(),
+        port=t.port or 1433,
+        user=t.user,
+        password=t.password,
+        database=t.database(),
+        encryption=_ENCRYPTION[encrypt],
+        tds_version=t.query.get("tds_version") or None,
+    )

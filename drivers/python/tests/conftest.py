@@ -31,6 +31,8 @@ TARGETS = {
     "snowflake": "https://test:test@127.0.0.1:8443/helios/public"
     f"?account=local&warehouse=default&ca-file={os.path.normpath(CA_FILE)}",
     "pinecone": f"https://127.0.0.1:8443/pinecone?api_key=test_key&ca-file={os.path.normpath(CA_FILE)}",
+    # The iridium emulator (scripts/services/iridium.sh), plain TCP.
+    "sqlserver": "mssql://sa:Helios_test_1@127.0.0.1:1433/helios",
 }
 ANSWER_TIMEOUT = 60.0
 

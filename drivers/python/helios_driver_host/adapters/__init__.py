@@ -17,6 +17,7 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "snowflake-connector-python": ("snowflake_driver", "SnowflakeAdapter"),
     "pinecone": ("pinecone_driver", "PineconeAdapter"),
     "databricks-sql-connector": ("databricks_driver", "DatabricksAdapter"),
+    "pymssql": ("pymssql_driver", "PymssqlAdapter"),
 }
 
 

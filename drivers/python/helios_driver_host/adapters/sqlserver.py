@@ -1,0 +1,68 @@
+"""What the SQL Server drivers (pymssql, pyodbc over FreeTDS's ODBC driver) share: an
+explicit `begin` in autocommit mode is T-SQL's `BEGIN TRANSACTION`, ended by `COMMIT
+TRANSACTION` or `ROLLBACK TRANSACTION`, as these drivers' users write it (psycopg2's
+adapter sends `BEGIN` the same way). With autocommit off each driver keeps its own
+transaction, and `begin` has nothing to add."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..adapter import best_effort
+from .dbapi import DbapiAdapter
+
+BEGIN = "BEGIN TRANSACTION"
+COMMIT = "COMMIT TRANSACTION"
+ROLLBACK = "ROLLBACK TRANSACTION"
+
+
+class SqlServerAdapter(DbapiAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        # True between a `begin` sent in autocommit mode and its COMMIT/ROLLBACK.
+        self.explicit = False
+
+    def batch(self, sql: str) -> None:
+        """One statement without parameters and without results."""
+        cur: Any = self.conn.cursor()
+        try:
+            cur.execute(sql)
+        finally:
+            cur.close()
+
+    def driver_commit(self) -> None:
+        """The driver's own commit (autocommit off)."""
+        self.conn.commit()
+
+    def driver_rollback(self) -> None:
+        """The driver's own rollback (autocommit off)."""
+        self.conn.rollback()
+
+    def begin(self) -> None:
+        if self.autocommit:
+            self.batch(BEGIN)
+            self.explicit = True
+
+    def commit(self) -> None:
+        if self.explicit:
+            self.explicit = False
+            self.batch(COMMIT)
+        elif not self.autocommit:
+            self.driver_commit()
+
+    def rollback(self) -> None:
+        if self.explicit:
+            self.explicit = False
+            self.batch(ROLLBACK)
+        elif not self.autocommit:
+            self.driver_rollback()
+
+    def close(self) -> None:
+        """Closing the connection rolls back what is open: SQL Server ends a session's
+        transaction with the session."""
+        self.explicit = False
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            if not self.autocommit:
+                best_effort("rollback on close", conn.rollback)
+            best_effort("close", conn.close)
