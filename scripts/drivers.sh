@@ -9,8 +9,12 @@
 #   it), installs drivers/requirements.txt into it when that file changed since the last
 #   install (its hash is kept in the venv), and installs drivers/python into it as an
 #   editable package (so `.venv-drivers/bin/python -m helios_driver_host DRIVER` runs the
-#   work tree's code). Quiet on success; the tail of pip's log on failure. Nothing is
-#   downloaded but the pinned packages, from PyPI through pip.
+#   work tree's code). pyodbc needs two system packages, installed with apt-get when
+#   missing: unixODBC's driver manager (its wheel links libodbc.so.2; `unixodbc`) and
+#   FreeTDS's ODBC driver (`tdsodbc`, which registers itself as `FreeTDS` in
+#   /etc/odbcinst.ini; the host also finds its libtdsodbc.so by path). Quiet on success;
+#   the tail of pip's log on failure. Nothing is downloaded but the pinned packages, from
+#   PyPI through pip, and those two from Debian.
 # - check: with the venv's tools, `ruff format --check`, `ruff check` and `mypy` (strict,
 #   configured in drivers/python/pyproject.toml) over drivers/python, then
 #   `pytest drivers/python/tests`. The live tests need the servers of
@@ -54,8 +58,25 @@ ensure_venv() {
   python3 -m venv "$VENV" || die "python3 -m venv $VENV failed"
 }
 
+# pyodbc's system side: unixODBC's driver manager, which its wheel links, and FreeTDS's
+# ODBC driver, which the pyodbc host loads (drivers/python/.../pyodbc_driver.py).
+ensure_odbc() {
+  local missing=()
+  compgen -G '/usr/lib/*/libodbc.so.2' >/dev/null || compgen -G '/usr/lib64/libodbc.so.2' >/dev/null ||
+    missing+=(unixodbc)
+  compgen -G '/usr/lib/*/odbc/libtdsodbc.so' >/dev/null || compgen -G '/usr/lib64/libtdsodbc.so' >/dev/null ||
+    missing+=(tdsodbc)
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "pyodbc needs ${missing[*]} (apt-get install ${missing[*]}), and installing it needs root"
+  command -v apt-get >/dev/null 2>&1 || die "pyodbc needs unixODBC and FreeTDS's ODBC driver (${missing[*]}); install them"
+  log "installing ${missing[*]} (pyodbc's ODBC driver manager and FreeTDS's ODBC driver)"
+  apt-get update >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y unixodbc tdsodbc >/dev/null
+}
+
 cmd_install() {
   ensure_venv
+  ensure_odbc
   "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null ||
     die "$VENV has no working Python >= 3.11; remove $VENV and run again"
   local want have

@@ -1,5 +1,5 @@
-"""Without a server: SQL Server targets, pymssql's errors and column types, its SQL, and
-the T-SQL transactions its adapter sends."""
+"""Without a server: SQL Server targets, pymssql's and pyodbc's errors and column types,
+their SQL and connection strings, and the T-SQL transactions both adapters send."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pymssql
+import pyodbc
 import pytest
 from pymssql import _mssql
 
@@ -19,6 +20,14 @@ from helios_driver_host.adapters.pymssql_driver import (
     pymssql_columns,
     pymssql_connect_args,
     pymssql_error,
+)
+from helios_driver_host.adapters.pyodbc_driver import (
+    PyodbcAdapter,
+    freetds_driver,
+    odbc_connection_string,
+    odbc_value,
+    pyodbc_column,
+    pyodbc_error,
 )
 from helios_driver_host.targets import sqlserver_target
 
@@ -225,14 +234,15 @@ def test_pymssql_undoes_the_percent_doubling_only_with_parameters() -> None:
     ]
 
 
-@pytest.mark.parametrize("driver", ["pymssql"])
+@pytest.mark.parametrize("driver", ["pymssql", "pyodbc"])
 def test_begin_in_autocommit_mode_is_t_sql(driver: str) -> None:
     adapter = load(driver)
-    assert isinstance(adapter, PymssqlAdapter)
+    assert isinstance(adapter, PymssqlAdapter | PyodbcAdapter)
     conn = Recorder()
     adapter.conn = conn
     adapter.autocommit = True
-    # Nothing open: commit and rollback are no-ops, and the driver's own are not called.
+    # Nothing open: commit and rollback are no-ops, and the driver's own are not called
+    # (FreeTDS's ODBC driver would send a transaction-manager request).
     adapter.commit()
     adapter.rollback()
     adapter.begin()
@@ -263,3 +273,121 @@ def test_pymssql_autocommit_off_uses_its_own_transaction() -> None:
     assert (conn.commits, conn.rollbacks) == (1, 1)
     adapter.close()
     assert conn.rollbacks == 2
+
+
+def test_pyodbc_errors_carry_the_native_error_number() -> None:
+    exc = pyodbc.ProgrammingError(
+        "42S02",
+        "[42S02] [FreeTDS][SQL Server]Invalid object name 'no_such_table'. (208) (SQLExecDirectW)",
+    )
+    info = pyodbc_error(exc)
+    assert info is not None
+    assert (info.kind, info.code, info.sqlstate, info.message, info.exception) == (
+        "db",
+        "208",
+        "42S02",
+        "Invalid object name 'no_such_table'.",
+        "pyodbc.ProgrammingError",
+    )
+    # Several diagnostic records: the first one's; a message with parentheses of its own.
+    many = pyodbc_error(
+        pyodbc.IntegrityError(
+            "23000",
+            "[23000] [FreeTDS][SQL Server]Violation of PRIMARY KEY constraint 'PK_t' (id). "
+            "(2627) (SQLExecDirectW); [01000] [FreeTDS][SQL Server]The statement has been "
+            "terminated. (3621)",
+        )
+    )
+    assert many is not None
+    assert (many.kind, many.code, many.message) == (
+        "db",
+        "2627",
+        "Violation of PRIMARY KEY constraint 'PK_t' (id).",
+    )
+
+
+def test_pyodbc_errors_that_are_not_the_servers() -> None:
+    cancelled = pyodbc_error(
+        pyodbc.Error(
+            "HY008", "[HY008] [FreeTDS][SQL Server]Operation was cancelled (0) (SQLExecDirectW)"
+        )
+    )
+    assert cancelled is not None
+    assert (cancelled.kind, cancelled.sqlstate, cancelled.code) == ("db", "HY008", "3617")
+    assert cancelled.message == "Operation was cancelled"
+    refused = pyodbc_error(
+        pyodbc.OperationalError(
+            "08S01",
+            "[08S01] [FreeTDS][SQL Server]Unable to connect: Adaptive Server is unavailable or "
+            "does not exist (20009) (SQLDriverConnect)",
+        )
+    )
+    assert refused is not None
+    assert (refused.kind, refused.sqlstate, refused.code) == ("lost", "08S01", "20009")
+    timeout = pyodbc_error(
+        pyodbc.OperationalError(
+            "HYT00", "[HYT00] [FreeTDS][SQL Server]Query timeout expired (0) (SQLExecute)"
+        )
+    )
+    assert timeout is not None
+    assert (timeout.kind, timeout.code) == ("client", None)
+    # pyodbc's own: one message, no SQLSTATE.
+    own = pyodbc_error(pyodbc.ProgrammingError("No results.  Previous SQL was not a query."))
+    assert own is not None
+    assert (own.kind, own.sqlstate, own.code, own.message) == (
+        "client",
+        None,
+        None,
+        "No results.  Previous SQL was not a query.",
+    )
+    assert pyodbc_error(ValueError("x")) is None
+
+
+def test_pyodbc_columns_from_the_python_types_it_converts_to() -> None:
+    described = [
+        ("i", int, "integer", "int"),
+        ("d", Decimal, "decimal", "Decimal"),
+        ("f", float, "float", "float"),
+        ("b", bool, "boolean", "bool"),
+        ("s", str, "text", "str"),
+        ("raw", bytearray, "bytes", "bytearray"),
+        ("ts", dt.datetime, "timestamp", "datetime"),
+        ("day", dt.date, "date", "date"),
+        ("t", dt.time, "time", "time"),
+        ("g", uuid.UUID, "uuid", "UUID"),
+        ("x", object, "other", "object"),
+    ]
+    for name, python_type, cls, native in described:
+        column = pyodbc_column((name, python_type, None, 10, 10, 0, True))
+        assert (column.name, column.cls, column.native) == (name, cls, native)
+
+
+def test_pyodbc_finds_freetds_by_name_or_by_path() -> None:
+    assert freetds_driver(["PostgreSQL", "FreeTDS"], []) == "{FreeTDS}"
+    lib = "/usr/lib/x86_64-linux-gnu/odbc/libtdsodbc.so"
+    assert freetds_driver([], [lib]) == lib
+    with pytest.raises(HostError, match="apt-get install tdsodbc") as e:
+        freetds_driver(["PostgreSQL"], [])
+    assert e.value.info.kind == "connect"
+
+
+def test_odbc_connection_strings_brace_what_would_end_a_value() -> None:
+    assert odbc_value("plain") == "plain"
+    assert odbc_value("a;b") == "{a;b}"
+    assert odbc_value("x}y=") == "{x}}y=}"
+    assert odbc_value(" lead") == "{ lead}"
+    t = sqlserver_target(TARGET + "?tds_version=7.4")
+    assert odbc_connection_string(t, "{FreeTDS}") == (
+        "DRIVER={FreeTDS};SERVER=127.0.0.1;PORT=1433;UID=sa;PWD={Pa;ss};Encryption=off;"
+        "APP=helios-matrix;DATABASE=helios;TDS_Version=7.4"
+    )
+
+
+def test_pyodbc_refuses_autocommit_off_before_connecting() -> None:
+    with pytest.raises(HostError, match="autocommit off is not declared") as e:
+        PyodbcAdapter().connect(TARGET, False)
+    assert e.value.info.kind == "unsupported"
+    assert "autocommit_off" not in PyodbcAdapter.capabilities
+    assert "copy" not in PyodbcAdapter.capabilities
+    assert "cancel" in PyodbcAdapter.capabilities
+    assert "cancel" not in PymssqlAdapter.capabilities

@@ -18,6 +18,7 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "pinecone": ("pinecone_driver", "PineconeAdapter"),
     "databricks-sql-connector": ("databricks_driver", "DatabricksAdapter"),
     "pymssql": ("pymssql_driver", "PymssqlAdapter"),
+    "pyodbc": ("pyodbc_driver", "PyodbcAdapter"),
 }
 
 
