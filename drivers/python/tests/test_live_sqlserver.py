@@ -61,11 +61,12 @@ def test_hello_and_typed_values(spawn: Spawn, driver: str) -> None:
         "query",
         sql="SELECT 1 AS i, CAST(2 AS BIGINT) AS b, CAST(1.50 AS DECIMAL(5,2)) AS d, "
         "CAST(2.5 AS FLOAT) AS f, CAST(1 AS BIT) AS t, CAST(0x0AFF AS VARBINARY(4)) AS raw, "
-        "N'héllo' AS s, CAST(NULL AS INT) AS z",
+        "N'héllo' AS s, CAST('6F9619FF-8B86-D011-B42D-00C04FC964FF' AS UNIQUEIDENTIFIER) AS g, "
+        "CAST(NULL AS INT) AS z",
         params=[],
     )
-    assert [c["name"] for c in answer["columns"]] == ["i", "b", "d", "f", "t", "raw", "s", "z"]
-    assert [c["class"] for c in answer["columns"][:7]] == [
+    assert [c["name"] for c in answer["columns"]] == ["i", "b", "d", "f", "t", "raw", "s", "g", "z"]
+    assert [c["class"] for c in answer["columns"][:8]] == [
         "integer",
         "integer",
         "decimal",
@@ -73,9 +74,20 @@ def test_hello_and_typed_values(spawn: Spawn, driver: str) -> None:
         "boolean",
         "bytes",
         "text",
+        "uuid",
     ]
     assert answer["rows"] == [
-        [1, 2, {"decimal": "1.50"}, 2.5, True, {"bytes": "Cv8="}, "héllo", None]
+        [
+            1,
+            2,
+            {"decimal": "1.50"},
+            2.5,
+            True,
+            {"bytes": "Cv8="},
+            "héllo",
+            {"uuid": "6F9619FF-8B86-D011-B42D-00C04FC964FF"},  # SQL Server's text form
+            None,
+        ]
     ]
     # A literal % in SQL without parameters is sent as is.
     assert host.ok("query", sql="SELECT '100%' AS pct", params=[])["rows"] == [["100%"]]
@@ -132,6 +144,13 @@ def test_pymssql_parameters(spawn: Spawn, table: str) -> None:
         "query", sql="SELECT '100%%' AS pct, 7 %% 3 AS m, %s AS x", params=[4611686018427387904]
     )
     assert answer["rows"] == [["100%", 1, 4611686018427387904]]
+    # A parameter used twice is named: `%(name)s` with a map.
+    answer = host.ok(
+        "query",
+        sql=f"SELECT id FROM {table} WHERE id = %(n)s OR id = %(n)s + 1 ORDER BY id",
+        params={"n": 1},
+    )
+    assert answer["rows"] == [[1], [2]]
 
 
 def test_pyodbc_parameters(spawn: Spawn, table: str) -> None:

@@ -228,9 +228,24 @@ def test_pymssql_undoes_the_percent_doubling_only_with_parameters() -> None:
     cursor = Recorder()
     adapter.run(cursor, "SELECT 7 %% 3, '100%%' WHERE x = %s", [1])
     adapter.run(cursor, "SELECT '100%'", [])
+    adapter.run(cursor, "SELECT %(n)s + %(n)s, '5%%'", {"n": 2})
     assert cursor.sent == [
         ("SELECT 7 % 3, '100%' WHERE x = %s", ((1,),)),
         ("SELECT '100%'", ()),
+        ("SELECT %(n)s + %(n)s, '5%'", ({"n": 2},)),
+    ]
+
+
+@pytest.mark.parametrize("driver", ["pymssql", "pyodbc"])
+def test_guids_in_sql_servers_upper_case(driver: str) -> None:
+    adapter = load(driver)
+    assert isinstance(adapter, PymssqlAdapter | PyodbcAdapter)
+    guid = uuid.UUID("6f9619ff-8b86-d011-b42d-00c04fc964ff")
+    assert adapter.encode([guid, None, "x", Decimal("1.50")], ["uuid", "integer", "text"]) == [
+        {"uuid": "6F9619FF-8B86-D011-B42D-00C04FC964FF"},
+        None,
+        "x",
+        {"decimal": "1.50"},
     ]
 
 

@@ -27,17 +27,19 @@ def read_batches(
     batch: int,
     max_batches: int,
     classes: Callable[[Sequence[Sequence[object]]], Sequence[str | None]],
+    encode: Callable[[Sequence[object], Sequence[str | None]], Row] = encode_row,
 ) -> list[list[Row]]:
     """Up to `max_batches` batches of `batch` rows; a short or empty batch is the end.
     `classes` gives the columns' classes once the first rows are in, given those rows
-    (some drivers know them only then, some only from the values)."""
+    (some drivers know them only then, some only from the values); `encode` encodes a row
+    by them."""
     batches: list[list[Row]] = []
     while len(batches) < max_batches:
         rows = fetchmany(batch)
         if not rows:
             break
         known = classes(rows)
-        batches.append([encode_row(r, known) for r in rows])
+        batches.append([encode(r, known) for r in rows])
         if len(rows) < batch:
             break
     return batches
@@ -58,6 +60,10 @@ class DbapiAdapter(Adapter):
 
     def columns(self, cursor: Any) -> list[Column]:
         raise NotImplementedError
+
+    def encode(self, row: Sequence[object], classes: Sequence[str | None]) -> Row:
+        """A row's values in the protocol's encoding (values.py), by their columns' classes."""
+        return encode_row(row, classes)
 
     def described(self, cursor: Any, rows: Sequence[Sequence[object]]) -> list[Column]:
         """The columns of an executed cursor whose first rows are `rows`: its `columns`,
@@ -106,7 +112,7 @@ class DbapiAdapter(Adapter):
             self._track(None)
             cur.close()
         classes = [c.cls for c in columns]
-        return Rows(columns, [encode_row(r, classes) for r in rows])
+        return Rows(columns, [self.encode(r, classes) for r in rows])
 
     def read_cursor(self, cur: Any, batch: int, max_batches: int) -> Batches:
         """Batches from an executed cursor, with its columns. Some cursors (a named
@@ -118,7 +124,7 @@ class DbapiAdapter(Adapter):
                 columns.extend(self.described(cur, rows))
             return [c.cls for c in columns]
 
-        batches = read_batches(cur.fetchmany, batch, max_batches, classes)
+        batches = read_batches(cur.fetchmany, batch, max_batches, classes, self.encode)
         classes([])
         return Batches(columns, batches)
 

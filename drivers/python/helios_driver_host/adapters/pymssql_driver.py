@@ -1,8 +1,8 @@
-"""pymssql (DB-Library over its own FreeTDS): `%s` parameters, which pymssql quotes into
-the SQL text on the client (a plain SQL batch goes to the server); its autocommit-off
-mode, which keeps a T-SQL transaction open (`BEGIN TRAN` after connecting and after each
-`COMMIT TRAN`/`ROLLBACK TRAN`); `fetchmany` over the rows as they arrive for `fetch`;
-`executemany` for `copy`.
+"""pymssql (DB-Library over its own FreeTDS): `%s` parameters (`%(name)s` with a map),
+which pymssql quotes into the SQL text on the client (a plain SQL batch goes to the
+server); its autocommit-off mode, which keeps a T-SQL transaction open (`BEGIN TRAN` after
+connecting and after each `COMMIT TRAN`/`ROLLBACK TRAN`); `fetchmany` over the rows as
+they arrive for `fetch`; `executemany` for `copy`.
 
 helios-matrix doubles a literal `%` in SQL with parameters for a `%s` driver. pymssql
 has no such escape: it replaces each `%s` and `%d` and leaves `%%` as it is, so the SQL
@@ -137,10 +137,12 @@ class PymssqlAdapter(SqlServerAdapter):
         self.autocommit = autocommit
 
     def run(self, cursor: Any, sql: str, params: Any) -> None:
-        if params:
-            cursor.execute(sql.replace("%%", "%"), tuple(params))
-        else:
+        if not params:
             cursor.execute(sql)  # no substitution at all: `%` stays as written
+        elif isinstance(params, dict):
+            cursor.execute(sql.replace("%%", "%"), params)  # `%(name)s`
+        else:
+            cursor.execute(sql.replace("%%", "%"), tuple(params))
 
     def columns(self, cursor: Any) -> list[Column]:
         return pymssql_columns(cursor.description, [])

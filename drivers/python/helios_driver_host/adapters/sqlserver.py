@@ -2,13 +2,20 @@
 explicit `begin` in autocommit mode is T-SQL's `BEGIN TRANSACTION`, ended by `COMMIT
 TRANSACTION` or `ROLLBACK TRANSACTION`, as these drivers' users write it (psycopg2's
 adapter sends `BEGIN` the same way). With autocommit off each driver keeps its own
-transaction, and `begin` has nothing to add."""
+transaction, and `begin` has nothing to add.
+
+A UNIQUEIDENTIFIER is sent in SQL Server's own text form, upper case
+(`6F9619FF-8B86-D011-B42D-00C04FC964FF`), as the tds executor reads it; Python's `UUID`
+prints lower case."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from ..adapter import best_effort
+from ..adapter import Row, best_effort
+from ..values import encode
 from .dbapi import DbapiAdapter
 
 BEGIN = "BEGIN TRANSACTION"
@@ -21,6 +28,14 @@ class SqlServerAdapter(DbapiAdapter):
         super().__init__()
         # True between a `begin` sent in autocommit mode and its COMMIT/ROLLBACK.
         self.explicit = False
+
+    def encode(self, row: Sequence[object], classes: Sequence[str | None]) -> Row:
+        return [
+            {"uuid": str(v).upper()}
+            if isinstance(v, uuid.UUID)
+            else encode(v, classes[i] if i < len(classes) else None)
+            for i, v in enumerate(row)
+        ]
 
     def batch(self, sql: str) -> None:
         """One statement without parameters and without results."""
