@@ -157,15 +157,31 @@ def test_pyodbc_parameters(spawn: Spawn, table: str) -> None:
     host = session(spawn, "pyodbc")
     insert = f"INSERT INTO {table} (id, name) VALUES (?, ?)"
     host.ok("execute", sql=insert, params=[1, "x"])
-    answer = host.ok("query", sql="SELECT ? AS x", params=[7])
     if on_iridium(host):
         # FreeTDS's ODBC driver sends parameters as an RPC of sp_prepexec, which iridium
-        # answers with a bare DONE: no result set, and nothing inserted.
-        assert answer == {"id": answer["id"], "ok": True, "columns": [], "rows": []}
+        # answers with a bare DONE: no result set, and nothing inserted. The query fails
+        # with pyodbc's own error rather than reading as no rows.
+        error = host.error("query", sql="SELECT ? AS x", params=[7])
+        assert (error["kind"], error["message"], error["exception"]) == (
+            "client",
+            "No results.  Previous SQL was not a query.",
+            "pyodbc.ProgrammingError",
+        )
         assert count(host, table) == 0
     else:
-        assert answer["rows"] == [[7]]
+        assert host.ok("query", sql="SELECT ? AS x", params=[7])["rows"] == [[7]]
         assert count(host, table) == 1
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_query_without_a_result_set_is_the_drivers_error(spawn: Spawn, driver: str) -> None:
+    host = session(spawn, driver)
+    error = host.error("query", sql="CREATE TABLE #hdh_no_rows (id INT)", params=[])
+    assert error["kind"] == "client"
+    assert error["exception"] in ("pymssql.exceptions.OperationalError", "pyodbc.ProgrammingError")
+    # An empty result set is rows, none of them.
+    answer = host.ok("query", sql="SELECT id FROM #hdh_no_rows", params=[])
+    assert (len(answer["columns"]), answer["rows"]) == (1, [])
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

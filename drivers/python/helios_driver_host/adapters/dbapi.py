@@ -65,6 +65,11 @@ class DbapiAdapter(Adapter):
         """A row's values in the protocol's encoding (values.py), by their columns' classes."""
         return encode_row(row, classes)
 
+    def no_result(self, cursor: Any) -> Rows:
+        """What a `query` whose statement returned no result set answers: no columns and
+        no rows here."""
+        return Rows([], [])
+
     def described(self, cursor: Any, rows: Sequence[Sequence[object]]) -> list[Column]:
         """The columns of an executed cursor whose first rows are `rows`: its `columns`,
         unless the driver's type codes leave a class to the values (pymssql's NUMBER)."""
@@ -105,7 +110,7 @@ class DbapiAdapter(Adapter):
         try:
             self.run(cur, sql, params)
             if cur.description is None:
-                return Rows([], [])
+                return self.no_result(cur)
             rows = cur.fetchall()
             columns = self.described(cur, rows)
         finally:

@@ -4,6 +4,12 @@ TRANSACTION` or `ROLLBACK TRANSACTION`, as these drivers' users write it (psycop
 adapter sends `BEGIN` the same way). With autocommit off each driver keeps its own
 transaction, and `begin` has nothing to add.
 
+A `query` whose statement returns no result set fails with the driver's own error for
+fetching from it (pyodbc's `No results.  Previous SQL was not a query.`, pymssql's
+`Statement not executed or executed statement has no resultset`), rather than reading as
+no rows, which an expectation of no rows would pass: against the iridium emulator a
+parameterised query through pyodbc returns no result set at all.
+
 A UNIQUEIDENTIFIER is sent in SQL Server's own text form, upper case
 (`6F9619FF-8B86-D011-B42D-00C04FC964FF`), as the tds executor reads it; Python's `UUID`
 prints lower case."""
@@ -14,7 +20,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapter import Row, best_effort
+from ..adapter import Row, Rows, best_effort
 from ..values import encode
 from .dbapi import DbapiAdapter
 
@@ -36,6 +42,10 @@ class SqlServerAdapter(DbapiAdapter):
             else encode(v, classes[i] if i < len(classes) else None)
             for i, v in enumerate(row)
         ]
+
+    def no_result(self, cursor: Any) -> Rows:
+        cursor.fetchall()  # raises: there is nothing to fetch
+        return super().no_result(cursor)
 
     def batch(self, sql: str) -> None:
         """One statement without parameters and without results."""
