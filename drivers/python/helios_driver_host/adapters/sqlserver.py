@@ -55,14 +55,6 @@ class SqlServerAdapter(DbapiAdapter):
         finally:
             cur.close()
 
-    def driver_commit(self) -> None:
-        """The driver's own commit (autocommit off)."""
-        self.conn.commit()
-
-    def driver_rollback(self) -> None:
-        """The driver's own rollback (autocommit off)."""
-        self.conn.rollback()
-
     def begin(self) -> None:
         if self.autocommit:
             self.batch(BEGIN)
@@ -73,14 +65,14 @@ class SqlServerAdapter(DbapiAdapter):
             self.explicit = False
             self.batch(COMMIT)
         elif not self.autocommit:
-            self.driver_commit()
+            self.conn.commit()  # the driver's own transaction
 
     def rollback(self) -> None:
         if self.explicit:
             self.explicit = False
             self.batch(ROLLBACK)
         elif not self.autocommit:
-            self.driver_rollback()
+            self.conn.rollback()
 
     def close(self) -> None:
         """Closing the connection rolls back what is open: SQL Server ends a session's
