@@ -252,6 +252,32 @@ cases:
 }
 
 #[test]
+fn a_null_xfail_entry_holds_its_label_to_the_full_expectation() {
+    let suite = r#"
+cases:
+  - id: C-1
+    name: xfail
+    xfail: {minilake: null, gold: "gold gap"}
+    steps:
+      - query: SELECT 1
+"#;
+    let (plan, d) = compile_suite(suite, &[]);
+    assert!(!d.has_errors(), "{:?}", d.items());
+    assert_eq!(
+        case(&plan, "databricks").xfail,
+        None,
+        "minilake's null wins"
+    );
+    assert_eq!(
+        case(&plan, "postgresql")
+            .xfail
+            .as_ref()
+            .map(|x| x.reason.as_str()),
+        Some("gold gap")
+    );
+}
+
+#[test]
 fn an_xfail_may_state_the_error_it_expects_in_native_form() {
     let suite = r#"
 cases:
