@@ -21,9 +21,8 @@ pub enum Executor {
     Databricks,
     Pinecone,
     Drda,
-    /// Compiled for only: no engine is built in (its cases run through client drivers).
     Tds,
-    /// Compiled for only, as `Tds`.
+    /// Compiled for only: no engine is built in (its cases run through client drivers).
     Tns,
 }
 
@@ -105,7 +104,7 @@ pub const ALL: [ExecutorInfo; 9] = [
     ExecutorInfo {
         executor: Executor::Tds,
         name: "tds",
-        built_in: false,
+        built_in: true,
         workers: Workers::One,
         handshake: Some(Handshake::Tds),
         sqllogictest: None,

@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod snowflake;
 pub mod spare;
 pub mod sqlite;
+pub mod tds;
 pub mod tx;
 pub mod workspace;
 
@@ -545,7 +546,8 @@ pub fn native_engine(executor: Executor, target: &Target) -> Result<Arc<dyn Engi
         Executor::Databricks => Ok(Arc::new(databricks::DatabricksEngine::new(target)?)),
         Executor::Snowflake => Ok(Arc::new(snowflake::SnowflakeEngine::new(target)?)),
         Executor::Drda => Ok(Arc::new(drda::DrdaEngine::new(target)?)),
-        Executor::Tds | Executor::Tns => Err(ExecError::Unsupported(format!(
+        Executor::Tds => Ok(Arc::new(tds::TdsEngine::new(target)?)),
+        Executor::Tns => Err(ExecError::Unsupported(format!(
             "executor `{executor}` is not built into this version of helios-matrix"
         ))),
     }
