@@ -2197,3 +2197,64 @@ fn iridium_prelogin_reply_is_tabular_result() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What the tds executor does where the specs cannot look, against iridium: an answer
+/// tiberius cannot read closes the session's connection (iridium's DATETIME2 metadata
+/// carries a spurious byte), while a server error keeps it; a cancel with no call running
+/// sends an Attention on the session's own connection, which iridium acknowledges at once,
+/// and closes it; a refused login says so without the password.
+#[test]
+#[ignore = "needs the iridium emulator: just services"]
+fn the_tds_executor_closes_connections_it_cannot_trust_and_sends_attentions_on_its_own() {
+    use helios_matrix::exec::{ExecError, SessionOptions, native_engine};
+    use helios_matrix::executor::Executor;
+    use helios_matrix::target::Target;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let options = SessionOptions {
+            case_key: "tds-live".into(),
+            autocommit: true,
+        };
+        let target = Target::new(format!("mssql://sa:{IRIDIUM_PASSWORD}@{IRIDIUM}/helios"));
+        let engine = native_engine(Executor::Tds, &target).expect("engine");
+
+        let mut session = engine.open(&options).await.expect("a session");
+        let error = session.query("SELECT * FROM tds_live_nowhere", &[]).await;
+        assert!(
+            matches!(&error, Err(ExecError::Db(db)) if db.code.as_deref() == Some("208")),
+            "{error:?}"
+        );
+        let one = session.query("SELECT 1 AS one", &[]).await.expect("still usable");
+        assert_eq!(one.rows, vec![vec![helios_matrix::value::Value::Int(1)]]);
+        let unreadable = session
+            .query("SELECT CAST(NULL AS DATETIME2) AS x", &[])
+            .await;
+        assert!(
+            matches!(&unreadable, Err(ExecError::Client(m)) if m.contains("broke the protocol") && m.contains("closed")),
+            "{unreadable:?}"
+        );
+        let after = session.query("SELECT 1 AS one", &[]).await;
+        assert!(matches!(&after, Err(ExecError::Lost(_))), "{after:?}");
+        let _ = session.close().await;
+
+        let mut idle = engine.open(&options).await.expect("a new session");
+        idle.query("SELECT 1 AS one", &[]).await.expect("a query");
+        let canceller = idle.canceller().expect("the tds executor cancels");
+        canceller.cancel().await.expect("DONE_ATTN at once");
+        let after = idle.query("SELECT 1 AS one", &[]).await;
+        assert!(matches!(&after, Err(ExecError::Lost(_))), "{after:?}");
+        let _ = idle.close().await;
+        engine.close().await;
+
+        let wrong = Target::new(format!("mssql://sa:n0t-the-pw@{IRIDIUM}/helios"));
+        let engine = native_engine(Executor::Tds, &wrong).expect("engine");
+        let refused = engine.open(&options).await.err().expect("refused");
+        let message = refused.to_string();
+        assert!(
+            matches!(refused, ExecError::Connect(_)) && message.contains("Login failed"),
+            "{message}"
+        );
+        assert!(!message.contains("n0t-the-pw"), "{message}");
+        engine.close().await;
+    });
+}
