@@ -66,13 +66,14 @@ run-sqlite: build
     mkdir -p target/junit
     {{bin}} run --protocol sqlite --junit target/junit/sqlite.xml --no-progress
 
-# Every case on every protocol with a server here (DB2 on Derby included, whose Bronze
-# suite is P2), JUnit under target/junit/, the HTML report in target/report/index.html.
+# Every case on every protocol with a server here (DB2 on Derby and SQL Server on iridium
+# included, whose Bronze suites are P2), JUnit under target/junit/, the HTML report in
+# target/report/index.html.
 # The default gate is P0 (the seed's policy); this project's own CI holds every priority
 # to passing.
 run-matrix: build services
     mkdir -p target/junit
-    {{bin}} run --protocol sqlite,postgresql,mysql,snowflake,databricks,pinecone,db2 --priority p0,p1,p2 --gate p0,p1,p2 --junit target/junit/native.xml --html target/report --no-progress
+    {{bin}} run --protocol sqlite,postgresql,mysql,snowflake,databricks,pinecone,db2,sqlserver --priority p0,p1,p2 --gate p0,p1,p2 --junit target/junit/native.xml --html target/report --no-progress
 
 # Install sqllogictest-rs's runner (crate sqllogictest-bin, pinned) into the git-ignored
 # .tools/, unless .tools/bin/sqllogictest already is that version.

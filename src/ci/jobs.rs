@@ -256,7 +256,7 @@ mod tests {
             ]
         );
         assert!(ids.contains(&"sqlite-2of2"));
-        assert!(!ids.iter().any(|id| id.starts_with("sqlserver")));
+        assert!(ids.contains(&"sqlserver-2of2"));
         let silver = plan
             .jobs
             .iter()
@@ -275,17 +275,25 @@ mod tests {
             omitted,
             [
                 "databricks/databricks-sql-connector",
-                "sqlserver",
+                "sqlserver/pyodbc",
+                "sqlserver/pymssql",
                 "db2/ibm_db",
                 "oracle"
             ]
         );
-        // DB2 runs natively on Derby (Bronze: every priority); ibm_db has no host here.
-        let bronze = plan.jobs.iter().find(|j| j.protocol == "db2").expect("db2");
-        assert_eq!((bronze.driver.as_str(), bronze.server), ("native", true));
-        assert_eq!(
-            bronze.priorities,
-            [Priority::P0, Priority::P1, Priority::P2]
-        );
+        // DB2 runs natively on Derby and SQL Server on iridium (Bronze: every priority);
+        // ibm_db, pyodbc and pymssql have no host here.
+        for protocol in ["db2", "sqlserver"] {
+            let bronze = plan
+                .jobs
+                .iter()
+                .find(|j| j.protocol == protocol)
+                .expect(protocol);
+            assert_eq!((bronze.driver.as_str(), bronze.server), ("native", true));
+            assert_eq!(
+                bronze.priorities,
+                [Priority::P0, Priority::P1, Priority::P2]
+            );
+        }
     }
 }
