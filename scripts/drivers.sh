@@ -16,7 +16,8 @@
 #   the tail of pip's log on failure. Nothing is downloaded but the pinned packages, from
 #   PyPI through pip, and those two from Debian.
 # - check: with the venv's tools, `ruff format --check`, `ruff check` and `mypy` (strict,
-#   configured in drivers/python/pyproject.toml) over drivers/python, then
+#   configured in drivers/python/pyproject.toml) over drivers/python and
+#   tests/sqlserver/cross_check.py (the tds executor's cross-check client), then
 #   `pytest drivers/python/tests`. The live tests need the servers of
 #   `scripts/services.sh up`; each is skipped, with the reason, when its port is closed.
 #   Runs `install` first. Exits non-zero on any failure, "no tests ran" included.
@@ -29,6 +30,9 @@ PKG="$ROOT/drivers/python"
 REQS_STAMP="$VENV/.helios-requirements.sha256"
 PKG_STAMP="$VENV/.helios-driver-host.sha256"
 PIP_LOG="$VENV/pip.log"
+# Python outside the package, checked with its settings: the pymssql side of the tds
+# executor's cross-check (tests/live.rs).
+SCRIPTS=("$ROOT/tests/sqlserver/cross_check.py")
 
 log() { printf 'drivers: %s\n' "$*"; }
 die() {
@@ -104,10 +108,13 @@ cmd_check() {
   local bin="$VENV/bin" rc=0
   log "ruff format --check"
   "$bin/ruff" format --check --quiet "$PKG" || rc=1
+  "$bin/ruff" format --check --quiet --config "$PKG/pyproject.toml" "${SCRIPTS[@]}" || rc=1
   log "ruff check"
   "$bin/ruff" check --quiet "$PKG" || rc=1
+  "$bin/ruff" check --quiet --config "$PKG/pyproject.toml" "${SCRIPTS[@]}" || rc=1
   log "mypy (strict)"
   (cd "$PKG" && "$bin/mypy") || rc=1
+  "$bin/mypy" --strict --python-version 3.11 --no-error-summary "${SCRIPTS[@]}" || rc=1
   log "pytest"
   local status=0
   "$bin/python" -m pytest "$PKG/tests" || status=$?
