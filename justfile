@@ -103,11 +103,13 @@ drivers-check: drivers services
 
 # The P0 seed cases of every protocol through every client driver the registry lists
 # (`run-matrix` runs them on the native executors), plus the cases where a driver takes
-# its own path; JUnit under target/junit/.
+# its own path, and SQL Server's whole suites through pymssql and pyodbc (pyodbc's gaps on
+# the iridium emulator are baselines/iridium.yaml); JUnit under target/junit/.
 run-drivers: build services drivers
     mkdir -p target/junit
     {{bin}} run --protocol postgresql,mysql --priority p0 --driver all --junit target/junit/drivers-gold.xml --no-progress
     {{bin}} run --protocol snowflake,pinecone,databricks --case 'SF-00[123]|PC-00[123]|DB-00[123]' --gate p0,p1 --driver all --junit target/junit/drivers-silver.xml --no-progress
+    {{bin}} run --protocol sqlserver --driver pymssql,pyodbc --priority p0,p1,p2 --gate p0,p1,p2 --baseline baselines/iridium.yaml --junit target/junit/drivers-bronze.xml --no-progress
 
 # HeliosDB Nano, the system under test, through its native executors and every driver,
 # gated on its reviewed baseline (docs/baselines.md): a new failure or a fixed one (a stale
@@ -134,7 +136,7 @@ test-browser: browser services drivers
 # `run-matrix` and the driver runs of `run-drivers`), as one JUnit report,
 # target/junit/matrix.xml, and its HTML page, target/report/index.html.
 report: run-matrix run-drivers
-    {{bin}} report merge target/junit/native.xml target/junit/drivers-gold.xml target/junit/drivers-silver.xml --gate p0,p1,p2 -o target/junit/matrix.xml
+    {{bin}} report merge target/junit/native.xml target/junit/drivers-gold.xml target/junit/drivers-silver.xml target/junit/drivers-bronze.xml --gate p0,p1,p2 -o target/junit/matrix.xml
     {{bin}} report html target/junit/matrix.xml --gate p0,p1,p2 -o target/report
 
 # Regenerate the README's screenshot of the report (docs/report.png) from `just report`.

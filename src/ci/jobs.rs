@@ -275,14 +275,14 @@ mod tests {
             omitted,
             [
                 "databricks/databricks-sql-connector",
-                "sqlserver/pyodbc",
-                "sqlserver/pymssql",
                 "db2/ibm_db",
                 "oracle"
             ]
         );
         // DB2 runs natively on Derby and SQL Server on iridium (Bronze: every priority);
-        // ibm_db, pyodbc and pymssql have no host here.
+        // ibm_db has no host here; SQL Server's pymssql and pyodbc cells run.
+        assert!(ids.contains(&"sqlserver-pymssql-2of2"));
+        assert!(ids.contains(&"sqlserver-pyodbc-1of2"));
         for protocol in ["db2", "sqlserver"] {
             let bronze = plan
                 .jobs
