@@ -1967,6 +1967,28 @@ fn normalized_jdbc_transcript(lines: &str) -> Vec<String> {
     out
 }
 
+/// Fails, naming the first line that differs and showing both transcripts, unless the
+/// executor's transcript is the reference client's.
+fn assert_same_transcripts(reference: &str, expected: &[String], ours: &[String]) {
+    if ours == expected {
+        return;
+    }
+    let at = ours
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(ours.len().min(expected.len()));
+    panic!(
+        "the transcripts differ at line {}:\n  {reference}: {:?}\n  executor: {:?}\n\
+         {reference}'s transcript:\n{}\nthe executor's:\n{}",
+        at + 1,
+        expected.get(at),
+        ours.get(at),
+        expected.join("\n"),
+        ours.join("\n")
+    );
+}
+
 #[test]
 #[ignore = "needs Derby's network server (just services) and a JDK"]
 fn the_drda_client_decodes_what_derbys_own_jdbc_client_decodes() {
@@ -1996,22 +2018,7 @@ fn the_drda_client_decodes_what_derbys_own_jdbc_client_decodes() {
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let ours = runtime.block_on(drda_transcript(CROSS_CHECK_SQL));
-    if ours != expected {
-        let at = ours
-            .iter()
-            .zip(&expected)
-            .position(|(a, b)| a != b)
-            .unwrap_or(ours.len().min(expected.len()));
-        panic!(
-            "the transcripts differ at line {}:\n  pymssql:  {:?}\n  executor: {:?}\n\
-             pymssql's transcript:\n{}\nthe executor's:\n{}",
-            at + 1,
-            expected.get(at),
-            ours.get(at),
-            expected.join("\n"),
-            ours.join("\n")
-        );
-    }
+    assert_same_transcripts("Derby's JDBC client", &expected, &ours);
     // Not vacuous: rows of every type, NULLs and errors were compared.
     assert!(expected.iter().filter(|l| l.starts_with("ROW ")).count() >= 10);
     assert!(expected.iter().any(|l| l == "ERROR 23505"));
@@ -2406,22 +2413,7 @@ fn sqlserver_the_tds_executor_decodes_what_pymssql_decodes() {
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let ours = runtime.block_on(tds_transcript(TDS_CROSS_CHECK_SQL));
-    if ours != expected {
-        let at = ours
-            .iter()
-            .zip(&expected)
-            .position(|(a, b)| a != b)
-            .unwrap_or(ours.len().min(expected.len()));
-        panic!(
-            "the transcripts differ at line {}:\n  pymssql:  {:?}\n  executor: {:?}\n\
-             pymssql's transcript:\n{}\nthe executor's:\n{}",
-            at + 1,
-            expected.get(at),
-            ours.get(at),
-            expected.join("\n"),
-            ours.join("\n")
-        );
-    }
+    assert_same_transcripts("pymssql", &expected, &ours);
     // Not vacuous: rows of every class, NULL-only columns and each error were compared.
     assert!(expected.iter().filter(|l| l.starts_with("ROW ")).count() >= 10);
     for class in [

@@ -64,7 +64,7 @@ use crate::target::Target;
 use crate::value::Scalar;
 use cancel::{Running, Shared, attended};
 use decode::{columns, decode_row, read_result};
-use params::{bound, references};
+use params::{Bound, bound, references};
 
 type Client = tiberius::Client<Compat<TcpStream>>;
 
@@ -250,6 +250,20 @@ impl Fail {
         }
     }
 }
+/// Sends a query: a SQL batch without parameters, an `sp_executesql` call with them.
+async fn send_query<'a>(
+    client: &'a mut Client,
+    sql: &'a str,
+    bound: &'a [Bound],
+) -> Result<tiberius::QueryStream<'a>, tiberius::error::Error> {
+    if bound.is_empty() {
+        client.simple_query(sql).await
+    } else {
+        let refs = references(bound);
+        client.query(sql, &refs).await
+    }
+}
+
 /// Whether a statement is DML, whose row count only an RPC call reports (the first
 /// keyword, after blanks, comments and opening parentheses).
 fn is_dml(sql: &str) -> bool {
@@ -359,12 +373,7 @@ impl Session for TdsSession {
         self.before_statement().await?;
         let bound = bound(params);
         self.call(async |client| {
-            let stream = if bound.is_empty() {
-                client.simple_query(sql).await
-            } else {
-                let refs = references(&bound);
-                client.query(sql, &refs).await
-            }?;
+            let stream = send_query(client, sql, &bound).await?;
             read_result(stream).await
         })
         .await
@@ -380,12 +389,7 @@ impl Session for TdsSession {
         self.before_statement().await?;
         let bound = bound(params);
         self.call(async |client| {
-            let stream = if bound.is_empty() {
-                client.simple_query(sql).await
-            } else {
-                let refs = references(&bound);
-                client.query(sql, &refs).await
-            }?;
+            let stream = send_query(client, sql, &bound).await?;
             // Rows are read off the socket as they are needed; what the server sent beyond
             // the last batch is skipped before the connection's next request.
             let batch = batch.max(1);
