@@ -25,7 +25,7 @@ use sqlx::{AssertSqlSafe, Column as _, Connection, Row as _, SqlSafeStr, TypeInf
 
 use super::bulk;
 use super::spare::Spares;
-use super::tx::TxState;
+use super::tx::{self, TxState};
 use super::{
     Batches, Canceller, Capability, Column, DbError, Engine, ExecError, ResultSet, Row, Session,
     SessionOptions, undecodable,
@@ -420,44 +420,25 @@ impl Session for MySqlSession {
         columns: &[String],
         rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
     ) -> Result<u64, ExecError> {
-        let own_tx = !self.tx.is_open();
-        if own_tx {
-            self.simple("BEGIN").await?;
-        }
-        let mut loaded = 0u64;
-        let mut result = Ok(());
-        for batch in
-            bulk::insert_batches(table, columns, rows, MAX_COPY_ROWS, MAX_COPY_PARAMS, |_| {
-                "?".to_string()
-            })
-        {
-            let step = match batch {
-                Err(e) => Err(ExecError::Client(e)),
-                Ok(batch) => match arguments(&batch.params) {
-                    Err(e) => Err(e),
-                    Ok(args) => {
-                        let conn = self.conn()?;
-                        sqlx::query_with(sql_str(&batch.sql), args)
-                            .execute(&mut *conn)
-                            .await
-                            .map(|done| loaded += done.rows_affected())
-                            .map_err(map_error)
-                    }
-                },
-            };
-            if let Err(e) = step {
-                result = Err(e);
-                break;
+        tx::in_own_transaction(self, async |s: &mut Self| {
+            let mut loaded = 0u64;
+            for batch in
+                bulk::insert_batches(table, columns, rows, MAX_COPY_ROWS, MAX_COPY_PARAMS, |_| {
+                    "?".to_string()
+                })
+            {
+                let batch = batch.map_err(ExecError::Client)?;
+                let args = arguments(&batch.params)?;
+                let conn = s.conn()?;
+                let done = sqlx::query_with(sql_str(&batch.sql), args)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_error)?;
+                loaded += done.rows_affected();
             }
-        }
-        if own_tx {
-            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            let ended = self.simple(end).await;
-            if result.is_ok() {
-                ended?;
-            }
-        }
-        result.map(|()| loaded)
+            Ok(loaded)
+        })
+        .await
     }
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {

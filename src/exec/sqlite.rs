@@ -20,7 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Column as _, Connection, Executor, Row as _, TypeInfo, ValueRef};
 
 use super::bulk;
-use super::tx::TxState;
+use super::tx::{self, TxState};
 use super::{
     Batches, Canceller, Capability, Column, DbError, Engine, ExecError, PartialResult, ResultSet,
     Row, Session, SessionOptions, undecodable,
@@ -416,19 +416,10 @@ impl Session for SqliteSession {
         rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
     ) -> Result<u64, ExecError> {
         self.before_statement().await?;
-        let own_tx = !self.tx.is_open();
-        if own_tx {
-            self.simple("BEGIN").await?;
-        }
-        let result = copy_rows(self.conn()?, table, columns, rows).await;
-        if own_tx {
-            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            let ended = self.simple(end).await;
-            if result.is_ok() {
-                ended?;
-            }
-        }
-        result
+        tx::in_own_transaction(self, async |s: &mut Self| {
+            copy_rows(s.conn()?, table, columns, rows).await
+        })
+        .await
     }
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {

@@ -3,6 +3,30 @@
 //! every commit or rollback (DB-API style: SQLite, PostgreSQL), or the server does it
 //! itself once told (MySQL's `autocommit = 0`, Snowflake's AUTOCOMMIT parameter).
 
+use super::{ExecError, Session};
+
+/// Runs `load` in a transaction of its own unless the session has one open: committed when
+/// `load` succeeded, rolled back when it failed (its error, not the rollback's, is the one
+/// reported). A bulk load is all or nothing, whoever opened the transaction.
+pub async fn in_own_transaction<S: Session + ?Sized, T>(
+    session: &mut S,
+    load: impl AsyncFnOnce(&mut S) -> Result<T, ExecError>,
+) -> Result<T, ExecError> {
+    let own = session.transactions().is_some_and(|tx| !tx.is_open());
+    if own {
+        session.send_control("BEGIN").await?;
+    }
+    let result = load(session).await;
+    if own {
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = session.send_control(end).await;
+        if result.is_ok() {
+            ended?;
+        }
+    }
+    result
+}
+
 /// What the executor must send for a transaction-control step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {

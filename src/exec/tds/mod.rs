@@ -54,7 +54,7 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use super::bulk;
 use super::spare::Spares;
-use super::tx::TxState;
+use super::tx::{self, TxState};
 use super::{
     Batches, Canceller, Capability, DbError, Engine, ExecError, ResultSet, Session, SessionOptions,
 };
@@ -449,43 +449,22 @@ impl Session for TdsSession {
         rows: &mut (dyn Iterator<Item = Result<Vec<Scalar>, String>> + Send),
     ) -> Result<u64, ExecError> {
         self.before_statement().await?;
-        let own_tx = !self.tx.is_open();
-        if own_tx {
-            self.batch("BEGIN TRANSACTION").await?;
-        }
-        let mut loaded = 0u64;
-        let mut result = Ok(());
-        for batch in
-            bulk::insert_batches(table, columns, rows, MAX_COPY_ROWS, MAX_COPY_PARAMS, |n| {
-                format!("@P{n}")
-            })
-        {
-            let step = match batch {
-                Err(e) => Err(ExecError::Client(e)),
+        tx::in_own_transaction(self, async |s: &mut Self| {
+            let mut loaded = 0u64;
+            for batch in
+                bulk::insert_batches(table, columns, rows, MAX_COPY_ROWS, MAX_COPY_PARAMS, |n| {
+                    format!("@P{n}")
+                })
+            {
+                let batch = batch.map_err(ExecError::Client)?;
+                s.rpc_execute(&batch.sql, &batch.params).await?;
                 // The statement succeeded, so its rows are in (the count is the batch's,
                 // not a DONE count a server might leave out).
-                Ok(batch) => self
-                    .rpc_execute(&batch.sql, &batch.params)
-                    .await
-                    .map(|_| loaded += batch.rows as u64),
-            };
-            if let Err(e) = step {
-                result = Err(e);
-                break;
+                loaded += batch.rows as u64;
             }
-        }
-        if own_tx && self.connected().await {
-            let end = if result.is_ok() {
-                "COMMIT TRANSACTION"
-            } else {
-                "ROLLBACK TRANSACTION"
-            };
-            let ended = self.batch(end).await;
-            if result.is_ok() {
-                ended?;
-            }
-        }
-        result.map(|()| loaded)
+            Ok(loaded)
+        })
+        .await
     }
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {
