@@ -3,11 +3,13 @@
 //
 // One process is one session: helios-matrix writes one JSON request per line on stdin and
 // reads one JSON response per line from stdout. Requests run one at a time, in order;
-// `cancel` alone is answered while another request runs. Nothing but protocol lines goes to
-// stdout; diagnostics go to stderr. The target URL holds a password: it is never printed.
+// `cancel` comes on a channel of its own (the descriptor HELIOS_DRIVER_HOST_CANCEL_FD names)
+// and is answered while another request runs. Nothing but protocol lines goes to stdout;
+// diagnostics go to stderr. The target URL holds a password: it is never printed.
 
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import net from 'node:net'
 import readline from 'node:readline'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -509,6 +511,33 @@ async function answer(req) {
   }
 }
 
+/** A request line as a request; null for a blank line, or one answered as unreadable. */
+function readRequest(line) {
+  if (line.trim() === '') return null
+  try {
+    return parseRequest(line)
+  } catch (err) {
+    console.error(`node-postgres host: unreadable request line: ${err.message}`)
+    write({ id: null, ok: false, error: { kind: 'client', message: `unreadable request: ${err.message}`, sqlstate: null, code: null, exception: err.name } })
+    return null
+  }
+}
+
+/** The cancel channel helios-matrix handed over (a pipe), if any. */
+function cancelChannel() {
+  const named = process.env.HELIOS_DRIVER_HOST_CANCEL_FD
+  if (!named) return null
+  try {
+    const channel = new net.Socket({ fd: Number(named), readable: true, writable: false })
+    channel.on('error', (err) => console.error(`node-postgres host: the cancel channel failed: ${err.message}`))
+    channel.unref() // it never keeps the host running
+    return channel
+  } catch (err) {
+    console.error(`node-postgres host: no cancel channel on HELIOS_DRIVER_HOST_CANCEL_FD=${named}: ${err.message}`)
+    return null
+  }
+}
+
 async function main() {
   write({
     hello: GREETING,
@@ -521,24 +550,27 @@ async function main() {
     reconnect: true,
   })
 
-  // Lines are read as they come (so `cancel` is seen at once) and queued; a single
-  // worker takes them in order.
+  // `cancel` on its own channel is answered at once, while a request may be running.
+  const channel = cancelChannel()
+  if (channel) {
+    readline.createInterface({ input: channel, crlfDelay: Infinity }).on('line', (line) => {
+      const req = readRequest(line)
+      if (!req) return
+      if (req.op === 'cancel') answer(req)
+      else write({ id: req.id, ok: false, error: { kind: 'client', message: `\`${req.op}\` on the cancel channel`, sqlstate: null, code: null, exception: null } })
+    })
+  }
+
+  // Requests are read as they come and queued; a single worker takes them in order (a
+  // `cancel` on stdin among them finds nothing running).
   const queue = []
   let wake = null
   let eof = false
   const input = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
   input.on('line', (line) => {
-    if (line.trim() === '') return
-    let req
-    try {
-      req = parseRequest(line)
-    } catch (err) {
-      console.error(`node-postgres host: unreadable request line: ${err.message}`)
-      write({ id: null, ok: false, error: { kind: 'client', message: `unreadable request: ${err.message}`, sqlstate: null, code: null, exception: err.name } })
-      return
-    }
-    if (req.op === 'cancel') answer(req)
-    else queue.push(req)
+    const req = readRequest(line)
+    if (!req) return
+    queue.push(req)
     wake?.()
   })
   input.on('close', () => {

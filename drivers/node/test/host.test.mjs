@@ -13,10 +13,14 @@ import { HOST, TARGET, skipPg } from './reference.mjs'
 const PG_VERSION = createRequire(import.meta.url)('pg/package.json').version
 const SCHEMA = JSON.parse(readFileSync(new URL('../../../schema/driver-host.schema.json', import.meta.url), 'utf8'))
 
-/** A running host: `request` sends one line and resolves with its response. */
+/** A running host: `request` sends one line and resolves with its response; `cancel` sends
+ * one on the cancel channel, the host's descriptor 3, as helios-matrix does. */
 class Host {
   constructor() {
-    this.child = spawn(process.execPath, [HOST], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.child = spawn(process.execPath, [HOST], {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, HELIOS_DRIVER_HOST_CANCEL_FD: '3' },
+    })
     this.stderr = ''
     this.child.stderr.on('data', (chunk) => (this.stderr += chunk))
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)))
@@ -38,11 +42,15 @@ class Host {
     hosts.push(this)
   }
 
-  request(op, args = {}) {
+  request(op, args = {}, channel = this.child.stdin) {
     const id = this.nextId++
     const response = new Promise((resolve) => this.waiting.set(id, resolve))
-    this.child.stdin.write(JSON.stringify({ id, op, ...args }) + '\n')
+    channel.write(JSON.stringify({ id, op, ...args }) + '\n')
     return response
+  }
+
+  cancel() {
+    return this.request('cancel', {}, this.child.stdio[3])
   }
 
   /** A request that must succeed. */
@@ -354,7 +362,7 @@ describe('PostgreSQL', { skip: skipPg }, () => {
     const started = Date.now()
     const sleeping = host.request('query', { sql: 'SELECT pg_sleep(10)', params: [] })
     await new Promise((resolve) => setTimeout(resolve, 300))
-    const cancelled = await host.request('cancel')
+    const cancelled = await host.cancel()
     assert.equal(cancelled.ok, true, cancelled.raw)
     const response = await sleeping
     assert.equal(response.ok, false)
@@ -362,8 +370,10 @@ describe('PostgreSQL', { skip: skipPg }, () => {
     assert.equal(response.error.sqlstate, '57014')
     assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`)
     assert.deepEqual(await host.rows('SELECT 1'), [[1]])
-    const idle = await host.request('cancel') // nothing running: a no-op
+    const idle = await host.cancel() // nothing running: a no-op
     assert.equal(idle.ok, true)
+    const onStdin = await host.request('cancel') // read between requests: nothing to cancel
+    assert.equal(onStdin.ok, true)
   })
 
   test('a connection the server ends answers lost from then on', async () => {

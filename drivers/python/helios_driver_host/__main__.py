@@ -4,9 +4,28 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import BinaryIO
 
 from .adapters import ADAPTERS, load
 from .host import Host
+
+# Names the descriptor on which helios-matrix sends `cancel` (docs/driver-host.md).
+CANCEL_FD_VAR = "HELIOS_DRIVER_HOST_CANCEL_FD"
+
+
+def cancel_channel() -> BinaryIO | None:
+    """The cancel channel helios-matrix handed over, if any; kept from the driver's own
+    child processes (a pipe they held open would never end)."""
+    named = os.environ.get(CANCEL_FD_VAR)
+    if not named:
+        return None
+    try:
+        fd = int(named)
+        os.set_inheritable(fd, False)
+        return os.fdopen(fd, "rb")
+    except (ValueError, OSError) as e:
+        print(f"driver-host: no cancel channel on {CANCEL_FD_VAR}={named}: {e}", file=sys.stderr)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"driver-host: cannot import the {args[0]} driver: {e}", file=sys.stderr)
         return 2
     driver = args[0]
-    code = Host(adapter, sys.stdin.buffer, protocol_out, fresh=lambda: load(driver)).run()
+    cancels = cancel_channel()
+    code = Host(adapter, sys.stdin.buffer, protocol_out, lambda: load(driver), cancels).run()
     # The session is over (answered `close`, or the input ended): exit now rather than
     # wait for threads a driver may have left behind (heartbeats, telemetry, pools).
     sys.stderr.flush()

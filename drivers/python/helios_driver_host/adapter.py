@@ -1,9 +1,9 @@
 """What a driver adapter implements, and the protocol's errors.
 
 An adapter turns requests into calls of its driver's own API and the driver's answers
-into protocol values. The host calls every method from its one worker thread, in request
-order, except `cancel`, which it calls from the reader thread while the worker may be
-inside another call."""
+into protocol values. The host calls every method from its main thread, in request order,
+except `cancel`, which it calls from the cancel channel's thread while the main thread may
+be inside another call."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ class Adapter:
         raise unsupported(f"{self.name} has no vector operations")
 
     def cancel(self) -> None:
-        """Cancels the call in flight, if any. Called from the reader thread."""
+        """Cancels the call in flight, if any. Called from the cancel channel's thread."""
         raise unsupported(f"{self.name} has no cancel API")
 
     def close(self) -> None:

@@ -1,16 +1,17 @@
 """The protocol's framing (docs/driver-host.md, Transport): the hello line, then one JSON
 request per line on the input and one JSON response per line on the output.
 
-A reader thread reads the requests. It answers `cancel` itself, at once, while the worker
-may still be running the request before it; every other request goes to the worker, which
-runs them one at a time, in order. Responses go out through one locked writer, so that a
-cancel's answer and the worker's never interleave."""
+The main thread reads each request and runs it itself, one at a time, in order: no hand-off
+to another thread stands between a request and its driver call. `cancel` comes on a channel
+of its own (the descriptor `HELIOS_DRIVER_HOST_CANCEL_FD` names), read by a thread that
+answers it at once, while the main thread may still be inside the request it cancels.
+Responses go out through one locked writer, so that a cancel's answer and the main
+thread's never interleave."""
 
 from __future__ import annotations
 
 import json
 import platform
-import queue
 import sys
 import threading
 import traceback
@@ -74,6 +75,7 @@ class Host:
         stdin: BinaryIO,
         stdout: BinaryIO,
         fresh: Callable[[], Adapter] | None = None,
+        cancels: BinaryIO | None = None,
     ) -> None:
         self.adapter = adapter
         # Makes the adapter the next session starts with: nothing of a session's adapter
@@ -81,8 +83,9 @@ class Host:
         self._fresh = fresh or type(adapter)
         self._in = stdin
         self._out = stdout
+        # The cancel channel; without one (a host started by hand) nothing can be cancelled.
+        self._cancels = cancels
         self._write_lock = threading.Lock()
-        self._requests: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._connected = False
         # Strings that must never leave the host: the target URL and its password.
         self._secrets: list[str] = []
@@ -119,39 +122,51 @@ class Host:
 
     def run(self) -> int:
         self.send(hello(self.adapter))
-        reader = threading.Thread(target=self._read, name="reader", daemon=True)
-        reader.start()
+        if self._cancels is not None:
+            threading.Thread(target=self._read_cancels, name="cancels", daemon=True).start()
         while True:
-            request = self._requests.get()
+            try:
+                raw = self._in.readline()
+            except (OSError, ValueError) as e:
+                self._log(f"reading requests failed: {e}")
+                break
+            if not raw:
+                break
+            request = self._parse(raw)
             if request is None:
-                # End of input: close quietly and exit, as after `close`.
-                self._close_quietly()
-                return 0
+                continue
+            if request["op"] == "cancel":
+                # On stdin a cancel is read only between requests: nothing to cancel.
+                self._cancel(request)
+                continue
             self.send(self._handle(request))
             if request["op"] == "close":
                 return 0
+        # End of input: close quietly and exit, as after `close`.
+        self._close_quietly()
+        return 0
 
-    def _read(self) -> None:
+    def _read_cancels(self) -> None:
+        """The cancel channel's thread: answers each `cancel` at once."""
+        assert self._cancels is not None
         try:
-            for raw in self._in:
-                line = raw.decode("utf-8", errors="replace").strip()
-                if not line:
-                    continue
-                request = self._parse(line)
+            for raw in self._cancels:
+                request = self._parse(raw)
                 if request is None:
                     continue
-                if request["op"] == "cancel":
-                    self._cancel(request)
+                if request["op"] != "cancel":
+                    self._reject(request["id"], f"`{request['op']}` on the cancel channel")
                     continue
-                self._requests.put(request)
-                if request["op"] == "close":
-                    return  # the worker exits after answering it
+                self._cancel(request)
         except (OSError, ValueError) as e:
-            self._log(f"reading requests failed: {e}")
-        finally:
-            self._requests.put(None)
+            self._log(f"reading the cancel channel failed: {e}")
 
-    def _parse(self, line: str) -> dict[str, Any] | None:
+    def _parse(self, raw: bytes) -> dict[str, Any] | None:
+        """A request line as a request; None for a blank line, or one already answered
+        as malformed."""
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line:
+            return None
         try:
             request = json.loads(line)
         except json.JSONDecodeError as e:

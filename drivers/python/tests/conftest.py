@@ -61,16 +61,22 @@ def live(protocol: str) -> pytest.MarkDecorator:
 
 
 class HostProcess:
-    """One host process, spoken to line by line."""
+    """One host process, spoken to line by line, with a cancel channel as helios-matrix
+    hands it one (a pipe the host reads, named by HELIOS_DRIVER_HOST_CANCEL_FD)."""
 
     def __init__(self, driver: str) -> None:
         self.driver = driver
+        cancel_r, cancel_w = os.pipe()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "helios_driver_host", driver],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            pass_fds=(cancel_r,),
+            env={**os.environ, "HELIOS_DRIVER_HOST_CANCEL_FD": str(cancel_r)},
         )
+        os.close(cancel_r)
+        self._cancels = os.fdopen(cancel_w, "wb", buffering=0)
         self._lines: queue.Queue[bytes | None] = queue.Queue()
         self.stderr: list[str] = []
         assert self.proc.stdout is not None
@@ -110,6 +116,12 @@ class HostProcess:
         assert self.proc.stdin is not None
         self.proc.stdin.write((line + "\n").encode("utf-8"))
         self.proc.stdin.flush()
+
+    def cancel(self) -> int:
+        """Sends `cancel` on the cancel channel; its id."""
+        self.last_id += 1
+        self._cancels.write(json.dumps({"id": self.last_id, "op": "cancel"}).encode() + b"\n")
+        return self.last_id
 
     def request(self, op: str, **args: Any) -> dict[str, Any]:
         rid = self.send(op, **args)

@@ -1,6 +1,7 @@
 """The framing (docs/driver-host.md, Transport and Requests) with a fake adapter: the hello
-line, ids, the worker's order, `cancel` answered while a request runs, unknown ops,
-malformed lines, errors and their classification, close and end of input."""
+line, ids, requests run in order on the thread that reads them, `cancel` on its channel
+answered while a request runs, unknown ops, malformed lines, errors and their
+classification, close and end of input."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class FakeAdapter(Adapter):
         self.cancelled = threading.Event()
         self.closed = False
         self.fail_with = "kaput"
+        self.threads: set[str] = set()
 
     def connect(self, target: str, autocommit: bool) -> None:
         self.calls.append(("connect", autocommit))
@@ -46,6 +48,7 @@ class FakeAdapter(Adapter):
 
     def execute(self, sql: str, params: Json) -> int | None:
         self.calls.append(("execute", (sql, params)))
+        self.threads.add(threading.current_thread().name)
         if sql == "boom":
             raise Boom(self.fail_with)
         if sql == "db":
@@ -84,21 +87,28 @@ class NoCancelAdapter(FakeAdapter):
 
 
 class Running:
-    """A Host on pipes, run in a thread as its process would run it."""
+    """A Host on pipes, run in a thread (named `main`) as its process would run it; with a
+    cancel channel unless `channel` is False."""
 
-    def __init__(self, adapter: Adapter) -> None:
+    def __init__(self, adapter: Adapter, channel: bool = True) -> None:
         in_r, self._in_w = os.pipe()
         self._out_r, out_w = os.pipe()
         self.adapter = adapter
         stdin: BinaryIO = os.fdopen(in_r, "rb")
         stdout: BinaryIO = os.fdopen(out_w, "wb", buffering=0)
-        self.host = Host(adapter, stdin, stdout)
+        cancels: BinaryIO | None = None
+        self._cancels: BinaryIO | None = None
+        if channel:
+            cancel_r, cancel_w = os.pipe()
+            cancels = os.fdopen(cancel_r, "rb")
+            self._cancels = os.fdopen(cancel_w, "wb", buffering=0)
+        self.host = Host(adapter, stdin, stdout, cancels=cancels)
         self.exit_code: int | None = None
         self._writer = os.fdopen(self._in_w, "wb", buffering=0)
         self._lines: queue.Queue[bytes] = queue.Queue()
         self._reader = os.fdopen(self._out_r, "rb")
         threading.Thread(target=self._pump, daemon=True).start()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread = threading.Thread(target=self._run, name="main", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
@@ -113,6 +123,11 @@ class Running:
 
     def send(self, message: dict[str, Any]) -> None:
         self.write(json.dumps(message) + "\n")
+
+    def send_cancel(self, message: dict[str, Any]) -> None:
+        """A line on the cancel channel."""
+        assert self._cancels is not None
+        self._cancels.write(json.dumps(message).encode("utf-8") + b"\n")
 
     def line(self, timeout: float = 5) -> bytes:
         return self._lines.get(timeout=timeout)
@@ -192,6 +207,8 @@ def test_requests_run_in_order_one_at_a_time(running: Running) -> None:
     assert ids == list(range(2, 40))
     executed = [args[0] for op, args in running.adapter.calls if op == "execute"]  # type: ignore[attr-defined]
     assert executed == [f"s{i}" for i in range(2, 40)]
+    # No hand-off: each ran on the thread that read it.
+    assert running.adapter.threads == {"main"}  # type: ignore[attr-defined]
 
 
 def test_parameters_arrive_as_native_values(running: Running) -> None:
@@ -258,30 +275,57 @@ def test_cancel_is_answered_while_the_previous_request_runs(running: Running) ->
     running.send({"id": 2, "op": "query", "sql": "slow", "params": []})
     assert running.adapter.running.wait(5)  # type: ignore[attr-defined]
     started = time.monotonic()
-    running.send({"id": 3, "op": "cancel"})
+    running.send_cancel({"id": 3, "op": "cancel"})
     first = running.receive()
     assert first == {"id": 3, "ok": True}
     assert time.monotonic() - started < 2
     second = running.receive()
     assert second["id"] == 2
     assert second["error"]["sqlstate"] == "57014"
-    # The adapter's cancel ran on the reader thread, not the (busy) worker.
+    # The adapter's cancel ran on the cancel channel's thread, not the (busy) main one.
     cancels = [who for op, who in running.adapter.calls if op == "cancel"]  # type: ignore[attr-defined]
-    assert cancels == ["reader"]
+    assert cancels == ["cancels"]
 
 
 def test_cancel_with_nothing_running_is_a_no_op(running: Running) -> None:
-    assert running.request({"id": 1, "op": "cancel"}) == {"id": 1, "ok": True}
+    running.send_cancel({"id": 1, "op": "cancel"})
+    assert running.receive() == {"id": 1, "ok": True}
     connect(running, rid=2)
-    assert running.request({"id": 3, "op": "cancel"}) == {"id": 3, "ok": True}
+    running.send_cancel({"id": 3, "op": "cancel"})
+    assert running.receive() == {"id": 3, "ok": True}
+    # On stdin a cancel is read between requests: there is nothing to cancel.
+    assert running.request({"id": 4, "op": "cancel"}) == {"id": 4, "ok": True}
+
+
+def test_only_cancel_comes_on_the_cancel_channel(running: Running) -> None:
+    connect(running)
+    running.send_cancel({"id": 2, "op": "execute", "sql": "x", "params": []})
+    answer = running.receive()
+    assert answer["id"] == 2
+    assert answer["error"]["kind"] == "client"
+    assert "cancel channel" in answer["error"]["message"]
+    assert ("execute", ("x", [])) not in running.adapter.calls  # type: ignore[attr-defined]
+
+
+def test_a_host_without_a_cancel_channel_runs_requests() -> None:
+    r = Running(FakeAdapter(), channel=False)
+    r.receive()
+    connect(r)
+    assert r.request({"id": 2, "op": "execute", "sql": "x", "params": [1]})["rowcount"] == 1
+    assert r.request({"id": 3, "op": "cancel"}) == {"id": 3, "ok": True}
+    assert r.request({"id": 4, "op": "close"}) == {"id": 4, "ok": True}
+    r.thread.join(5)
+    assert r.exit_code == 0
 
 
 def test_cancel_without_a_cancel_api_is_unsupported() -> None:
     r = Running(NoCancelAdapter())
     r.receive()
-    answer = r.request({"id": 1, "op": "cancel"})
+    r.send_cancel({"id": 1, "op": "cancel"})
+    answer = r.receive()
     assert answer["id"] == 1
     assert answer["error"]["kind"] == "unsupported"
+    assert r.request({"id": 2, "op": "cancel"})["error"]["kind"] == "unsupported"
 
 
 def test_concurrent_answers_never_interleave(running: Running) -> None:
@@ -289,7 +333,7 @@ def test_concurrent_answers_never_interleave(running: Running) -> None:
     n = 300
     for i in range(n):
         running.send({"id": 2 + 2 * i, "op": "execute", "sql": "x", "params": []})
-        running.send({"id": 3 + 2 * i, "op": "cancel"})
+        running.send_cancel({"id": 3 + 2 * i, "op": "cancel"})
     seen = set()
     for _ in range(2 * n):
         line = running.line()

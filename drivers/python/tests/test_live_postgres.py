@@ -247,7 +247,7 @@ def test_cancel_a_running_query(spawn: Spawn, driver: str) -> None:
     started = time.monotonic()
     query = host.send("query", sql="SELECT pg_sleep(10)", params=[])
     time.sleep(0.5)
-    cancel = host.send("cancel")
+    cancel = host.cancel()
     first = host.receive(timeout=5)
     assert first == {"id": cancel, "ok": True}  # answered while the query runs
     answer = host.receive(timeout=8)

@@ -148,7 +148,7 @@ def test_cancel_is_answered(spawn: Spawn) -> None:
     host = session(spawn)
     assert host.request("cancel")["ok"] is True  # nothing running: nothing to do
     query = host.send("query", sql="SELECT COUNT(*) AS n FROM (SELECT 1)", params=[])
-    cancel = host.send("cancel")
+    cancel = host.cancel()
     answers = {a["id"]: a for a in (host.receive(), host.receive())}
     assert answers[cancel] == {"id": cancel, "ok": True}
     # fakesnow's abort-request stops nothing: the query completes.

@@ -2,7 +2,9 @@
 //!
 //! Each session is one host process at a time, started from the registry's command for the
 //! driver and spoken to over stdin/stdout in the line-delimited JSON protocol of
-//! `docs/driver-host.md`, whose messages are the types of [`protocol`]. The host only
+//! `docs/driver-host.md`, whose messages are the types of [`protocol`]; `cancel` goes on a
+//! third pipe of its own (the host's [`CANCEL_FD`]), so that the host can run each request
+//! on the thread that read it and still hear a cancel while it runs. The host only
 //! drives the driver: it answers with typed values, column classes and errors, and
 //! everything else (comparison, labels, xfails, reports) stays here. The engine starts one
 //! host when it is created to read its `hello`: the protocol version it speaks (another is
@@ -42,8 +44,8 @@ use crate::step::{Param, VectorOp};
 use crate::target::Target;
 use crate::value::Scalar;
 use protocol::{
-    Counted, Envelope, Fetched, Hello, HelloRefused, Nothing, Op, PROTOCOL, Params, Queried,
-    Refusal, Request, Vectored, Wire,
+    CANCEL_FD, CANCEL_FD_VAR, Counted, Envelope, Fetched, Hello, HelloRefused, Nothing, Op,
+    PROTOCOL, Params, Queried, Refusal, Request, Vectored, Wire,
 };
 
 /// How long a host may take to say hello (a Python host imports its driver first).
@@ -141,7 +143,7 @@ impl super::Engine for DriverEngine {
     }
 }
 
-/// Where requests go: the host's stdin, shared with the canceller.
+/// Where lines to a host go: its stdin, or its cancel channel.
 type HostInput = Arc<Mutex<Box<dyn AsyncWrite + Send + Unpin>>>;
 
 /// One running host: a process, or (in tests) anything that reads requests and writes
@@ -150,6 +152,9 @@ struct Host {
     /// `None` for a host that is not a process of ours.
     child: Option<Child>,
     stdin: HostInput,
+    /// The cancel channel, which the session's canceller writes `cancel` to; `None` where
+    /// the host has none (one that is not a process of ours, or not on Unix).
+    cancel: Option<HostInput>,
     stdout: tokio::io::Lines<BufReader<Box<dyn AsyncRead + Send + Unpin>>>,
     stderr: Arc<StdMutex<VecDeque<u8>>>,
     ids: Arc<AtomicU64>,
@@ -161,20 +166,22 @@ impl Host {
         let (program, args) = driver.command.split_first().ok_or_else(|| {
             ExecError::Connect(format!("driver `{}` has no host command", driver.name))
         })?;
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                ExecError::Connect(format!(
-                    "cannot start the {} driver host `{}`: {e} (`just drivers` installs the drivers)",
-                    driver.name,
-                    driver.command.join(" ")
-                ))
-            })?;
+            .kill_on_drop(true);
+        let cancels = CancelChannel::open(&mut command)
+            .map_err(|e| ExecError::Client(format!("cannot make a cancel channel: {e}")))?;
+        let mut child = command.spawn().map_err(|e| {
+            ExecError::Connect(format!(
+                "cannot start the {} driver host `{}`: {e} (`just drivers` installs the drivers)",
+                driver.name,
+                driver.command.join(" ")
+            ))
+        })?;
         let (Some(stdin), Some(stdout), Some(mut stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -184,6 +191,9 @@ impl Host {
         };
         let mut host = Host::over(stdout, stdin, &driver.name);
         host.child = Some(child);
+        host.cancel = cancels
+            .into_sender()
+            .map_err(|e| ExecError::Client(format!("cannot use the cancel channel: {e}")))?;
         // The host's stderr (a traceback, say) is kept for messages, never left to fill
         // its pipe.
         let sink = host.stderr.clone();
@@ -213,6 +223,7 @@ impl Host {
         Host {
             child: None,
             stdin: Arc::new(Mutex::new(Box::new(input))),
+            cancel: None,
             stdout: BufReader::new(output).lines(),
             stderr: Arc::default(),
             ids: Arc::new(AtomicU64::new(1)),
@@ -406,9 +417,9 @@ impl DriverSession {
         style: PlaceholderStyle,
         idle: Option<IdleHosts>,
     ) -> DriverSession {
-        let canceller = cancels.then(|| {
+        let canceller = host.cancel.clone().filter(|_| cancels).map(|channel| {
             Arc::new(HostCanceller {
-                stdin: host.stdin.clone(),
+                channel,
                 ids: host.ids.clone(),
             })
         });
@@ -425,9 +436,10 @@ impl DriverSession {
     }
 }
 
-/// Sends `cancel` beside the request in flight; the host answers it at once.
+/// Sends `cancel` on the host's cancel channel while a request runs; the host answers it
+/// on stdout at once, before or after the answer of the request it cancelled.
 struct HostCanceller {
-    stdin: HostInput,
+    channel: HostInput,
     ids: Arc<AtomicU64>,
 }
 
@@ -436,7 +448,73 @@ impl Canceller for HostCanceller {
     async fn cancel(&self) -> Result<(), ExecError> {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let cancel = Request { id, op: Op::Cancel };
-        write_line(&self.stdin, &cancel, "cancelling").await
+        write_line(&self.channel, &cancel, "cancelling").await
+    }
+}
+
+/// The pipe a host reads `cancel` from: its read end becomes the host's [`CANCEL_FD`]
+/// (named by [`CANCEL_FD_VAR`]); helios-matrix keeps the write end.
+#[cfg(unix)]
+struct CancelChannel {
+    /// Open until the host is started, so that its child can take it over.
+    host_end: std::io::PipeReader,
+    our_end: std::io::PipeWriter,
+}
+
+#[cfg(unix)]
+impl CancelChannel {
+    /// A new pipe, handed to the host `command` starts as its [`CANCEL_FD`].
+    fn open(command: &mut Command) -> std::io::Result<CancelChannel> {
+        use std::os::fd::AsRawFd;
+        let (host_end, our_end) = std::io::pipe()?;
+        let fd = host_end.as_raw_fd();
+        command.env(CANCEL_FD_VAR, CANCEL_FD.to_string());
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe calls are sound: it makes one dup2 or fcntl call and allocates
+        // nothing. `fd` stays open in the parent until the child is started (`host_end`
+        // is dropped only after `spawn`).
+        unsafe {
+            command.pre_exec(move || {
+                // Both ends are close-on-exec. dup2 makes a copy that is not; a descriptor
+                // that already is CANCEL_FD has the flag cleared instead.
+                let done = if fd == CANCEL_FD {
+                    libc::fcntl(fd, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, CANCEL_FD)
+                };
+                if done == -1 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            });
+        }
+        Ok(CancelChannel { host_end, our_end })
+    }
+
+    /// Our end, once the host is started: the host holds its own copy of the other.
+    fn into_sender(self) -> std::io::Result<Option<HostInput>> {
+        drop(self.host_end);
+        let sender = tokio::net::unix::pipe::Sender::from_owned_fd(std::os::fd::OwnedFd::from(
+            self.our_end,
+        ))?;
+        Ok(Some(Arc::new(Mutex::new(Box::new(sender)))))
+    }
+}
+
+/// Without Unix descriptors to hand over, a host has no cancel channel: it cannot be
+/// cancelled.
+#[cfg(not(unix))]
+struct CancelChannel;
+
+#[cfg(not(unix))]
+impl CancelChannel {
+    fn open(_: &mut Command) -> std::io::Result<CancelChannel> {
+        Ok(CancelChannel)
+    }
+
+    fn into_sender(self) -> std::io::Result<Option<HostInput>> {
+        Ok(None)
     }
 }
 
@@ -546,5 +624,75 @@ impl Session for DriverSession {
         // Told once already: a second `close` would only meet a closed pipe.
         self.host.reap().await;
         closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(host: Host, cancels: bool) -> DriverSession {
+        DriverSession::new(host, cancels, PlaceholderStyle::Dollar, None)
+    }
+
+    #[tokio::test]
+    async fn cancel_goes_on_the_cancel_channel_not_on_stdin() {
+        let (requests, host_stdin) = tokio::io::duplex(1024);
+        let (channel, host_cancels) = tokio::io::duplex(1024);
+        let mut host = Host::over(tokio::io::empty(), requests, "stand-in");
+        host.cancel = Some(Arc::new(Mutex::new(Box::new(channel))));
+        let session = session(host, true);
+        let canceller = session
+            .canceller()
+            .expect("a host with a channel can cancel");
+        canceller.cancel().await.expect("written");
+        let mut cancels = BufReader::new(host_cancels).lines();
+        let line = cancels.next_line().await.expect("read").expect("a line");
+        assert_eq!(line, r#"{"id":1,"op":"cancel"}"#);
+        // Nothing went to stdin: the host may be busy running a request there.
+        drop(session);
+        let mut stdin = BufReader::new(host_stdin).lines();
+        assert_eq!(stdin.next_line().await.expect("read"), None);
+    }
+
+    #[tokio::test]
+    async fn without_a_channel_or_the_capability_nothing_cancels() {
+        let host = Host::over(tokio::io::empty(), tokio::io::sink(), "stand-in");
+        assert!(session(host, true).canceller().is_none());
+        let mut host = Host::over(tokio::io::empty(), tokio::io::sink(), "stand-in");
+        host.cancel = Some(Arc::new(Mutex::new(Box::new(tokio::io::sink()))));
+        assert!(session(host, false).canceller().is_none());
+    }
+
+    /// A real process gets the channel as the descriptor the variable names: this one
+    /// says hello, then copies the first line it reads there to its stdout.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_started_host_reads_cancel_from_the_descriptor_it_is_named() {
+        let hello = format!(
+            r#"{{"hello":"{}","protocol":{PROTOCOL},"driver":"sh","driver_version":"1","runtime":"sh","capabilities":["cancel"]}}"#,
+            protocol::GREETING
+        );
+        let script = format!(
+            "echo '{hello}'; [ \"${CANCEL_FD_VAR}\" = {CANCEL_FD} ] || exit 3; read -r line <&{CANCEL_FD}; echo \"$line\""
+        );
+        let driver = Driver {
+            name: "sh".to_string(),
+            command: vec!["sh".to_string(), "-c".to_string(), script],
+            placeholder: PlaceholderStyle::Dollar,
+            skip: None,
+        };
+        let mut host = Host::spawn(&driver).await.expect("started");
+        let said = host.hello().await.expect("a hello");
+        assert_eq!(said.capabilities, vec![Capability::Cancel]);
+        let session = session(host, true);
+        let canceller = session.canceller().expect("a canceller");
+        canceller.cancel().await.expect("written");
+        let mut host = session.host;
+        assert_eq!(
+            host.line().await.expect("the line it read"),
+            r#"{"id":1,"op":"cancel"}"#
+        );
+        host.reap().await;
     }
 }

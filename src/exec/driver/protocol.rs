@@ -24,8 +24,17 @@ use crate::secret::mask;
 use crate::step::{Param, VectorOp};
 use crate::value::{Scalar, TypeClass, Value};
 
-/// The protocol version this helios-matrix speaks.
-pub const PROTOCOL: u64 = 1;
+/// The protocol version this helios-matrix speaks. Version 2 moved `cancel` from the
+/// host's stdin to its own channel, [`CANCEL_FD`].
+pub const PROTOCOL: u64 = 2;
+
+/// The descriptor on which a host reads `cancel` requests: a pipe helios-matrix hands it
+/// when it starts it, so that the host can run requests on the thread that reads them and
+/// still hear a cancel while one runs (docs/driver-host.md, Transport).
+pub const CANCEL_FD: i32 = 3;
+
+/// The environment variable that names [`CANCEL_FD`] to the host.
+pub const CANCEL_FD_VAR: &str = "HELIOS_DRIVER_HOST_CANCEL_FD";
 
 /// What a host's first line says it is.
 pub const GREETING: &str = "helios-matrix-driver-host";
@@ -132,7 +141,8 @@ pub enum Op<'a> {
         columns: Cow<'a, [String]>,
         rows: Vec<Vec<Wire>>,
     },
-    /// Cancels the request in flight, if any; sent beside it and answered at once.
+    /// Cancels the request in flight, if any; sent on the host's cancel channel, never on
+    /// its stdin, and answered at once.
     Cancel,
     /// A vector-database operation as the plan holds it; answered with its `answer`.
     Vector {
@@ -652,7 +662,7 @@ mod tests {
 
     #[test]
     fn hellos_are_checked() {
-        let ok = r#"{"hello": "helios-matrix-driver-host", "protocol": 1, "driver": "pg", "driver_version": "8", "runtime": "Node.js v20", "capabilities": ["sql", "cancel"]}"#;
+        let ok = r#"{"hello": "helios-matrix-driver-host", "protocol": 2, "driver": "pg", "driver_version": "8", "runtime": "Node.js v20", "capabilities": ["sql", "cancel"]}"#;
         let hello = Hello::parse(ok).expect("accepted");
         assert_eq!(
             hello.capabilities,
@@ -660,19 +670,20 @@ mod tests {
         );
         assert!(!hello.reconnect, "reconnect defaults to false");
         assert_eq!(hello.description(), "pg 8 on Node.js v20");
+        // Protocol 1 read `cancel` from stdin: its hosts would never hear one now.
         assert_eq!(
-            Hello::parse(&ok.replace("\"protocol\": 1", "\"protocol\": 2")),
-            Err(HelloRefused::OtherVersion(2))
+            Hello::parse(&ok.replace("\"protocol\": 2", "\"protocol\": 1")),
+            Err(HelloRefused::OtherVersion(1))
         );
         assert_eq!(
-            Hello::parse(&ok.replace("\"protocol\": 1, ", "")),
+            Hello::parse(&ok.replace("\"protocol\": 2, ", "")),
             Err(HelloRefused::NoVersion)
         );
         assert_eq!(
             Hello::parse("Traceback (most recent call last):"),
             Err(HelloRefused::NoHello)
         );
-        // A capability protocol 1 does not have, and a field left out, are not protocol 1.
+        // A capability protocol 2 does not have, and a field left out, are not protocol 2.
         for broken in [
             ok.replace("\"cancel\"", "\"teleport\""),
             ok.replace("\"driver\": \"pg\", ", ""),

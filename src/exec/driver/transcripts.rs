@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::task::JoinHandle;
 
-use super::protocol::{Envelope, ErrorKind, Op, Params, Refusal, Request, Tagged, Wire};
+use super::protocol::{Envelope, ErrorKind, Op, PROTOCOL, Params, Refusal, Request, Tagged, Wire};
 use super::{DriverSession, Host, IdleHosts};
 use crate::exec::{Capability, ExecError, Session};
 use crate::registry::PlaceholderStyle;
@@ -365,7 +365,9 @@ async fn a_transcript_unlike_what_helios_matrix_does_fails_its_replay() {
 /// never read as an empty result.
 #[tokio::test]
 async fn answers_missing_their_results_fail_the_call() {
-    let hello = r#"{"hello":"helios-matrix-driver-host","protocol":1,"driver":"d","driver_version":"1","runtime":"r","capabilities":["sql","cursors","copy"]}"#;
+    let hello = format!(
+        r#"{{"hello":"helios-matrix-driver-host","protocol":{PROTOCOL},"driver":"d","driver_version":"1","runtime":"r","capabilities":["sql","cursors","copy"]}}"#
+    );
     let cases = [
         (
             r#"{"id":1,"op":"query","sql":"q","params":[]}"#,
@@ -399,7 +401,7 @@ async fn answers_missing_their_results_fail_the_call() {
         ),
     ];
     for (request, answer, why) in cases {
-        let lines = vec![hello.to_string(), request.to_string(), answer.to_string()];
+        let lines = vec![hello.clone(), request.to_string(), answer.to_string()];
         let (mut host, player) = stand_in(lines);
         host.hello().await.expect("a hello");
         let mut session = DriverSession::new(host, false, PlaceholderStyle::Dollar, None);

@@ -1,5 +1,5 @@
-"""asyncpg: `$n` parameters, prepared statements, an event loop of its own in the worker
-thread. asyncpg has no DB-API transaction mode: autocommit off is what its users do, a
+"""asyncpg: `$n` parameters, prepared statements, an event loop of its own in the host's
+main thread. asyncpg has no DB-API transaction mode: autocommit off is what its users do, a
 `connection.transaction()` opened before the first statement and after each
 commit/rollback. `cancel` cancels the running asyncio task, which asyncpg turns into a
 server-side cancel request."""
@@ -118,7 +118,7 @@ class AsyncpgAdapter(Adapter):
         with self._lock:
             task = self._task
         if task is not None:
-            # The loop runs in the worker thread: hand it the cancel.
+            # The loop runs in the main thread: hand it the cancel.
             self.loop.call_soon_threadsafe(task.cancel)
 
     def _conn(self) -> asyncpg.Connection[Any]:

@@ -52,7 +52,7 @@ class DbapiAdapter(Adapter):
     def __init__(self) -> None:
         self.conn: Any = None
         self.autocommit = True
-        # The cursor running a request, for `cancel` (set and cleared by the worker).
+        # The cursor running a request, for `cancel` (set and cleared by the main thread).
         self.active: Any = None
         self._lock = threading.Lock()
 
