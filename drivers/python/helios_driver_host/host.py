@@ -24,6 +24,10 @@ from .protocol import CAPABILITIES, GREETING, PROTOCOL
 from .targets import parse
 from .values import Json, decode_param
 
+# One encoder for every line (json.dumps with arguments builds a new one per call), compact:
+# a line is read by a program.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
 
 def driver_version(adapter: Adapter) -> str:
     try:
@@ -98,9 +102,9 @@ class Host:
 
     def _write(self, message: dict[str, Json]) -> None:
         """Writes one line; the caller holds the write lock."""
-        line = json.dumps(message, ensure_ascii=False, allow_nan=False) + "\n"
+        line = (_encode(message) + "\n").encode("utf-8")
         try:
-            self._out.write(line.encode("utf-8"))
+            self._out.write(line)
             self._out.flush()
         except (BrokenPipeError, ValueError):
             # helios-matrix is gone (or closed the pipe): nobody reads the answer.
