@@ -270,7 +270,7 @@ def test_pyodbc_cancels_a_running_query(spawn: Spawn) -> None:
         started = time.monotonic()
         query = host.send("query", sql=slow, params=[])
         time.sleep(0.1)
-        cancel = host.send("cancel")
+        cancel = host.cancel()
         assert host.receive(timeout=5) == {"id": cancel, "ok": True}
         answer = host.receive(timeout=30)
         assert answer["id"] == query
