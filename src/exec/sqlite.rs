@@ -273,14 +273,7 @@ impl SqliteSession {
     /// Starts the implicit transaction of an autocommit-off session, DB-API style.
     async fn before_statement(&mut self) -> Result<(), ExecError> {
         self.cancel.flag.store(false, Ordering::Relaxed);
-        let sent = match self.tx.before_statement().sql() {
-            Some(sql) => self.send_control(sql).await,
-            None => Ok(()),
-        };
-        if sent.is_err() {
-            self.tx.forget();
-        }
-        sent
+        tx::begin_implicitly(self).await
     }
 
     async fn simple(&mut self, sql: &'static str) -> Result<(), ExecError> {

@@ -5,6 +5,24 @@
 
 use super::{ExecError, Session};
 
+/// Starts the implicit transaction of an autocommit-off session before a statement, DB-API
+/// style, when one is due; if sending it fails, the bookkeeping forgets it was opened.
+pub async fn begin_implicitly<S: Session + ?Sized>(session: &mut S) -> Result<(), ExecError> {
+    let due = session
+        .transactions()
+        .and_then(|tx| tx.before_statement().sql());
+    let Some(sql) = due else {
+        return Ok(());
+    };
+    let sent = session.send_control(sql).await;
+    if sent.is_err()
+        && let Some(tx) = session.transactions()
+    {
+        tx.forget();
+    }
+    sent
+}
+
 /// Runs `load` in a transaction of its own unless the session has one open: committed when
 /// `load` succeeded, rolled back when it failed (its error, not the rollback's, is the one
 /// reported). A bulk load is all or nothing, whoever opened the transaction.

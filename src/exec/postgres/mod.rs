@@ -39,7 +39,7 @@ use self::decode::{class_of, result_set};
 use self::encode::copy_field;
 use self::param_types::Described;
 use super::spare::Spares;
-use super::tx::TxState;
+use super::tx::{self, TxState};
 use super::{
     Batches, Canceller, Capability, DbError, Engine, ExecError, ResultSet, Session, SessionOptions,
 };
@@ -239,14 +239,7 @@ impl PgSession {
 
     async fn before_statement(&mut self) -> Result<(), ExecError> {
         self.tick();
-        let sent = match self.tx.before_statement().sql() {
-            Some(sql) => self.send_control(sql).await,
-            None => Ok(()),
-        };
-        if sent.is_err() {
-            self.tx.forget();
-        }
-        sent
+        tx::begin_implicitly(self).await
     }
 
     /// Runs `call` on one server connection even through a transaction pooler: sqlx's

@@ -347,14 +347,7 @@ impl TdsSession {
     }
 
     async fn before_statement(&mut self) -> Result<(), ExecError> {
-        let sent = match self.tx.before_statement().sql() {
-            Some(sql) => self.send_control(sql).await,
-            None => Ok(()),
-        };
-        if sent.is_err() {
-            self.tx.forget();
-        }
-        sent
+        tx::begin_implicitly(self).await
     }
 }
 
