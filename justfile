@@ -13,7 +13,7 @@ default:
 
 # Every check CI runs: format, lints, tests (with the reference servers), generated/ up to
 # date, and the runs CI gates on, with JUnit under target/junit/.
-ci: fmt-check clippy services drivers test drivers-check test-live test-browser compile-check ci-workflow-check run-sqlite probe run-matrix run-drivers report run-heliosdb
+ci: fmt-check clippy services drivers test drivers-check test-live test-browser compile-check ci-workflow-check run-sqlite probe run-matrix run-drivers conformance report run-heliosdb
 
 # Fail when code is not `cargo fmt`-formatted.
 fmt-check:
@@ -50,11 +50,11 @@ ci-workflow-check: build
     {{bin}} ci github --shards 3 -o target/ci/helios-matrix.yml
     bash scripts/actionlint.sh target/ci/helios-matrix.yml
 
-# Tests against the real servers and emulators (started by `just services`), directly and
-# behind a fault proxy (tests/faults.rs), one at a
+# Tests against the real servers and emulators (started by `just services`), directly,
+# behind a fault proxy (tests/faults.rs) and through a stand-in conformance suite, one at a
 # time: they share the servers' databases.
 test-live: services drivers slt-tools
-    cargo test --test live --test faults -- --ignored --test-threads=1
+    cargo test --test live --test faults --test conformance -- --ignored --test-threads=1
 
 # Every protocol's handshake sent to the servers' endpoints (the gateway's too): each
 # answers its own protocols and refuses the others cleanly.
@@ -111,6 +111,23 @@ run-drivers: build services drivers
     {{bin}} run --protocol snowflake,pinecone,databricks --case 'SF-00[123]|PC-00[123]|DB-00[123]' --gate p0,p1 --driver all --junit target/junit/drivers-silver.xml --no-progress
     {{bin}} run --protocol sqlserver --driver pymssql,pyodbc --priority p0,p1,p2 --gate p0,p1,p2 --baseline baselines/iridium.yaml --junit target/junit/drivers-bronze.xml --no-progress
 
+# The drivers' own test suites as matrix cells (docs/conformance.md): psycopg2's and
+# SQLAlchemy's dialect compliance suite against the reference PostgreSQL and MariaDB, then
+# through PgBouncer, each gated on its reviewed list in baselines/conformance/. The first
+# run's JUnit goes into `report`'s matrix.
+conformance: build services drivers
+    mkdir -p target/junit
+    {{bin}} conformance fetch psycopg2,sqlalchemy
+    {{bin}} run --server reference --protocol postgresql,mysql --conformance psycopg2,sqlalchemy --gate p0,p1,p2 --baseline baselines/conformance/reference.yaml --junit target/junit/conformance.xml --no-progress
+    {{bin}} run --protocol postgresql --target 'postgresql=postgres://test:test@127.0.0.1:6432/helios?sslmode=require&pooler=transaction' --conformance psycopg2,sqlalchemy --gate p0,p1,p2 --baseline baselines/conformance/pgbouncer.yaml --junit target/junit/conformance-pgbouncer.xml --no-progress
+
+# HeliosDB Nano's results on the same suites (on demand: its list is not reviewed yet);
+# JUnit in target/junit/conformance-heliosdb.xml.
+conformance-heliosdb: build services drivers
+    mkdir -p target/junit
+    {{bin}} conformance fetch psycopg2,sqlalchemy
+    {{bin}} run --server heliosdb-nano --protocol postgresql,mysql --conformance psycopg2,sqlalchemy --gate p0,p1,p2 --run-timeout 20m --junit target/junit/conformance-heliosdb.xml --no-progress
+
 # HeliosDB Nano, the system under test, through its native executors and every driver,
 # gated on its reviewed baseline (docs/baselines.md): a new failure or a fixed one (a stale
 # entry) fails. JUnit in target/junit/heliosdb.xml, its page in target/report/heliosdb/.
@@ -133,10 +150,11 @@ test-browser: browser services drivers
     cargo test --test report -- --ignored
 
 # The whole CI matrix, every protocol × executor or driver cell (the native runs of
-# `run-matrix` and the driver runs of `run-drivers`), as one JUnit report,
+# `run-matrix`, the driver runs of `run-drivers`, the drivers' own suites of
+# `conformance`), as one JUnit report,
 # target/junit/matrix.xml, and its HTML page, target/report/index.html.
-report: run-matrix run-drivers
-    {{bin}} report merge target/junit/native.xml target/junit/drivers-gold.xml target/junit/drivers-silver.xml target/junit/drivers-bronze.xml --gate p0,p1,p2 -o target/junit/matrix.xml
+report: run-matrix run-drivers conformance
+    {{bin}} report merge target/junit/native.xml target/junit/drivers-gold.xml target/junit/drivers-silver.xml target/junit/drivers-bronze.xml target/junit/conformance.xml --gate p0,p1,p2 -o target/junit/matrix.xml
     {{bin}} report html target/junit/matrix.xml --gate p0,p1,p2 -o target/report
 
 # Regenerate the README's screenshot of the report (docs/report.png) from `just report`.

@@ -19,7 +19,8 @@
 //! source, value, files, secret, executor     spans, typed values, files, masking, executor rows
 //! diag → yaml (+ yaml::decode field readers)
 //! registry (matrix.yaml) → target, step (what a case does) → spec → plan
-//! render, exec → run, script, probe → baseline, import, select → report, record, ci → cli
+//! render, exec → run, script, probe → conformance, baseline, import, select
+//!   → report, record, ci → cli
 //! ```
 //!
 //! Into the pipeline: `import` turns sqllogictest files into spec YAML.
@@ -29,6 +30,9 @@
 //!
 //! Beside the pipeline: `probe` sends every protocol's opening handshake to the targets'
 //! endpoints (which protocols each answers, and whether it refuses the others cleanly).
+//!
+//! Beside the specs: `conformance` runs a driver's own test suite (pinned upstream source)
+//! against a target and reads its JUnit back as the cell's cases, into the same events.
 //!
 //! Judging: `baseline` holds the failures expected of one server, each with a reason;
 //! `run --baseline` rewrites the run's verdicts by it between the runner and the reporters.
@@ -47,6 +51,7 @@
 pub mod baseline;
 pub mod ci;
 pub mod cli;
+pub mod conformance;
 pub mod diag;
 pub mod exec;
 pub mod executor;

@@ -95,13 +95,17 @@ my_up() {
       sleep 0.2
     done
   fi
+  # helios_w<k>: the workers' databases (run --jobs); helios_conformance and test_schema:
+  # a driver's own suite's database and the second schema SQLAlchemy's suite expects.
   local sql="CREATE DATABASE IF NOT EXISTS $DB CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;" h
   for h in 127.0.0.1 localhost ::1; do
     sql+="
 CREATE USER IF NOT EXISTS '$USER_NAME'@'$h' IDENTIFIED BY '$USER_PASS';
 ALTER USER '$USER_NAME'@'$h' IDENTIFIED BY '$USER_PASS';
 GRANT ALL PRIVILEGES ON $DB.* TO '$USER_NAME'@'$h';
-GRANT ALL PRIVILEGES ON \`${DB}\\_w%\`.* TO '$USER_NAME'@'$h';"
+GRANT ALL PRIVILEGES ON \`${DB}\\_w%\`.* TO '$USER_NAME'@'$h';
+GRANT ALL PRIVILEGES ON \`${DB}\\_conformance\`.* TO '$USER_NAME'@'$h';
+GRANT ALL PRIVILEGES ON test_schema.* TO '$USER_NAME'@'$h';"
   done
   my_sql -e "$sql" || {
     log_tail "$MY_LOG"

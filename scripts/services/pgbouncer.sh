@@ -37,6 +37,10 @@ bouncer_prepare() {
 ; Written by scripts/services.sh; edits are overwritten.
 [databases]
 $DB = host=$HOST port=$PG_PORT dbname=$DB
+; A driver's own suite (run --conformance) holds several connections, some in open
+; transactions, at once: with the 2 server connections above, the next would wait out
+; query_wait_timeout. PgBouncer's own default pool size.
+${DB}_conformance = host=$HOST port=$PG_PORT dbname=${DB}_conformance pool_size=20
 
 [pgbouncer]
 listen_addr = $HOST

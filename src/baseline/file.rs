@@ -142,12 +142,20 @@ fn decode_entry(item: &Node, d: &mut Diagnostics) -> Option<Entry> {
         if stated > 1 {
             d.error(
                 fields.key_node(key).map_or(node.span, |k| k.span),
-                "an entry states one failure: `error:`, `diff:` or `message:`, not two",
+                "an entry states one failure: `error:`, `diff:`, `message:` or `message_like:`, not two",
             );
             continue;
         }
         expected =
             decode::string(node, &format!("`{key}`"), d).and_then(|text| Signature::new(key, text));
+        if let Some(Signature::MessageLike(pattern)) = &expected
+            && let Err(e) = super::signature::whole_line(pattern)
+        {
+            d.error(
+                node.span,
+                format!("`message_like` is not a regular expression: {e}"),
+            );
+        }
     }
     if stated == 0 {
         d.error(

@@ -17,11 +17,15 @@ pub enum Signature {
     Diff(String),
     /// `message:` the first line of the failure's message.
     Message(String),
+    /// `message_like:` a regular expression the message's first line matches whole, for a
+    /// failure whose message carries what changes from run to run (a process id, a time).
+    /// Written by hand only; `baseline` writes the exact message.
+    MessageLike(String),
 }
 
 impl Signature {
     /// The keys an entry may state its failure with, one of them.
-    pub const KEYS: [&'static str; 3] = ["error", "diff", "message"];
+    pub const KEYS: [&'static str; 4] = ["error", "diff", "message", "message_like"];
 
     /// The signature an entry states under `key` (one of [`Signature::KEYS`]).
     pub fn new(key: &str, text: String) -> Option<Signature> {
@@ -29,6 +33,7 @@ impl Signature {
             "error" => Some(Signature::Error(text)),
             "diff" => Some(Signature::Diff(text)),
             "message" => Some(Signature::Message(text)),
+            "message_like" => Some(Signature::MessageLike(text)),
             _ => None,
         }
     }
@@ -38,12 +43,16 @@ impl Signature {
             Signature::Error(_) => "error",
             Signature::Diff(_) => "diff",
             Signature::Message(_) => "message",
+            Signature::MessageLike(_) => "message_like",
         }
     }
 
     pub fn text(&self) -> &str {
         match self {
-            Signature::Error(t) | Signature::Diff(t) | Signature::Message(t) => t,
+            Signature::Error(t)
+            | Signature::Diff(t)
+            | Signature::Message(t)
+            | Signature::MessageLike(t) => t,
         }
     }
 }
@@ -54,6 +63,7 @@ impl fmt::Display for Signature {
             Signature::Error(t) => f.write_str(t),
             Signature::Diff(t) => write!(f, "the diff line `{t}`"),
             Signature::Message(t) => write!(f, "the message `{t}`"),
+            Signature::MessageLike(t) => write!(f, "a message like `{t}`"),
         }
     }
 }
@@ -112,9 +122,20 @@ impl Seen {
 
     /// Whether `expected` names this failure.
     pub fn matches(&self, expected: &Signature) -> bool {
+        if let Signature::MessageLike(pattern) = expected {
+            return match (&self.signature, whole_line(pattern)) {
+                (Signature::Message(line), Ok(re)) => re.is_match(line),
+                _ => false,
+            };
+        }
         let wanted = Signature::new(expected.key(), expected.text().trim().to_string());
         self.names.iter().any(|n| Some(n) == wanted.as_ref())
     }
+}
+
+/// `pattern` matching a whole line; an error when it is not a regular expression.
+pub fn whole_line(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{})$", pattern.trim()))
 }
 
 /// A server error's codes, the most precise form first: `SQLSTATE S, code C`, then
@@ -193,6 +214,26 @@ mod tests {
         );
         assert_eq!(tie.signature, Signature::Error("SQLSTATE 42000".into()));
         assert!(tie.matches(&Signature::Error("class undefined_column".into())));
+    }
+
+    #[test]
+    fn a_message_like_entry_matches_the_messages_first_line_whole() {
+        let seen = Seen::of(
+            &Failure::new("AssertionError: 2105764914 != 1169\nmore"),
+            &[],
+        );
+        let like = |p: &str| Signature::MessageLike(p.to_string());
+        assert!(seen.matches(&like(r"AssertionError: \d+ != \d+")));
+        assert!(
+            !seen.matches(&like(r"AssertionError: \d+")),
+            "the whole line"
+        );
+        assert!(!seen.matches(&like(r"(")), "not a regular expression");
+        let server = Seen::of(&server_failure(Some("42883"), None), &[]);
+        assert!(
+            !server.matches(&like(".*")),
+            "a server error is named by its codes"
+        );
     }
 
     #[test]

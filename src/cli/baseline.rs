@@ -14,12 +14,14 @@ use crate::baseline::take::take;
 use crate::baseline::{Baseline, LoadError};
 use crate::report::Reporter;
 use crate::report::terminal::TerminalReporter;
-use crate::run::{CaseInfo, Event, Outcome, RunConfig, run};
+use crate::run::{CaseInfo, Event, Outcome, RunConfig};
 
 #[derive(Debug, Args)]
 pub struct BaselineArgs {
     #[command(flatten)]
     pub select: SelectArgs,
+    #[command(flatten)]
+    pub suites: super::conformance::SuiteArgs,
     /// The baseline file to write, e.g. baselines/heliosdb-nano.yaml. When it exists, the
     /// entries still failing keep their `reason:` and the comment lines above them; entries
     /// that no longer fail are dropped (each said on stderr); entries of cells or cases
@@ -88,7 +90,10 @@ pub fn command(args: &BaselineArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let selected = selection.selected();
+    let work = match args.suites.work(&selection) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
     let config = RunConfig {
         jobs: args.jobs.map_or_else(crate::run::default_jobs, usize::from),
         ..args.limits.config()
@@ -98,7 +103,7 @@ pub fn command(args: &BaselineArgs) -> u8 {
     // No gate: a baseline records failures rather than judging them.
     let mut terminal = TerminalReporter::new(std::io::stdout(), progress, Vec::new());
     let mut finished: Vec<(Arc<CaseInfo>, Outcome)> = Vec::new();
-    let ran = super::block_on(run(&selected, &config, |event| {
+    let ran = super::block_on(work.run(&config, |event| {
         terminal.event(&event);
         if let Event::CaseFinished { case, outcome, .. } = event {
             finished.push((case, outcome));
@@ -113,7 +118,7 @@ pub fn command(args: &BaselineArgs) -> u8 {
     }
 
     let cells = Cells::new(
-        &selected,
+        work.specs(),
         &selection.registry.error_classes,
         &selection.plan.labels,
     );

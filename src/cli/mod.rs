@@ -4,6 +4,7 @@
 mod baseline;
 mod ci;
 mod compile;
+mod conformance;
 mod import;
 mod list;
 mod probe;
@@ -104,6 +105,10 @@ pub enum Command {
     /// matches, else as SQLSTATE or code. --dry-run prints the diff.
     #[command(after_help = EXIT_CODES)]
     Record(record::RecordArgs),
+    /// Drivers' own test suites, run as matrix cells by `run --conformance`:
+    /// `conformance fetch` downloads the pinned sources the registry declares.
+    #[command(after_help = EXIT_CODES)]
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// Which cases, on which protocols and targets: shared by `run`, `list` and `record`.
@@ -239,6 +244,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::command(&args),
         Command::Ci(args) => ci::command(&args),
         Command::Probe(args) => probe::command(&args),
+        Command::Conformance(args) => conformance::command(&args),
     })
 }
 

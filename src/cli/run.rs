@@ -14,12 +14,14 @@ use crate::report::Reporter;
 use crate::report::junit::JunitReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::run::wait::wait_for_targets;
-use crate::run::{Event, RunConfig, run};
+use crate::run::{Event, RunConfig};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub select: SelectArgs,
+    #[command(flatten)]
+    pub suites: super::conformance::SuiteArgs,
     /// Run the compiled scripts in DIR (from `compile`) instead of compiling the specs.
     #[arg(long, value_name = "DIR")]
     pub scripts: Option<PathBuf>,
@@ -76,13 +78,16 @@ pub fn command(args: &RunArgs) -> u8 {
         },
         None => None,
     };
-    let selected = selection.selected();
+    let work = match args.suites.work(&selection) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
     let run_version = selection.server_version();
     let mut judge = baseline.as_ref().map(|b| {
         Judge::new(
             b,
             Cells::new(
-                &selected,
+                work.specs(),
                 &selection.registry.error_classes,
                 &selection.plan.labels,
             ),
@@ -115,7 +120,7 @@ pub fn command(args: &RunArgs) -> u8 {
     }
     let ran = super::block_on(async {
         if let Some(within) = args.wait {
-            for r in wait_for_targets(&selected, within).await {
+            for r in wait_for_targets(&selection.selected(), within).await {
                 match r.outcome {
                     Ok(took) => eprintln!(
                         "{} at {} accepts connections (after {})",
@@ -127,7 +132,7 @@ pub fn command(args: &RunArgs) -> u8 {
                 }
             }
         }
-        run(&selected, &config, |event| {
+        work.run(&config, |event| {
             let event = match judge.as_mut() {
                 Some(judge) => judge.apply(event),
                 None => event,

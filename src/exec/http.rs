@@ -168,7 +168,7 @@ fn trusted_certificates(file: &Path) -> Result<Vec<reqwest::Certificate>, ExecEr
 
 /// reqwest is built without a crypto provider of its own: it uses the process default,
 /// which is ring's, as sqlx's TLS is (installing fails only when one is already there).
-fn install_crypto_provider() {
+pub fn install_crypto_provider() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -51,6 +51,11 @@ enum Cleanup {
         name: String,
     },
     RemoveFile(PathBuf),
+    /// A database of its own ([`Workspace::fresh_database`]), dropped from `base`.
+    DropDatabase {
+        base: Target,
+        sql: String,
+    },
 }
 
 impl Workspace {
@@ -142,6 +147,10 @@ impl Workspace {
                     drops.push(kind.drop_sql(&name));
                     server = Some(base);
                 }
+                Cleanup::DropDatabase { base, sql } => {
+                    drops.push(sql);
+                    server = Some(base);
+                }
                 Cleanup::RemoveFile(path) => {
                     for suffix in ["", "-journal", "-wal", "-shm"] {
                         let mut file = path.clone().into_os_string();
@@ -161,6 +170,103 @@ impl Workspace {
             .await;
         }
     }
+}
+
+impl Workspace {
+    /// A database named `name` on the server of `target` (PostgreSQL or MySQL), made
+    /// fresh (one an interrupted run left is dropped first), with `setup` run in it: where
+    /// a driver's own test suite runs, since such suites leave tables behind and read the
+    /// catalog whole. The target's user needs the right to create databases.
+    pub async fn fresh_database(
+        executor: Executor,
+        target: &Target,
+        name: &str,
+        setup: &[String],
+    ) -> Result<Workspace, ExecError> {
+        let (drops, create) = match executor {
+            Executor::Postgres => {
+                let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+                (
+                    // FORCE (PostgreSQL 13+) ends the sessions a pooler still holds in it.
+                    vec![
+                        format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"),
+                        format!("DROP DATABASE IF EXISTS {quoted}"),
+                    ],
+                    format!("CREATE DATABASE {quoted}"),
+                )
+            }
+            Executor::Mysql => {
+                let quoted = Namespace::MySqlDatabase.quote(name);
+                (
+                    vec![format!("DROP DATABASE IF EXISTS {quoted}")],
+                    format!("CREATE DATABASE {quoted}"),
+                )
+            }
+            other => {
+                return Err(ExecError::Client(format!(
+                    "a database of its own is made on PostgreSQL and MySQL targets only, not through the {} executor",
+                    other.info().name
+                )));
+            }
+        };
+        let cant = |e: ExecError| {
+            ExecError::Connect(format!(
+                "cannot make the database {name} on {target}: {e} (the target's user needs the right to create and drop it)"
+            ))
+        };
+        // The first drop the server takes is the one that removes it afterwards too.
+        let mut drop_sql = None;
+        admin(executor, target, async |session| {
+            let mut dropped = Err(ExecError::Client("no drop".to_string()));
+            for sql in &drops {
+                dropped = session.execute(sql, &[]).await.map(|_| ());
+                if dropped.is_ok() {
+                    drop_sql = Some(sql.clone());
+                    break;
+                }
+            }
+            dropped?;
+            let like = match executor {
+                Executor::Mysql => mysql_charset(session).await?,
+                _ => String::new(),
+            };
+            session.execute(&format!("{create}{like}"), &[]).await?;
+            Ok(())
+        })
+        .await
+        .map_err(cant)?;
+        let own = target.with_path_segments(&[name]);
+        admin(executor, &own, async |session| {
+            for sql in setup {
+                session.execute(sql, &[]).await?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| ExecError::Connect(format!("the setup of database {name} failed: {e}")))?;
+        Ok(Workspace {
+            target: own,
+            cleanup: Cleanup::DropDatabase {
+                base: target.clone(),
+                sql: drop_sql.unwrap_or_default(),
+            },
+        })
+    }
+}
+
+/// ` CHARACTER SET x COLLATE y` of the session's database, so a new one sorts alike.
+async fn mysql_charset(session: &mut Box<dyn Session>) -> Result<String, ExecError> {
+    let answer = session
+        .query(
+            "SELECT CONCAT(' CHARACTER SET ', DEFAULT_CHARACTER_SET_NAME, ' COLLATE ', DEFAULT_COLLATION_NAME) \
+             FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()",
+            &[],
+        )
+        .await?;
+    Ok(match answer.rows.first().and_then(|r| r.first()) {
+        Some(Value::Text(t)) => t.clone(),
+        _ => String::new(),
+    })
 }
 
 impl Namespace {
@@ -206,19 +312,7 @@ impl Namespace {
     ) -> Result<(), ExecError> {
         admin(executor, target, async |session| {
             let like = match self {
-                Namespace::MySqlDatabase => {
-                    let answer = session
-                        .query(
-                            "SELECT CONCAT(' CHARACTER SET ', DEFAULT_CHARACTER_SET_NAME, ' COLLATE ', DEFAULT_COLLATION_NAME) \
-                             FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()",
-                            &[],
-                        )
-                        .await?;
-                    match answer.rows.first().and_then(|r| r.first()) {
-                        Some(Value::Text(t)) => t.clone(),
-                        _ => String::new(),
-                    }
-                }
+                Namespace::MySqlDatabase => mysql_charset(session).await?,
                 _ => String::new(),
             };
             for name in names {

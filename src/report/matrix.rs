@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::merge::{property, read_case};
 use super::{Counts, Tally, Verdict};
 use crate::registry::Priority;
+use crate::run::CONFORMANCE_SUITE;
 use crate::secret::mask;
 
 /// The column of the built-in executor (cases with no `driver` property).
@@ -192,7 +193,13 @@ fn read_report(report: &Report) -> Result<Vec<Read>, String> {
             })?;
             let protocol =
                 property(case, "protocol").map_or_else(|| read.cell.clone(), str::to_string);
-            let column = property(case, "driver").unwrap_or(NATIVE).to_string();
+            let driver = property(case, "driver").unwrap_or(NATIVE);
+            // A driver's own suite is a column of its own beside the driver's spec cases.
+            let column = if suite_name(suite) == CONFORMANCE_SUITE {
+                format!("{driver} (own suite)")
+            } else {
+                driver.to_string()
+            };
             let (id, name) = case
                 .name
                 .as_str()

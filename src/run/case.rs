@@ -227,7 +227,9 @@ impl CaseRun<'_> {
             };
             f.location.get_or_insert_with(|| self.location(step));
             if session.is_none() {
-                f.step = u32::try_from(index + 1).ok();
+                f.step = u32::try_from(index + 1)
+                    .ok()
+                    .and_then(std::num::NonZeroU32::new);
             }
             // Only the case's own steps are written back, and not a repeated step's
             // answers (one iteration's).

@@ -63,9 +63,14 @@ pub struct Failure {
     /// Expected vs actual, as a unified diff.
     pub diff: Option<String>,
     /// The 1-based position among the case's own steps of the step that failed.
-    pub step: Option<u32>,
+    pub step: Option<std::num::NonZeroU32>,
     /// The error the server answered, when the failure is an unexpected server error.
     pub server_error: Option<Box<crate::exec::DbError>>,
+    /// What a driver's own test printed about its failure (its traceback), for the cases
+    /// of a conformance suite. One pointer wide: a `Failure` is the error of many a
+    /// `Result`, and clippy holds those to 128 bytes.
+    #[allow(clippy::box_collection)]
+    pub trace: Option<Box<String>>,
 }
 
 /// What one step got where its expectation said otherwise.
@@ -158,6 +163,14 @@ impl Failure {
         if let Some(sql) = &self.sql {
             out.push_str(&format!("\n  sql: {}", sql.replace('\n', "\n       ")));
         }
+        if let Some(trace) = &self.trace {
+            out.push('\n');
+            for line in trace.lines() {
+                out.push_str("    ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
         if let Some(diff) = &self.diff {
             out.push_str("\n  expected vs actual:\n");
             for line in diff.lines() {
@@ -204,6 +217,10 @@ impl Outcome {
         matches!(self, Outcome::Failed(_) | Outcome::UnexpectedPass { .. })
     }
 }
+
+/// The suite of a driver's own tests run as a cell (`run --conformance`): their JUnit suite
+/// is `<protocol>/<driver>.conformance`, and the matrix shows them in a column of their own.
+pub const CONFORMANCE_SUITE: &str = "conformance";
 
 /// `protocol` or `protocol/driver`: one cell of the matrix.
 pub fn cell_name(protocol: &str, driver: Option<&str>) -> String {

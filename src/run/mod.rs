@@ -22,7 +22,8 @@ use futures_util::future::join_all;
 use tokio::sync::mpsc;
 
 pub use events::{
-    Answer, CaseInfo, Event, ExpectedBy, Failure, FailureKind, Key, Observed, Outcome, cell_name,
+    Answer, CONFORMANCE_SUITE, CaseInfo, Event, ExpectedBy, Failure, FailureKind, Key, Observed,
+    Outcome, cell_name,
 };
 
 use crate::exec::workspace::Workspace;
@@ -427,7 +428,7 @@ fn xfail_covers(x: &Xfail, f: &Failure) -> Result<(), String> {
         (FailureKind::Timeout, true) | (FailureKind::Check, false) => {}
     }
     if let Some(step) = x.step
-        && f.step != Some(step)
+        && f.step.map(std::num::NonZeroU32::get) != Some(step)
     {
         return Err(match f.step {
             Some(s) => format!("it was expected to fail at step {step}, not step {s}"),
@@ -503,7 +504,7 @@ mod tests {
                 sqlstate: Some(sqlstate.into()),
                 ..DbError::default()
             })),
-            step: Some(2),
+            step: std::num::NonZeroU32::new(2),
             ..Failure::new("boom")
         }
     }

@@ -681,6 +681,7 @@ mod tests {
             command: vec!["sh".to_string(), "-c".to_string(), script],
             placeholder: PlaceholderStyle::Dollar,
             skip: None,
+            conformance: None,
         };
         let mut host = Host::spawn(&driver).await.expect("started");
         let said = host.hello().await.expect("a hello");

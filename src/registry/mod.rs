@@ -6,12 +6,16 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use conformance::Conformance;
+
 use crate::diag::{Diagnostics, did_you_mean};
 use crate::executor::Executor;
 use crate::source::Span;
 use crate::value::Scalar;
 use crate::yaml::Node;
 use crate::yaml::decode::{self, Fields};
+
+pub mod conformance;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -229,6 +233,8 @@ pub struct Driver {
     pub placeholder: PlaceholderStyle,
     /// Every case through this driver is skipped with this reason (no server for it here).
     pub skip: Option<String>,
+    /// The driver's own test suite, run as a cell by `run --conformance`.
+    pub conformance: Option<Conformance>,
 }
 
 /// One protocol of the matrix.
@@ -824,7 +830,7 @@ fn keyed_texts(
     out
 }
 
-/// `{command: [..], placeholder: "%s", skip: "reason"}`.
+/// `{command: [..], placeholder: "%s", skip: "reason", conformance: {..}}`.
 fn decode_driver(name: &str, node: &Node, d: &mut Diagnostics) -> Option<Driver> {
     let mut f = Fields::of(node, "a driver entry", d)?;
     let command = match f.get("command") {
@@ -858,12 +864,17 @@ fn decode_driver(name: &str, node: &Node, d: &mut Diagnostics) -> Option<Driver>
         }
     };
     let skip = f.get("skip").and_then(|n| decode::string(n, "skip", d));
+    let conformance = match f.get("conformance") {
+        Some(n) => Some(conformance::decode(name, n, d)?),
+        None => None,
+    };
     f.finish(d);
     Some(Driver {
         name: name.to_string(),
         command,
         placeholder,
         skip,
+        conformance,
     })
 }
 
