@@ -73,6 +73,21 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// The suite run, gated on p0 and p1 and judged by `baseline.yaml`, into `out.xml`.
+fn judged(dir: &Path) -> Output {
+    run(
+        dir,
+        &[
+            "--gate",
+            "p0,p1",
+            "--baseline",
+            "baseline.yaml",
+            "--junit",
+            "out.xml",
+        ],
+    )
+}
+
 /// (id, verdict) of every case of the JUnit report.
 fn verdicts(path: &Path) -> Vec<(String, &'static str)> {
     let xml = std::fs::read_to_string(path).expect("JUnit written");
@@ -118,17 +133,7 @@ fn a_suite_runs_in_a_fresh_database_and_its_tests_are_the_cells_cases() {
     // Twice: the second run must find the database fresh again, though the first left a
     // table behind.
     for _ in 0..2 {
-        let out = run(
-            dir.path(),
-            &[
-                "--gate",
-                "p0,p1",
-                "--baseline",
-                "baseline.yaml",
-                "--junit",
-                "out.xml",
-            ],
-        );
+        let out = judged(dir.path());
         let stdout = text(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
         assert_eq!(
@@ -165,17 +170,7 @@ fn an_unlisted_failure_fails_the_gate_and_a_listed_pass_is_fixed() {
         "server: reference\nentries:\n  - cell: postgresql/fake\n    case: t.Checks.database\n    message: \"got x, want y\"\n    reason: stale\n",
     )
     .expect("baseline");
-    let out = run(
-        dir.path(),
-        &[
-            "--gate",
-            "p0,p1",
-            "--baseline",
-            "baseline.yaml",
-            "--junit",
-            "out.xml",
-        ],
-    );
+    let out = judged(dir.path());
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let got = verdicts(&dir.path().join("out.xml"));
