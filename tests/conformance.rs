@@ -88,6 +88,17 @@ fn judged(dir: &Path) -> Output {
     )
 }
 
+/// Asserts the run failed with one error case standing for the whole cell; its stdout.
+fn one_error_for_the_cell(dir: &Path, out: &Output) -> String {
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        verdicts(&dir.join("out.xml")),
+        [("postgresql/fake".to_string(), "error")]
+    );
+    stdout
+}
+
 /// (id, verdict) of every case of the JUnit report.
 fn verdicts(path: &Path) -> Vec<(String, &'static str)> {
     let xml = std::fs::read_to_string(path).expect("JUnit written");
@@ -199,12 +210,7 @@ fn a_suite_past_its_time_limit_is_stopped_and_reported_with_its_output() {
         "the run ends soon after the limit: {:?}",
         started.elapsed()
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    assert_eq!(
-        verdicts(&dir.path().join("out.xml")),
-        [("postgresql/fake".to_string(), "error")]
-    );
-    let stdout = text(&out.stdout);
+    let stdout = one_error_for_the_cell(dir.path(), &out);
     assert!(
         stdout.contains("the suite ran past its time limit of 2s and was stopped"),
         "{stdout}"
@@ -217,12 +223,7 @@ fn a_suite_past_its_time_limit_is_stopped_and_reported_with_its_output() {
 fn a_suite_that_writes_no_report_is_one_error_naming_its_output() {
     let dir = workdir("echo cannot import the driver >&2\nexit 4\n", "1m");
     let out = run(dir.path(), &["--gate", "p0,p1", "--junit", "out.xml"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    assert_eq!(
-        verdicts(&dir.path().join("out.xml")),
-        [("postgresql/fake".to_string(), "error")]
-    );
-    let stdout = text(&out.stdout);
+    let stdout = one_error_for_the_cell(dir.path(), &out);
     assert!(
         stdout.contains("the suite wrote no JUnit report that can be read (exit status: 4"),
         "{stdout}"

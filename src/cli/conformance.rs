@@ -113,25 +113,13 @@ fn fetch_command(args: &FetchArgs) -> u8 {
     if !report_diagnostics(diags, &specs) {
         return exit::USAGE;
     }
-    let all = args.drivers.iter().any(|d| d == "all");
-    let mut chosen = Vec::new();
-    for name in args.drivers.iter().filter(|d| *d != "all") {
-        match specs.registry.drivers.get(name) {
-            Some(d) if d.conformance.is_some() => chosen.push(d),
-            _ => {
-                eprintln!("error: `{name}` declares no conformance suite in the registry");
-                return exit::USAGE;
-            }
+    let chosen = match conformance::declared(&specs.registry, &args.drivers) {
+        Ok(drivers) => drivers,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
         }
-    }
-    if all {
-        chosen = specs
-            .registry
-            .drivers
-            .values()
-            .filter(|d| d.conformance.is_some())
-            .collect();
-    }
+    };
     let base = Path::new(conformance::DIR);
     let fetched = super::block_on(async {
         let mut code = exit::OK;

@@ -58,24 +58,7 @@ pub fn cells<'a>(
     names: &[String],
     base: &Path,
 ) -> Result<Vec<Cell<'a>>, String> {
-    let all = names.iter().any(|n| n == "all");
-    let with_suites: Vec<&str> = registry
-        .drivers
-        .values()
-        .filter(|d| d.conformance.is_some())
-        .map(|d| d.name.as_str())
-        .collect();
-    for name in names.iter().filter(|n| *n != "all") {
-        match registry.drivers.get(name) {
-            Some(d) if d.conformance.is_some() => {}
-            _ => {
-                return Err(format!(
-                    "`{name}` declares no conformance suite in the registry (drivers with one: {})",
-                    with_suites.join(", ")
-                ));
-            }
-        }
-    }
+    let drivers = declared(registry, names)?;
     let mut cells = Vec::new();
     let mut missing = Vec::new();
     for s in selected
@@ -84,10 +67,7 @@ pub fn cells<'a>(
     {
         let protocol = &s.protocol.protocol;
         for driver_name in &protocol.drivers {
-            if !all && !names.contains(driver_name) {
-                continue;
-            }
-            let Some(driver) = registry.drivers.get(driver_name) else {
+            let Some(driver) = drivers.iter().copied().find(|d| d.name == *driver_name) else {
                 continue;
             };
             let Some(suite) = &driver.conformance else {
@@ -96,7 +76,7 @@ pub fn cells<'a>(
             let Some(how) = suite.protocols.get(&protocol.name) else {
                 continue;
             };
-            if !fetch::is_fetched(base, &suite.sdist) {
+            if !fetch::is_fetched(base, &suite.sdist) && !missing.contains(&driver.name) {
                 missing.push(driver.name.clone());
             }
             cells.push(Cell {
@@ -120,7 +100,6 @@ pub fn cells<'a>(
             protocols.join(", ")
         ));
     }
-    missing.dedup();
     if !missing.is_empty() {
         return Err(format!(
             "the conformance suite of {} is not fetched: run `helios-matrix conformance fetch {}` first (it downloads the pinned source distribution into {})",
@@ -130,6 +109,35 @@ pub fn cells<'a>(
         ));
     }
     Ok(cells)
+}
+
+/// The drivers `names` (driver names, or `all`) stand for, each declaring a suite: an
+/// unknown name, or one without a suite, is an error naming those with one.
+pub fn declared<'a>(registry: &'a Registry, names: &[String]) -> Result<Vec<&'a Driver>, String> {
+    let with_suites: Vec<&'a Driver> = registry
+        .drivers
+        .values()
+        .filter(|d| d.conformance.is_some())
+        .collect();
+    if names.iter().any(|n| n == "all") {
+        return Ok(with_suites);
+    }
+    names
+        .iter()
+        .map(|name| {
+            with_suites
+                .iter()
+                .copied()
+                .find(|d| d.name == *name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = with_suites.iter().map(|d| d.name.as_str()).collect();
+                    format!(
+                        "`{name}` declares no conformance suite in the registry (drivers with one: {})",
+                        known.join(", ")
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Runs the cells one after another (a suite loads its server as a whole run does), sending
@@ -194,6 +202,14 @@ async fn run_cell(
             .first()
             .map_or("helios", String::as_str)
     );
+    let runs = base.join("runs");
+    std::fs::create_dir_all(&runs)
+        .map_err(|e| Failure::infrastructure(format!("cannot create {}: {e}", runs.display())))?;
+    let stem = format!("{}-{}", cell.protocol.name, cell.driver.name);
+    let junit_path = absolute(&runs.join(format!("{stem}.xml")));
+    let log_path = runs.join(format!("{stem}.log"));
+    // Rendered first: a template error costs no database.
+    let invocation = invocation(cell, &target.with_path_segments(&[&database]), &junit_path)?;
     let workspace = tokio::time::timeout(
         ADMIN_LIMIT,
         Workspace::fresh_database(cell.protocol.executor, target, &database, &cell.how.setup),
@@ -206,19 +222,13 @@ async fn run_cell(
         ))
     })?
     .map_err(|e| Failure::infrastructure(e.to_string()))?;
-    let runs = base.join("runs");
-    std::fs::create_dir_all(&runs)
-        .map_err(|e| Failure::infrastructure(format!("cannot create {}: {e}", runs.display())))?;
-    let stem = format!("{}-{}", cell.protocol.name, cell.driver.name);
-    let junit_path = absolute(&runs.join(format!("{stem}.xml")));
-    let log_path = runs.join(format!("{stem}.log"));
     let _ = std::fs::remove_file(&junit_path);
     let limit = deadline.map_or(cell.suite.timeout, |d| {
         cell.suite
             .timeout
             .min(d.saturating_duration_since(Instant::now()))
     });
-    let ran = run_command(cell, &workspace.target, &junit_path, &log_path, limit).await;
+    let ran = run_command(&cell.source, &invocation, &log_path, limit).await;
     Workspace::release(vec![workspace], cell.protocol.executor).await;
     let status = ran?;
     let source_display = cell.source.display().to_string();
@@ -300,21 +310,41 @@ fn whole(cell: &Cell<'_>, id: &str) -> CaseInfo {
     }
 }
 
-/// The suite's command, run to its end or until `limit`, its output in `log_path`.
+/// The suite's command line and environment, rendered for its target.
+struct Invocation {
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// Renders the suite's templates for `target` (the suite's own database).
+fn invocation(cell: &Cell<'_>, target: &Target, junit_path: &Path) -> Result<Invocation, Failure> {
+    let context = context(target, junit_path)?;
+    let render = |text: &str| render(text, &context).map_err(Failure::infrastructure);
+    let argv = cell
+        .suite
+        .command
+        .iter()
+        .chain(&cell.how.args)
+        .map(|arg| render(arg))
+        .collect::<Result<Vec<_>, _>>()?;
+    let env = cell
+        .how
+        .env
+        .iter()
+        .map(|(key, value)| Ok((key.clone(), render(value)?)))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    Ok(Invocation { argv, env })
+}
+
+/// The suite's command, run in `source` to its end or until `limit`, its output in
+/// `log_path`.
 async fn run_command(
-    cell: &Cell<'_>,
-    target: &Target,
-    junit_path: &Path,
+    source: &Path,
+    invocation: &Invocation,
     log_path: &Path,
     limit: Duration,
 ) -> Result<std::process::ExitStatus, Failure> {
-    let context = context(target, junit_path)?;
-    let render = |text: &str| render(text, &context).map_err(Failure::infrastructure);
-    let mut argv = Vec::new();
-    for arg in cell.suite.command.iter().chain(&cell.how.args) {
-        argv.push(render(arg)?);
-    }
-    let Some((program, args)) = argv.split_first() else {
+    let Some((program, args)) = invocation.argv.split_first() else {
         return Err(Failure::infrastructure("the suite's command is empty"));
     };
     let log = std::fs::File::create(log_path).map_err(|e| {
@@ -326,15 +356,13 @@ async fn run_command(
     let mut command = tokio::process::Command::new(program_path(program));
     command
         .args(args)
-        .current_dir(&cell.source)
+        .current_dir(source)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
         // In helios-matrix's own process group, so Ctrl-C stops the suite too.
         .kill_on_drop(true);
-    for (key, value) in &cell.how.env {
-        command.env(key, render(value)?);
-    }
+    command.envs(invocation.env.iter().map(|(k, v)| (k, v)));
     let mut child = command.spawn().map_err(|e| {
         Failure::infrastructure(format!("cannot start the suite's command `{program}`: {e}"))
     })?;
