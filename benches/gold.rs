@@ -8,7 +8,9 @@
 //!   time).
 //! - **Driver rows** (the transaction workload): `helios-matrix run --driver psycopg2` /
 //!   `--driver pymysql`, whose driver host (drivers/python) runs each request on the thread
-//!   that reads it, with `cancel` on a channel of its own, against
+//!   that reads it, with `cancel` on a channel of its own, the case's statements pipelined
+//!   (written up to 64 ahead, answers written together while more requests wait: driver
+//!   host protocol 3), against
 //!   `python -m helios_driver_host.bench`: the same statements through the same driver in a
 //!   plain loop (one cursor, every SELECT's rows fetched), with no host in between. Both
 //!   sides start an interpreter, import the driver and connect inside the measured time;
@@ -31,7 +33,8 @@
 //!   file, named by BENCH_SELECT1) imported and run on SQLite, against the 2 s budget.
 //!
 //! Environment: BENCH_ROUNDS (default 5), BENCH_INSERTS (5000), BENCH_SELECTS (2000),
-//! BENCH_CASES (10000).
+//! BENCH_CASES (10000); BENCH_ONLY, a comma-separated list of the sections to run (`bulk`,
+//! `drivers`, `derby`, `suites`, `compile`, `import`; all by default).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -188,16 +191,31 @@ fn main() {
         std::process::exit(2);
     }
     let rounds = env_number("BENCH_ROUNDS", 5).max(1);
-    let result = bulk(&root, &binary, rounds)
-        .and_then(|()| derby_bulk(&binary, rounds))
-        .and_then(|()| suites(&root, &binary, rounds))
-        .and_then(|()| compile_at_scale(&root, &binary, rounds))
-        .and_then(|()| sqllogictest_import(&root, &binary, rounds));
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s.trim() == section);
+    let mut result = Ok(());
+    if wanted("bulk") || wanted("drivers") {
+        result = bulk(&root, &binary, rounds, wanted("bulk"), wanted("drivers"));
+    }
+    let sections: [(&str, &Section); 4] = [
+        ("derby", &|| derby_bulk(&binary, rounds)),
+        ("suites", &|| suites(&root, &binary, rounds)),
+        ("compile", &|| compile_at_scale(&root, &binary, rounds)),
+        ("import", &|| sqllogictest_import(&root, &binary, rounds)),
+    ];
+    for (name, section) in sections {
+        if result.is_ok() && wanted(name) {
+            result = section();
+        }
+    }
     if let Err(e) = result {
         eprintln!("{e}");
         std::process::exit(1);
     }
 }
+
+/// One section of the benchmark, run when BENCH_ONLY names it (or names none).
+type Section<'a> = dyn Fn() -> Result<(), String> + 'a;
 
 /// Median of `rounds` alternating runs of two commands: (first's, second's).
 fn alternate(
@@ -236,7 +254,15 @@ fn header(title: &str) {
     );
 }
 
-fn bulk(root: &Path, binary: &Path, rounds: usize) -> Result<(), String> {
+/// The bulk workload through each server's client (`clients`) and through the Python
+/// drivers against their plain loops (`drivers`).
+fn bulk(
+    root: &Path,
+    binary: &Path,
+    rounds: usize,
+    clients: bool,
+    drivers: bool,
+) -> Result<(), String> {
     let (inserts, selects) = (
         env_number("BENCH_INSERTS", 5000),
         env_number("BENCH_SELECTS", 2000),
@@ -255,8 +281,11 @@ fn bulk(root: &Path, binary: &Path, rounds: usize) -> Result<(), String> {
             client: mariadb,
         },
     ];
-    let drivers = root.join(DRIVERS_PYTHON).is_file();
-    if drivers {
+    if !clients {
+        servers.clear();
+    }
+    let installed = root.join(DRIVERS_PYTHON).is_file();
+    if drivers && installed {
         servers.push(Server {
             name: "psycopg2",
             protocol: "postgresql",
@@ -269,11 +298,15 @@ fn bulk(root: &Path, binary: &Path, rounds: usize) -> Result<(), String> {
             driver: Some("pymysql"),
             client: pymysql_loop,
         });
-    } else {
+    } else if drivers {
         println!("driver rows skipped: {DRIVERS_PYTHON} is missing (just drivers)");
     }
     let mut peak_kib = 0;
     for transaction in [true, false] {
+        // The driver rows run the transaction workload only.
+        if !clients && !transaction {
+            continue;
+        }
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let (sql, spec) = workload(inserts, selects, transaction);
         let sql_path = dir.path().join("workload.sql");
@@ -335,6 +368,11 @@ fn bulk(root: &Path, binary: &Path, rounds: usize) -> Result<(), String> {
             };
             row(server.name, ours, theirs, &baseline);
         }
+    }
+    if drivers && installed {
+        println!(
+            "driver rows: `run --driver D` (its host pipelines the case's requests, protocol 3) against `python -m helios_driver_host.bench D` (the same statements through the same driver in a plain loop); both start an interpreter, import the driver and connect inside the time"
+        );
     }
     println!(
         "helios-matrix peak memory (bulk): {:.1} MiB",

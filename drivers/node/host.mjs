@@ -496,19 +496,49 @@ const OPS = {
 
 // ------------------------------------------------------------------------------- loop
 
-/** Run one request and write its response; never throws. */
+/** Run one request and write its response; never throws. Returns the response. */
 async function answer(req) {
   const op = OPS[req.op]
+  let response
   try {
     if (!op) throw new HostError('unsupported', `the node-postgres host has no op ${JSON.stringify(req.op)}`)
     const results = await op(req)
-    write({ id: req.id, ok: true, ...results })
+    response = { id: req.id, ok: true, ...results }
   } catch (err) {
     // A stack is worth showing only for the unexpected (a bug in the host or the driver).
     const expected = err instanceof HostError || err instanceof pg.DatabaseError || req.op === 'connect'
     if (!expected) console.error(err.stack ?? err)
-    write({ id: req.id, ok: false, error: errorObject(err, req.op) })
+    response = { id: req.id, ok: false, error: errorObject(err, req.op) }
   }
+  write(response)
+  return response
+}
+
+/**
+ * Pipelining (docs/driver-host.md): a request sent before the answer to the one before
+ * (`pipelined`) runs only if every request since the last one not pipelined ended as its
+ * `expect` said; otherwise it is answered `skipped` and not run.
+ */
+const pipelining = { broken: false }
+
+async function answerPipelined(req) {
+  const pipelined = req.pipelined ?? false
+  const expect = req.expect ?? null
+  if (typeof pipelined !== 'boolean' || ![null, 'ok', 'error'].includes(expect)) {
+    pipelining.broken = true
+    const message = '`pipelined` must be a boolean and `expect` `ok` or `error`'
+    write({ id: req.id, ok: false, error: { kind: 'client', message, sqlstate: null, code: null, exception: null } })
+    return
+  }
+  if (!pipelined) pipelining.broken = false
+  else if (pipelining.broken) {
+    const message = 'a request before it in its pipeline did not end as expected'
+    write({ id: req.id, ok: false, error: { kind: 'skipped', message, sqlstate: null, code: null, exception: null } })
+    return
+  }
+  const response = await answer(req)
+  const outcome = response.ok ? 'ok' : response.error.kind === 'db' ? 'error' : 'other'
+  if (expect !== null && outcome !== expect) pipelining.broken = true
 }
 
 /** A request line as a request; null for a blank line, or one answered as unreadable. */
@@ -587,7 +617,7 @@ async function main() {
     }
     const req = queue.shift()
     session.busy = req.op !== 'close'
-    await answer(req)
+    await answerPipelined(req)
     session.busy = false
     if (req.op === 'close') break
   }

@@ -384,8 +384,37 @@ pub trait Session: Send {
         )))
     }
 
+    /// The calls the case will make next on this session, in order, as far as it knows
+    /// them. A session may send them ahead, before it is asked (a driver host pipelines
+    /// them), as long as each call is answered with what the server said to that very
+    /// call, and none sent ahead runs after one that ended otherwise than
+    /// [`Planned::expect_error`] says. The plan is only a forecast: a call the session is
+    /// asked for that is not the next planned one drops what is left of it. By default
+    /// it is ignored.
+    fn plan(&mut self, _calls: Vec<Planned>) {}
+
     /// Closes the session, rolling back anything still open.
     async fn close(self: Box<Self>) -> Result<(), ExecError>;
+}
+
+/// A call a case will make on a session if every step before it goes as the spec says
+/// ([`Session::plan`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub call: Call,
+    /// The spec expects the server to refuse it (the step has an `error:` expectation).
+    pub expect_error: bool,
+}
+
+/// A session call that can be planned: a statement, a query read whole, or a transaction
+/// control.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Execute { sql: String, params: Vec<Param> },
+    Query { sql: String, params: Vec<Param> },
+    Begin,
+    Commit,
+    Rollback,
 }
 
 /// Reads a row stream into batches of `batch` rows, stopping after `max_batches`: the rows

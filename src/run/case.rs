@@ -10,7 +10,9 @@ use super::events::{Answer, Key, Observed};
 use super::http::HttpTargets;
 use super::sqllogictest;
 use super::{Failure, FailureKind, RunConfig};
-use crate::exec::{Canceller, Engine, ExecError, ResultSet, Session, SessionOptions};
+use crate::exec::{
+    Call, Canceller, Engine, ExecError, Planned, ResultSet, Session, SessionOptions,
+};
 use crate::plan::{CasePlan, SuitePlan};
 use crate::registry::ErrorExpect;
 use crate::secret::mask;
@@ -66,6 +68,7 @@ pub(super) async fn run_case(
         cancel_grace: config.cancel_grace,
         keep_going: config.keep_going,
         observed: Vec::new(),
+        plan: None,
     };
     let fixtures: Vec<_> = case
         .fixtures
@@ -197,6 +200,57 @@ struct CaseRun<'a> {
     keep_going: bool,
     /// What the case's wrong steps got (only with `keep_going`).
     observed: Vec<Observed>,
+    /// The calls a run of steps will make on one session, handed to it when it is next
+    /// used ([`Session::plan`]).
+    plan: Option<(String, Vec<Planned>)>,
+}
+
+/// The session a step runs on: the one forced on it (fixtures), its own, or `default`.
+fn session_name(step: &Step, forced: Option<&str>) -> String {
+    forced
+        .or(step.session.as_deref())
+        .unwrap_or(DEFAULT_SESSION)
+        .to_string()
+}
+
+/// The calls the steps from the first on will make, as long as they are plain calls on
+/// the first one's session: a step on another session, a repeated step, a sleep, a
+/// cursor, a cancel or any other action ends the plan, so that nothing runs ahead of
+/// what it must wait for.
+fn plan(steps: &[Step], forced: Option<&str>) -> Vec<Planned> {
+    let Some(first) = steps.first() else {
+        return Vec::new();
+    };
+    let on = session_name(first, forced);
+    steps
+        .iter()
+        .map_while(|step| {
+            if step.repeat.is_some() || session_name(step, forced) != on {
+                return None;
+            }
+            let (call, expect_error) = match &step.action {
+                Action::Statement(s) => (
+                    Call::Execute {
+                        sql: s.sql.clone(),
+                        params: s.params.clone(),
+                    },
+                    s.error.is_some(),
+                ),
+                Action::Query(q) if q.fetch.is_none() && q.cancel_after.is_none() => (
+                    Call::Query {
+                        sql: q.sql.clone(),
+                        params: q.params.clone(),
+                    },
+                    q.error.is_some(),
+                ),
+                Action::Begin => (Call::Begin, false),
+                Action::Commit => (Call::Commit, false),
+                Action::Rollback => (Call::Rollback, false),
+                _ => return None,
+            };
+            Some(Planned { call, expect_error })
+        })
+        .collect()
 }
 
 impl Failure {
@@ -220,7 +274,14 @@ impl CaseRun<'_> {
         // With `keep_going` (record), the first failing check is the case's failure and
         // later steps still run, each wrong one observed.
         let mut first: Option<Failure> = None;
+        // Steps before this one are covered by the last plan.
+        let mut planned_until = 0;
         for (index, step) in steps.iter().enumerate() {
+            if index >= planned_until {
+                let calls = plan(&steps[index..], session);
+                planned_until = index + calls.len().max(1);
+                self.plan = (calls.len() > 1).then(|| (session_name(step, session), calls));
+            }
             let before = self.observed.len();
             let Err(mut f) = self.step(step, session).await else {
                 continue;
@@ -245,14 +306,12 @@ impl CaseRun<'_> {
                 break;
             }
         }
+        self.plan = None;
         first.map_or(Ok(()), Err)
     }
 
     async fn step(&mut self, step: &Step, forced_session: Option<&str>) -> Result<(), Failure> {
-        let session = forced_session
-            .map(str::to_string)
-            .or_else(|| step.session.clone())
-            .unwrap_or_else(|| DEFAULT_SESSION.to_string());
+        let session = session_name(step, forced_session);
         match &step.repeat {
             None => self.action(&session, &step.action).await,
             Some(repeat) => {
@@ -293,9 +352,14 @@ impl CaseRun<'_> {
             };
             self.sessions.insert(name.to_string(), session);
         }
-        self.sessions
+        let session = self
+            .sessions
             .get_mut(name)
-            .ok_or_else(|| Failure::infrastructure("session vanished"))
+            .ok_or_else(|| Failure::infrastructure("session vanished"))?;
+        if let Some((_, calls)) = self.plan.take_if(|(planned, _)| planned == name) {
+            session.plan(calls);
+        }
+        Ok(session)
     }
 
     /// Runs one call with the step timeout; on timeout the call is cancelled and the
@@ -683,5 +747,115 @@ fn error_outcome(e: ExecError, expect: Option<&ErrorExpect>) -> Result<(), Failu
             Err(Failure::infrastructure(mask(&other.to_string())))
         }
         (other, _) => Err(Failure::new(mask(&other.to_string()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::step::{Fetch, Repeat, Sort};
+
+    fn step(session: Option<&str>, action: Action) -> Step {
+        Step {
+            line: 1,
+            session: session.map(str::to_string),
+            repeat: None,
+            origin: None,
+            action,
+        }
+    }
+
+    fn statement(sql: &str, error: bool) -> Action {
+        Action::Statement(Statement {
+            sql: sql.to_string(),
+            params: Vec::new(),
+            count: None,
+            error: error.then(ErrorExpect::default),
+        })
+    }
+
+    fn query(sql: &str) -> Query {
+        Query {
+            sql: sql.to_string(),
+            params: Vec::new(),
+            rows: None,
+            columns: None,
+            sort: Sort::default(),
+            row_count: None,
+            fetch: None,
+            error: None,
+            cancel_after: None,
+            tolerance: None,
+            types: None,
+            compare: Compare::default(),
+            rows_hash: None,
+        }
+    }
+
+    fn calls(steps: &[Step], forced: Option<&str>) -> Vec<String> {
+        plan(steps, forced)
+            .into_iter()
+            .map(|p| match p.call {
+                Call::Execute { sql, .. } | Call::Query { sql, .. } if p.expect_error => {
+                    format!("{sql}!")
+                }
+                Call::Execute { sql, .. } | Call::Query { sql, .. } => sql,
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_plan_holds_the_plain_calls_of_one_session_in_a_row() {
+        let steps = [
+            step(None, Action::Begin),
+            step(None, statement("a", false)),
+            step(Some("default"), statement("b", true)),
+            step(None, Action::Query(Box::new(query("c")))),
+            step(None, Action::Commit),
+            step(Some("other"), statement("d", false)),
+            step(None, statement("e", false)),
+        ];
+        assert_eq!(calls(&steps, None), ["Begin", "a", "b!", "c", "Commit"]);
+        assert_eq!(calls(&steps[5..], None), ["d"]);
+        // Fixtures run every step on their own session.
+        assert_eq!(calls(&steps, Some("fixtures")).len(), steps.len());
+    }
+
+    #[test]
+    fn a_plan_ends_where_a_step_must_be_waited_for() {
+        let cancelled = Query {
+            cancel_after: Some(Duration::from_millis(5)),
+            ..query("slow")
+        };
+        let cursor = Query {
+            fetch: Some(Fetch {
+                batch: 1,
+                batches: Vec::new(),
+            }),
+            ..query("cursor")
+        };
+        let repeated = Step {
+            repeat: Some(Repeat {
+                var: "i".to_string(),
+                from: 0,
+                to: 2,
+            }),
+            ..step(None, statement("r", false))
+        };
+        for stop in [
+            step(None, Action::Query(Box::new(cancelled))),
+            step(None, Action::Query(Box::new(cursor))),
+            step(
+                None,
+                Action::Sleep {
+                    duration: Duration::from_millis(1),
+                },
+            ),
+            repeated,
+        ] {
+            let steps = [step(None, statement("a", false)), stop];
+            assert_eq!(calls(&steps, None), ["a"]);
+        }
     }
 }

@@ -376,6 +376,26 @@ describe('PostgreSQL', { skip: skipPg }, () => {
     assert.equal(onStdin.ok, true)
   })
 
+  test('pipelined requests run in order until one ends otherwise than expected; the rest are skipped', async () => {
+    const host = await connected()
+    const sent = [
+      ['execute', { sql: 'CREATE TEMP TABLE piped (v int)', params: [], expect: 'ok' }],
+      ['execute', { sql: 'INSERT INTO piped VALUES (1)', params: [], expect: 'ok', pipelined: true }],
+      ['execute', { sql: 'INSERT INTO nowhere VALUES (1)', params: [], expect: 'error', pipelined: true }],
+      ['execute', { sql: 'INSERT INTO piped VALUES (2)', params: [], expect: 'error', pipelined: true }],
+      ['execute', { sql: 'INSERT INTO piped VALUES (3)', params: [], expect: 'ok', pipelined: true }],
+    ].map(([op, args]) => host.request(op, args)) // all written before any answer
+    const answers = await Promise.all(sent)
+    assert.deepEqual(
+      answers.map((a) => (a.ok ? 'ok' : a.error.kind)),
+      ['ok', 'ok', 'db', 'ok', 'skipped'],
+    )
+    // Not pipelined: runs whatever came before it.
+    assert.deepEqual(await host.rows('SELECT v FROM piped ORDER BY v'), [[1], [2]])
+    const bad = await host.request('query', { sql: 'SELECT 1', params: [], expect: 'maybe' })
+    assert.equal(bad.error.kind, 'client')
+  })
+
   test('a connection the server ends answers lost from then on', async () => {
     const victim = await connected()
     const [[pid]] = await victim.rows('SELECT pg_backend_pid()')

@@ -6,7 +6,12 @@ to another thread stands between a request and its driver call. `cancel` comes o
 of its own (the descriptor `HELIOS_DRIVER_HOST_CANCEL_FD` names), read by a thread that
 answers it at once, while the main thread may still be inside the request it cancels.
 Responses go out through one locked writer, so that a cancel's answer and the main
-thread's never interleave."""
+thread's never interleave.
+
+Requests may come pipelined (sent before the answer to the one before): each says how it
+is expected to end, and a pipelined request runs only if every request since the last one
+not pipelined ended so; otherwise it is answered `skipped`, not run. Answers to requests
+run while others wait are written together (see `lines`)."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from importlib import metadata
 from typing import Any, BinaryIO
 
 from .adapter import Adapter, ErrorInfo, HostError, qualified_name
+from .lines import Answers, Requests
 from .protocol import CAPABILITIES, GREETING, PROTOCOL
 from .targets import parse
 from .values import Json, decode_param
@@ -72,6 +78,18 @@ def _arg(request: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> A
     return value
 
 
+def _line(message: dict[str, Json]) -> bytes:
+    return (_encode(message) + "\n").encode("utf-8")
+
+
+def _outcome(answer: dict[str, Json]) -> str:
+    """What `expect` calls an answer: `ok`, `error` (the server refused), or neither."""
+    if answer["ok"]:
+        return "ok"
+    error = answer.get("error")
+    return "error" if isinstance(error, dict) and error.get("kind") == "db" else "other"
+
+
 class Host:
     def __init__(
         self,
@@ -85,30 +103,22 @@ class Host:
         # Makes the adapter the next session starts with: nothing of a session's adapter
         # (its transaction flags, cursors, event loop) outlives `disconnect`.
         self._fresh = fresh or type(adapter)
-        self._in = stdin
-        self._out = stdout
+        self._requests = Requests(stdin)
         # The cancel channel; without one (a host started by hand) nothing can be cancelled.
         self._cancels = cancels
-        self._write_lock = threading.Lock()
+        self._answers = Answers(stdout, threading.Lock())
         self._connected = False
+        # A request since the last one not pipelined ended otherwise than its `expect`.
+        self._broken = False
         # Strings that must never leave the host: the target URL and its password.
         self._secrets: list[str] = []
 
     # ---------------------------------------------------------------- output
 
-    def send(self, message: dict[str, Json]) -> None:
-        with self._write_lock:
-            self._write(message)
-
-    def _write(self, message: dict[str, Json]) -> None:
-        """Writes one line; the caller holds the write lock."""
-        line = (_encode(message) + "\n").encode("utf-8")
-        try:
-            self._out.write(line)
-            self._out.flush()
-        except (BrokenPipeError, ValueError):
-            # helios-matrix is gone (or closed the pipe): nobody reads the answer.
-            pass
+    def send(self, message: dict[str, Json], hold: bool = False) -> None:
+        """Writes one line (or holds it while another request waits: `hold`)."""
+        with self._answers.lock:
+            self._answers.write(_line(message), hold)
 
     def _scrub(self, text: str, password: bool = True) -> str:
         """`text` without the target URL and, unless `password` is False, its password.
@@ -130,7 +140,7 @@ class Host:
             threading.Thread(target=self._read_cancels, name="cancels", daemon=True).start()
         while True:
             try:
-                raw = self._in.readline()
+                raw = self._requests.readline()
             except (OSError, ValueError) as e:
                 self._log(f"reading requests failed: {e}")
                 break
@@ -143,9 +153,11 @@ class Host:
                 # On stdin a cancel is read only between requests: nothing to cancel.
                 self._cancel(request)
                 continue
-            self.send(self._handle(request))
+            answer = self._pipelined(request)
             if request["op"] == "close":
+                self.send(answer)
                 return 0
+            self.send(answer, hold=self._requests.waiting())
         # End of input: close quietly and exit, as after `close`.
         self._close_quietly()
         return 0
@@ -168,12 +180,11 @@ class Host:
     def _parse(self, raw: bytes) -> dict[str, Any] | None:
         """A request line as a request; None for a blank line, or one already answered
         as malformed."""
-        line = raw.decode("utf-8", errors="replace").strip()
-        if not line:
+        if not raw.strip():
             return None
         try:
-            request = json.loads(line)
-        except json.JSONDecodeError as e:
+            request = json.loads(raw)
+        except ValueError as e:  # not JSON, or not UTF-8
             self._reject(None, f"a request is not JSON: {e}")
             return None
         if not isinstance(request, dict):
@@ -194,7 +205,7 @@ class Host:
     def _cancel(self, request: dict[str, Any]) -> None:
         """Cancels the request in flight and answers, holding the writer meanwhile: the
         cancelled request's answer, which the cancel may release at once, comes after."""
-        with self._write_lock:
+        with self._answers.lock:
             try:
                 if "cancel" not in self.adapter.capabilities:
                     raise HostError("unsupported", f"{self.adapter.name} has no cancel API")
@@ -203,9 +214,28 @@ class Host:
                 answer: dict[str, Json] = {"id": request["id"], "ok": True}
             except Exception as e:
                 answer = self._failure(request, e)
-            self._write(answer)
+            self._answers.write(_line(answer))
 
     # ---------------------------------------------------------------- requests
+
+    def _pipelined(self, request: dict[str, Any]) -> dict[str, Json]:
+        """Runs a request unless it is pipelined behind one that did not end as expected;
+        its answer."""
+        pipelined = request.get("pipelined", False)
+        expect = request.get("expect")
+        if not isinstance(pipelined, bool) or expect not in (None, "ok", "error"):
+            self._broken = True
+            message = "`pipelined` must be a boolean and `expect` `ok` or `error`"
+            return self._failure(request, HostError("client", message))
+        if not pipelined:
+            self._broken = False
+        elif self._broken:
+            message = "a request before it in its pipeline did not end as expected"
+            return self._failure(request, HostError("skipped", message))
+        answer = self._handle(request)
+        if expect is not None and expect != _outcome(answer):
+            self._broken = True
+        return answer
 
     def _handle(self, request: dict[str, Any]) -> dict[str, Json]:
         try:

@@ -438,3 +438,60 @@ def test_disconnect_closes_the_session_and_the_next_connect_gets_a_fresh_adapter
     r.thread.join(5)
     assert r.exit_code == 0
     assert second.closed  # type: ignore[attr-defined]
+
+
+def test_pipelined_requests_stop_at_the_first_that_ends_otherwise_than_expected(
+    running: Running,
+) -> None:
+    connect(running)
+    lines = [
+        {"id": 2, "op": "execute", "sql": "a", "params": [], "expect": "ok"},
+        {"id": 3, "op": "execute", "sql": "db", "params": [], "expect": "error", "pipelined": True},
+        {
+            "id": 4,
+            "op": "execute",
+            "sql": "boom",
+            "params": [],
+            "expect": "error",
+            "pipelined": True,
+        },
+        {"id": 5, "op": "execute", "sql": "b", "params": [], "expect": "ok", "pipelined": True},
+        {"id": 6, "op": "execute", "sql": "c", "params": [], "pipelined": True},
+        # Not pipelined: it runs whatever came before it.
+        {"id": 7, "op": "execute", "sql": "d", "params": [], "expect": "ok"},
+    ]
+    running.write("".join(json.dumps(line) + "\n" for line in lines))
+    answers = [running.receive() for _ in lines]
+    assert [a["id"] for a in answers] == [2, 3, 4, 5, 6, 7]
+    # `boom` is a client error where a server error was expected: what follows is skipped.
+    kinds = [a["error"]["kind"] if not a["ok"] else "ok" for a in answers]
+    assert kinds == ["ok", "db", "client", "skipped", "skipped", "ok"]
+    ran = [call[1][0] for call in running.adapter.calls if call[0] == "execute"]  # type: ignore[attr-defined]
+    assert ran == ["a", "db", "boom", "d"]
+
+
+def test_pipelining_flags_are_checked(running: Running) -> None:
+    connect(running)
+    answer = running.request({"id": 2, "op": "execute", "sql": "a", "params": [], "expect": "?"})
+    assert answer["error"]["kind"] == "client"
+    assert "`expect`" in answer["error"]["message"]
+    # A malformed request counts as one that did not end as expected.
+    answer = running.request(
+        {"id": 3, "op": "execute", "sql": "b", "params": [], "expect": "ok", "pipelined": True}
+    )
+    assert answer["error"]["kind"] == "skipped"
+
+
+def test_an_answer_held_behind_waiting_requests_is_not_held_by_a_slow_one(
+    running: Running,
+) -> None:
+    connect(running)
+    fast = {"id": 2, "op": "query", "sql": "q", "params": [], "expect": "ok"}
+    slow = {"id": 3, "op": "query", "sql": "slow", "params": [], "pipelined": True}
+    running.write(json.dumps(fast) + "\n" + json.dumps(slow) + "\n")
+    # The slow query is running, and the fast one's answer, held while it waited behind
+    # it, has come out anyway.
+    assert running.receive(timeout=2)["id"] == 2
+    assert running.adapter.running.is_set()  # type: ignore[attr-defined]
+    running.send_cancel({"id": 4, "op": "cancel"})
+    assert {running.receive()["id"], running.receive()["id"]} == {3, 4}

@@ -16,6 +16,7 @@
 //! hosts between sessions, so a new session costs a connection, not a process. Only a
 //! session that ended cleanly gives its host back; one that timed out or broke is killed.
 
+mod pipeline;
 pub mod protocol;
 #[cfg(test)]
 mod transcripts;
@@ -36,16 +37,18 @@ use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
 use super::{
-    Batches, Canceller, Capability, ExecError, ResultSet, Session, SessionOptions, VectorAnswer,
+    Batches, Call, Canceller, Capability, ExecError, Planned, ResultSet, Session, SessionOptions,
+    VectorAnswer,
 };
 use crate::registry::{Driver, PlaceholderStyle};
 use crate::secret::mask;
 use crate::step::{Param, VectorOp};
 use crate::target::Target;
 use crate::value::Scalar;
+use pipeline::{Ahead, Pipeline};
 use protocol::{
-    CANCEL_FD, CANCEL_FD_VAR, Counted, Envelope, Fetched, Hello, HelloRefused, Nothing, Op,
-    PROTOCOL, Params, Queried, Refusal, Request, Vectored, Wire,
+    CANCEL_FD, CANCEL_FD_VAR, Counted, Envelope, Expect, Fetched, Hello, HelloRefused, HostError,
+    Nothing, Op, PROTOCOL, Params, Queried, Refusal, Request, Vectored, Wire,
 };
 
 /// How long a host may take to say hello (a Python host imports its driver first).
@@ -325,41 +328,55 @@ impl Host {
             })
     }
 
-    /// Sends a request and waits for its response; `Ok` holds the response's results, read
-    /// as `A`, which the request's op decides.
+    fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends a request on its own and waits for its response; `Ok` holds the response's
+    /// results, read as `A`, which the request's op decides.
     async fn call<A: DeserializeOwned>(&mut self, op: Op<'_>) -> Result<A, ExecError> {
-        let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let name = op.name();
-        write_line(&self.stdin, &Request { id, op }, &self.driver).await?;
+        let (id, name) = (self.next_id(), op.name());
+        let line = encode(&Request::new(id, op))?;
+        write_lines(&self.stdin, &line, &self.driver).await?;
+        self.answer(id, name).await?.map_err(ExecError::from)
+    }
+
+    /// Reads the response to request `id` (an `op` request): its results read as `A`, or
+    /// the host's error. Answers come in the order of the requests; a cancel's answer may
+    /// come between them, and says nothing about this one.
+    async fn answer<A: DeserializeOwned>(
+        &mut self,
+        id: u64,
+        op: &str,
+    ) -> Result<Result<A, HostError>, ExecError> {
         loop {
             let line = self.line().await?;
             let unfit = |e: &dyn std::fmt::Display| {
                 ExecError::Client(format!(
-                    "the {} driver host's answer to `{name}` does not fit the protocol ({e}): {}",
+                    "the {} driver host's answer to `{op}` does not fit the protocol ({e}): {}",
                     self.driver,
                     excerpt(&line)
                 ))
             };
             let response: Json = serde_json::from_str(&line).map_err(|e| unfit(&e))?;
             let envelope = Envelope::deserialize(&response).map_err(|e| unfit(&e))?;
-            // A cancel's own answer may arrive first; it says nothing about this call.
             if envelope.id != Some(id) {
                 continue;
             }
             return if envelope.ok {
-                A::deserialize(response).map_err(|e| unfit(&e))
+                A::deserialize(response).map(Ok).map_err(|e| unfit(&e))
             } else {
                 let refusal = Refusal::deserialize(response).map_err(|e| unfit(&e))?;
-                Err(refusal.error.into())
+                Ok(Err(refusal.error))
             };
         }
     }
 
     /// Asks the host to close, and makes sure it is gone.
     async fn shut(&mut self) {
-        let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let close = Request { id, op: Op::Close };
-        let _ = write_line(&self.stdin, &close, &self.driver).await;
+        if let Ok(line) = encode(&Request::new(self.next_id(), Op::Close)) {
+            let _ = write_lines(&self.stdin, &line, &self.driver).await;
+        }
         self.reap().await;
     }
 
@@ -377,17 +394,23 @@ impl Host {
     }
 }
 
-async fn write_line(
-    stdin: &Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
-    request: &Request<'_>,
-    driver: &str,
-) -> Result<(), ExecError> {
+/// A request as its line, newline included.
+fn encode(request: &Request<'_>) -> Result<String, ExecError> {
     let mut line = serde_json::to_string(request)
         .map_err(|e| ExecError::Client(format!("cannot encode a request: {e}")))?;
     line.push('\n');
+    Ok(line)
+}
+
+/// Writes whole request lines in one go.
+async fn write_lines(
+    stdin: &Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
+    lines: &str,
+    driver: &str,
+) -> Result<(), ExecError> {
     let mut stdin = stdin.lock().await;
     let written = async {
-        stdin.write_all(line.as_bytes()).await?;
+        stdin.write_all(lines.as_bytes()).await?;
         stdin.flush().await
     };
     written
@@ -407,6 +430,8 @@ struct DriverSession {
     style: PlaceholderStyle,
     /// Where the host goes after a clean `disconnect`, when it can reconnect.
     idle: Option<IdleHosts>,
+    /// Requests sent ahead; every request goes through it.
+    pipeline: Pipeline,
 }
 
 impl DriverSession {
@@ -428,11 +453,16 @@ impl DriverSession {
             canceller,
             style,
             idle,
+            pipeline: Pipeline::default(),
         }
     }
 
     fn params(&self, params: &[Param]) -> Params {
         Params::new(params, self.style)
+    }
+
+    async fn ask<A: DeserializeOwned>(&mut self, op: Op<'_>) -> Result<A, ExecError> {
+        self.pipeline.ask(&mut self.host, op).await
     }
 }
 
@@ -447,8 +477,8 @@ struct HostCanceller {
 impl Canceller for HostCanceller {
     async fn cancel(&self) -> Result<(), ExecError> {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let cancel = Request { id, op: Op::Cancel };
-        write_line(&self.channel, &cancel, "cancelling").await
+        let cancel = encode(&Request::new(id, Op::Cancel))?;
+        write_lines(&self.channel, &cancel, "cancelling").await
     }
 }
 
@@ -525,7 +555,7 @@ impl Session for DriverSession {
             sql: sql.into(),
             params: self.params(params),
         };
-        let counted: Counted = self.host.call(op).await?;
+        let counted: Counted = self.ask(op).await?;
         Ok(counted.rowcount)
     }
 
@@ -534,7 +564,7 @@ impl Session for DriverSession {
             sql: sql.into(),
             params: self.params(params),
         };
-        let answer: Queried = self.host.call(op).await?;
+        let answer: Queried = self.ask(op).await?;
         let columns: Vec<_> = answer.columns.into_iter().map(Into::into).collect();
         let rows = protocol::decode_rows(&answer.rows, &columns)?;
         Ok(ResultSet { columns, rows })
@@ -553,7 +583,7 @@ impl Session for DriverSession {
             batch: batch as u64,
             max_batches: max_batches as u64,
         };
-        let answer: Fetched = self.host.call(op).await?;
+        let answer: Fetched = self.ask(op).await?;
         let columns: Vec<_> = answer.columns.into_iter().map(Into::into).collect();
         let batches = answer
             .batches
@@ -564,15 +594,15 @@ impl Session for DriverSession {
     }
 
     async fn begin(&mut self) -> Result<(), ExecError> {
-        self.host.call::<Nothing>(Op::Begin).await.map(drop)
+        self.ask::<Nothing>(Op::Begin).await.map(drop)
     }
 
     async fn commit(&mut self) -> Result<(), ExecError> {
-        self.host.call::<Nothing>(Op::Commit).await.map(drop)
+        self.ask::<Nothing>(Op::Commit).await.map(drop)
     }
 
     async fn rollback(&mut self) -> Result<(), ExecError> {
-        self.host.call::<Nothing>(Op::Rollback).await.map(drop)
+        self.ask::<Nothing>(Op::Rollback).await.map(drop)
     }
 
     async fn copy_in(
@@ -590,7 +620,7 @@ impl Session for DriverSession {
             columns: Cow::Borrowed(columns),
             rows,
         };
-        let counted: Counted = self.host.call(op).await?;
+        let counted: Counted = self.ask(op).await?;
         Ok(counted.rowcount.unwrap_or(0))
     }
 
@@ -602,13 +632,38 @@ impl Session for DriverSession {
         let op = Op::Vector {
             operation: Cow::Borrowed(op),
         };
-        let answer: Vectored = self.host.call(op).await?;
+        let answer: Vectored = self.ask(op).await?;
         Ok(answer.answer.into())
+    }
+
+    fn plan(&mut self, calls: Vec<Planned>) {
+        let style = self.style;
+        let ops = calls.into_iter().map(|planned| Ahead {
+            op: match planned.call {
+                Call::Execute { sql, params } => Op::Execute {
+                    sql: sql.into(),
+                    params: Params::new(&params, style),
+                },
+                Call::Query { sql, params } => Op::Query {
+                    sql: sql.into(),
+                    params: Params::new(&params, style),
+                },
+                Call::Begin => Op::Begin,
+                Call::Commit => Op::Commit,
+                Call::Rollback => Op::Rollback,
+            },
+            expect: if planned.expect_error {
+                Expect::Error
+            } else {
+                Expect::Ok
+            },
+        });
+        self.pipeline.plan(ops);
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), ExecError> {
         if let Some(idle) = self.idle.take() {
-            let disconnected = self.host.call::<Nothing>(Op::Disconnect).await.map(drop);
+            let disconnected = self.ask::<Nothing>(Op::Disconnect).await.map(drop);
             if disconnected.is_ok() {
                 // What it printed belongs to the session that ended.
                 self.host.forget_stderr();
@@ -620,7 +675,7 @@ impl Session for DriverSession {
             self.host.shut().await;
             return disconnected;
         }
-        let closed = self.host.call::<Nothing>(Op::Close).await.map(drop);
+        let closed = self.ask::<Nothing>(Op::Close).await.map(drop);
         // Told once already: a second `close` would only meet a closed pipe.
         self.host.reap().await;
         closed

@@ -25,8 +25,9 @@ use crate::step::{Param, VectorOp};
 use crate::value::{Scalar, TypeClass, Value};
 
 /// The protocol version this helios-matrix speaks. Version 2 moved `cancel` from the
-/// host's stdin to its own channel, [`CANCEL_FD`].
-pub const PROTOCOL: u64 = 2;
+/// host's stdin to its own channel, [`CANCEL_FD`]; version 3 pipelines requests
+/// ([`Request::pipelined`]).
+pub const PROTOCOL: u64 = 3;
 
 /// The descriptor on which a host reads `cancel` requests: a pipe helios-matrix hands it
 /// when it starts it, so that the host can run requests on the thread that reads them and
@@ -102,6 +103,37 @@ pub struct Request<'a> {
     pub id: u64,
     #[serde(flatten)]
     pub op: Op<'a>,
+    /// How helios-matrix expects the request to end; the host compares it with the
+    /// outcome only to decide whether the pipelined requests after it run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
+    /// Sent before the answer to the request before it: it runs only if every request
+    /// since the last one not pipelined ended as its `expect` said; otherwise the host
+    /// answers it with an error of kind `skipped` and does not run it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pipelined: bool,
+}
+
+impl<'a> Request<'a> {
+    /// A request on its own: run whatever came before it.
+    pub fn new(id: u64, op: Op<'a>) -> Request<'a> {
+        Request {
+            id,
+            op,
+            expect: None,
+            pipelined: false,
+        }
+    }
+}
+
+/// The outcome a request is expected to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    /// An answer with `ok: true`.
+    Ok,
+    /// An error of kind `db`: the server refused it.
+    Error,
 }
 
 /// A request's operation and its arguments.
@@ -385,6 +417,9 @@ pub enum ErrorKind {
     Unsupported,
     /// Anything else in the driver or the host.
     Client,
+    /// A pipelined request not run, because a request before it ended otherwise than its
+    /// `expect` said.
+    Skipped,
 }
 
 impl From<HostError> for ExecError {
@@ -400,6 +435,8 @@ impl From<HostError> for ExecError {
             ErrorKind::Connect => ExecError::Connect(message),
             ErrorKind::Lost => ExecError::Lost(message),
             ErrorKind::Unsupported => ExecError::Unsupported(message),
+            // The driver session sends a skipped request again; one never reaches a case.
+            ErrorKind::Skipped => ExecError::Client(format!("not run: {message}")),
             ErrorKind::Client => ExecError::Client(match error.exception {
                 Some(e) => format!("{e}: {message}"),
                 None => message,
@@ -662,7 +699,7 @@ mod tests {
 
     #[test]
     fn hellos_are_checked() {
-        let ok = r#"{"hello": "helios-matrix-driver-host", "protocol": 2, "driver": "pg", "driver_version": "8", "runtime": "Node.js v20", "capabilities": ["sql", "cancel"]}"#;
+        let ok = r#"{"hello": "helios-matrix-driver-host", "protocol": 3, "driver": "pg", "driver_version": "8", "runtime": "Node.js v20", "capabilities": ["sql", "cancel"]}"#;
         let hello = Hello::parse(ok).expect("accepted");
         assert_eq!(
             hello.capabilities,
@@ -670,20 +707,23 @@ mod tests {
         );
         assert!(!hello.reconnect, "reconnect defaults to false");
         assert_eq!(hello.description(), "pg 8 on Node.js v20");
-        // Protocol 1 read `cancel` from stdin: its hosts would never hear one now.
+        // Protocol 1 read `cancel` from stdin: its hosts would never hear one now. Protocol 2
+        // hosts would run pipelined requests after one that failed.
+        for old in [1, 2] {
+            assert_eq!(
+                Hello::parse(&ok.replace("\"protocol\": 3", &format!("\"protocol\": {old}"))),
+                Err(HelloRefused::OtherVersion(old))
+            );
+        }
         assert_eq!(
-            Hello::parse(&ok.replace("\"protocol\": 2", "\"protocol\": 1")),
-            Err(HelloRefused::OtherVersion(1))
-        );
-        assert_eq!(
-            Hello::parse(&ok.replace("\"protocol\": 2, ", "")),
+            Hello::parse(&ok.replace("\"protocol\": 3, ", "")),
             Err(HelloRefused::NoVersion)
         );
         assert_eq!(
             Hello::parse("Traceback (most recent call last):"),
             Err(HelloRefused::NoHello)
         );
-        // A capability protocol 2 does not have, and a field left out, are not protocol 2.
+        // A capability protocol 3 does not have, and a field left out, are not protocol 3.
         for broken in [
             ok.replace("\"cancel\"", "\"teleport\""),
             ok.replace("\"driver\": \"pg\", ", ""),
@@ -753,7 +793,7 @@ mod tests {
 
     #[test]
     fn requests_carry_id_then_op_then_arguments() {
-        let line = |op| serde_json::to_string(&Request { id: 7, op }).expect("serializes");
+        let line = |op| serde_json::to_string(&Request::new(7, op)).expect("serializes");
         assert_eq!(line(Op::Begin), r#"{"id":7,"op":"begin"}"#);
         assert_eq!(
             line(Op::Fetch {
@@ -804,7 +844,7 @@ mod tests {
         ];
         for op in ops {
             let name = op.name();
-            let wire = serde_json::to_value(Request { id: 1, op }).expect("serializes");
+            let wire = serde_json::to_value(Request::new(1, op)).expect("serializes");
             assert_eq!(wire["op"], name);
         }
     }

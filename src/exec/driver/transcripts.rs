@@ -14,9 +14,11 @@ use serde_json::Value as Json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::task::JoinHandle;
 
-use super::protocol::{Envelope, ErrorKind, Op, PROTOCOL, Params, Refusal, Request, Tagged, Wire};
+use super::protocol::{
+    Envelope, ErrorKind, Expect, Op, PROTOCOL, Params, Refusal, Request, Tagged, Wire,
+};
 use super::{DriverSession, Host, IdleHosts};
-use crate::exec::{Capability, ExecError, Session};
+use crate::exec::{Call, Capability, ExecError, Planned, Session};
 use crate::registry::PlaceholderStyle;
 use crate::step::Param;
 use crate::value::Scalar;
@@ -50,7 +52,7 @@ fn is_request(line: &str) -> bool {
 
 /// Why the stand-in host stopped before the transcript's end.
 #[derive(Debug)]
-enum Stopped {
+pub(super) enum Stopped {
     /// helios-matrix wrote another request than the transcript's: the cause of whatever
     /// went wrong after it.
     Unlike(String),
@@ -62,7 +64,7 @@ enum Stopped {
 /// line helios-matrix writes is the transcript's, byte for byte. `Ok` once every line was
 /// played; it stops at the first difference (and closes its side, so helios-matrix does not
 /// wait for it).
-fn stand_in(lines: Vec<String>) -> (Host, JoinHandle<Result<(), Stopped>>) {
+pub(super) fn stand_in(lines: Vec<String>) -> (Host, JoinHandle<Result<(), Stopped>>) {
     let (ours, theirs) = tokio::io::duplex(1 << 16);
     let (our_output, our_input) = tokio::io::split(ours);
     let (requests, answers) = tokio::io::split(theirs);
@@ -228,6 +230,28 @@ impl Replay {
     }
 }
 
+/// The session call a pipelined request stands for, as a case plans it.
+fn planned(request: &Request<'_>) -> Planned {
+    let call = match &request.op {
+        Op::Execute { sql, params } => Call::Execute {
+            sql: sql.to_string(),
+            params: spec_params(params.clone()),
+        },
+        Op::Query { sql, params } => Call::Query {
+            sql: sql.to_string(),
+            params: spec_params(params.clone()),
+        },
+        Op::Begin => Call::Begin,
+        Op::Commit => Call::Commit,
+        Op::Rollback => Call::Rollback,
+        other => panic!("`{}` is never pipelined", other.name()),
+    };
+    Planned {
+        call,
+        expect_error: request.expect == Some(Expect::Error),
+    }
+}
+
 /// The kind of error an answer names that becomes this executor error.
 fn kind(error: &ExecError) -> ErrorKind {
     match error {
@@ -295,14 +319,33 @@ async fn replay(lines: &[String]) -> Result<(), String> {
             cancels: hello.capabilities.contains(&Capability::Cancel),
         };
         replay.session = Some(replay.session_on(host));
+        let mut exchanges = Vec::new();
         let mut numbered = lines.iter().enumerate().skip(2).map(|(i, l)| (i + 1, l));
         while let Some((number, line)) = numbered.next() {
             let request: Request =
                 serde_json::from_str(line).map_err(|e| format!("line {number}: {e}"))?;
-            let done = replay.call(request.op).await;
             let (number, answer) = numbered
                 .next()
                 .ok_or(format!("line {number}: a request without its answer"))?;
+            exchanges.push((request, number, answer));
+        }
+        for (at, (request, number, answer)) in exchanges.iter().enumerate() {
+            // A request that says how it should end, with the pipelined ones after it: the
+            // case's plan that makes helios-matrix write them in one go.
+            if request.expect.is_some() && !request.pipelined {
+                let run = exchanges[at + 1..]
+                    .iter()
+                    .take_while(|(r, ..)| r.pipelined)
+                    .count();
+                let plan = exchanges[at..=at + run]
+                    .iter()
+                    .map(|(r, ..)| planned(r))
+                    .collect();
+                if let Some(session) = replay.session.as_mut() {
+                    session.plan(plan);
+                }
+            }
+            let done = replay.call(request.op.clone()).await;
             agrees(&done, answer).map_err(|e| format!("line {number}: {e}"))?;
         }
         Ok::<(), String>(())
