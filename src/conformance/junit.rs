@@ -29,7 +29,8 @@ pub struct Upstream {
 /// The cases of a JUnit report, in its order. Every message and trace is masked (a
 /// suite's messages may quote its connection string).
 pub fn read(xml: &str) -> Result<Vec<Upstream>, String> {
-    let report = Report::deserialize_from_str(xml).map_err(|e| e.to_string())?;
+    let xml = first_status_only(xml)?;
+    let report = Report::deserialize_from_str(&xml).map_err(|e| e.to_string())?;
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     for suite in &report.test_suites {
@@ -65,6 +66,43 @@ pub fn read(xml: &str) -> Result<Vec<Upstream>, String> {
         }
     }
     Ok(out)
+}
+
+/// The report with each test case's first status element only. pytest writes a second
+/// one for a test that failed and then errored in its teardown; the failure is the verdict
+/// (pytest's own summary counts it so), and quick-junit refuses two.
+fn first_status_only(xml: &str) -> Result<String, String> {
+    use quick_xml::events::Event;
+    let status = |name: &[u8]| matches!(name, b"failure" | b"error" | b"skipped");
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut writer = quick_xml::Writer::new(Vec::with_capacity(xml.len()));
+    // Inside a test case, and whether its status was seen.
+    let (mut in_case, mut seen) = (false, false);
+    loop {
+        let event = reader.read_event().map_err(|e| e.to_string())?;
+        match &event {
+            Event::Eof => break,
+            Event::Start(e) if e.name().as_ref() == b"testcase" => (in_case, seen) = (true, false),
+            Event::End(e) if e.name().as_ref() == b"testcase" => in_case = false,
+            Event::Start(e) if in_case && status(e.name().as_ref()) => {
+                if seen {
+                    let end = e.to_end().into_owned();
+                    reader.read_to_end(end.name()).map_err(|e| e.to_string())?;
+                    continue;
+                }
+                seen = true;
+            }
+            Event::Empty(e) if in_case && status(e.name().as_ref()) => {
+                if seen {
+                    continue;
+                }
+                seen = true;
+            }
+            _ => {}
+        }
+        writer.write_event(event).map_err(|e| e.to_string())?;
+    }
+    String::from_utf8(writer.into_inner()).map_err(|e| e.to_string())
 }
 
 fn outcome(status: &TestCaseStatus) -> Outcome {
@@ -117,6 +155,18 @@ fn outcome(status: &TestCaseStatus) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_case_that_fails_and_then_errors_keeps_its_failure() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="2"><testcase classname="t.T" name="test_a" time="0.1"><failure message="assert 1 == 2">trace a</failure><error message="teardown: relation gone">trace b</error></testcase><testcase classname="t.T" name="test_b" time="0.1"><skipped type="pytest.skip" message="no"/><error message="teardown"/></testcase></testsuite></testsuites>"#;
+        let read = read(xml).expect("read despite two statuses");
+        let Outcome::Failed(f) = &read[0].outcome else {
+            panic!("{:?}", read[0].outcome);
+        };
+        assert_eq!(f.message, "assert 1 == 2");
+        assert_eq!(f.trace.as_deref().map(String::as_str), Some("trace a"));
+        assert_eq!(read[1].outcome, Outcome::Skipped("no".to_string()));
+    }
 
     fn fixture() -> Vec<Upstream> {
         let xml = include_str!("../../tests/fixtures/conformance/pytest-xunit1.xml");

@@ -254,7 +254,9 @@ impl Workspace {
     }
 }
 
-/// ` CHARACTER SET x COLLATE y` of the session's database, so a new one sorts alike.
+/// ` CHARACTER SET x COLLATE y` of the session's database, so a new one sorts alike; none
+/// (the server's default) where the server cannot say (HeliosDB Nano's `SCHEMATA` has no
+/// such columns).
 async fn mysql_charset(session: &mut Box<dyn Session>) -> Result<String, ExecError> {
     let answer = session
         .query(
@@ -262,7 +264,11 @@ async fn mysql_charset(session: &mut Box<dyn Session>) -> Result<String, ExecErr
              FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()",
             &[],
         )
-        .await?;
+        .await;
+    let answer = match answer {
+        Err(ExecError::Db(_)) => return Ok(String::new()),
+        other => other?,
+    };
     Ok(match answer.rows.first().and_then(|r| r.first()) {
         Some(Value::Text(t)) => t.clone(),
         _ => String::new(),
