@@ -288,16 +288,21 @@ impl LimitArgs {
 /// is then shut down without waiting on what is still in flight (a connection a stalled
 /// server never answered, a blocking DNS look-up): a run ends when its work has.
 fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, u8> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = runtime()?;
+    let output = runtime.block_on(future);
+    runtime.shutdown_background();
+    Ok(output)
+}
+
+/// The runtime [`block_on`] runs on, for a command that starts something on it first.
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the async runtime: {e}");
             exit::IO
-        })?;
-    let output = runtime.block_on(future);
-    runtime.shutdown_background();
-    Ok(output)
+        })
 }
 
 /// Prints the diagnostics; `false` when any is an error.

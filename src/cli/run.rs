@@ -67,6 +67,20 @@ pub struct RunArgs {
 }
 
 pub fn command(args: &RunArgs) -> u8 {
+    let runtime = match super::runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(prestart_named_drivers(&args.select));
+    let code = run(args, &runtime);
+    runtime.block_on(crate::exec::driver::discard_prestarted());
+    // What is still in flight (a connection a stalled server never answered) is not
+    // waited on: a run ends when its work has.
+    runtime.shutdown_background();
+    code
+}
+
+fn run(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> u8 {
     let selection = match args.select.load(args.scripts.as_deref()) {
         Ok(s) => s,
         Err(code) => return code,
@@ -118,7 +132,7 @@ pub fn command(args: &RunArgs) -> u8 {
             j.add_suite_property("server_version", v);
         }
     }
-    let ran = super::block_on(async {
+    runtime.block_on(async {
         if let Some(within) = args.wait {
             for r in wait_for_targets(&selection.selected(), within).await {
                 match r.outcome {
@@ -156,11 +170,8 @@ pub fn command(args: &RunArgs) -> u8 {
                 j.event(&event);
             }
         })
-        .await
+        .await;
     });
-    if let Err(code) = ran {
-        return code;
-    }
     let mut code = if terminal.tally().gate_failures(&args.gate) > 0 {
         exit::FAILED
     } else {
@@ -185,6 +196,30 @@ pub fn command(args: &RunArgs) -> u8 {
         }
     }
     code
+}
+
+/// Starts the hosts of the drivers `--driver` names, so that their interpreters start and
+/// import their drivers while the specs are read (the engines take them; see
+/// [`crate::exec::driver::prestart`]). `all` starts none: which drivers it means is known
+/// only once the protocols are selected. A host that cannot start is left for its engine
+/// to report.
+async fn prestart_named_drivers(select: &super::SelectArgs) {
+    let named: Vec<&String> = select
+        .drivers
+        .iter()
+        .filter(|d| *d != "all" && *d != crate::select::NATIVE)
+        .collect();
+    if named.is_empty() {
+        return;
+    }
+    let Some(registry) = crate::spec::registry(&select.specs) else {
+        return;
+    };
+    for name in named {
+        if let Some(driver) = registry.drivers.get(name) {
+            let _ = crate::exec::driver::prestart(driver).await;
+        }
+    }
 }
 
 /// `baseline heliosdb-nano 4.41.1 (baselines/nano.yaml): 3 known failure(s), 1 fixed`

@@ -66,6 +66,26 @@ pub struct Case {
 
 /// Loads `root`. Returns the set even when there are errors, so callers can report all of
 /// them; check `diags.has_errors()` before using it.
+/// The registry of the spec directory `root` alone, without its suites, or `None` when it
+/// does not decode; its diagnostics are left to [`load`], which reads it again.
+pub fn registry(root: &Path) -> Option<Registry> {
+    let mut diags = Diagnostics::default();
+    let mut sources = SourceMap::default();
+    let path = root.join(REGISTRY_FILE);
+    let node = if path.is_file() {
+        read_yaml(&mut sources, &display_root(root), root, &path, &mut diags)
+    } else {
+        let id = sources.add(
+            "<built-in matrix.yaml>".to_string(),
+            PathBuf::from(REGISTRY_FILE),
+            Arc::from(DEFAULT_REGISTRY),
+        );
+        yaml::parse(DEFAULT_REGISTRY, id, &mut diags)
+    }?;
+    let registry = Registry::decode(&node, &mut diags);
+    (!diags.has_errors()).then_some(registry)
+}
+
 pub fn load(root: &Path, cli_labels: &[String], diags: &mut Diagnostics) -> SpecSet {
     let root_display = display_root(root);
     let mut set = SpecSet {

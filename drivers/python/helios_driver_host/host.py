@@ -33,6 +33,8 @@ from .values import Json, decode_param
 # One encoder for every line (json.dumps with arguments builds a new one per call), compact:
 # a line is read by a program.
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+# json.loads would detect the encoding of every line's bytes first: they are UTF-8.
+_decode = json.JSONDecoder().decode
 
 
 def driver_version(adapter: Adapter) -> str:
@@ -183,7 +185,7 @@ class Host:
         if not raw.strip():
             return None
         try:
-            request = json.loads(raw)
+            request = _decode(raw.decode("utf-8"))
         except ValueError as e:  # not JSON, or not UTF-8
             self._reject(None, f"a request is not JSON: {e}")
             return None

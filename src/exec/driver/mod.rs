@@ -69,11 +69,46 @@ pub struct DriverEngine {
 
 type IdleHosts = Arc<StdMutex<Vec<Host>>>;
 
+/// Hosts started before an engine asked for them: a run that names its drivers starts
+/// them first, so that starting an interpreter and importing a driver (~60 ms for
+/// CPython) overlap the reading of its specs. Their hellos are read by the engine that
+/// takes them.
+static PRESTARTED: StdMutex<Vec<Host>> = StdMutex::new(Vec::new());
+
+/// Starts a host for `driver` that the first engine of that driver takes.
+pub async fn prestart(driver: &Driver) -> Result<(), ExecError> {
+    let host = Host::spawn(driver).await?;
+    if let Ok(mut hosts) = PRESTARTED.lock() {
+        hosts.push(host);
+    }
+    Ok(())
+}
+
+fn take_prestarted(driver: &str) -> Option<Host> {
+    let mut hosts = PRESTARTED.lock().ok()?;
+    let at = hosts.iter().position(|h| h.driver == driver)?;
+    Some(hosts.swap_remove(at))
+}
+
+/// Ends the hosts no engine took (their drivers' protocols were not selected, say).
+pub async fn discard_prestarted() {
+    let hosts = PRESTARTED
+        .lock()
+        .map(|mut hosts| std::mem::take(&mut *hosts))
+        .unwrap_or_default();
+    for mut host in hosts {
+        host.shut().await;
+    }
+}
+
 impl DriverEngine {
-    /// Starts one host to learn what it speaks and can do; it serves the first session
-    /// when it can reconnect, else it is let go.
+    /// Starts one host (or takes one [`prestart`] started) to learn what it speaks and can
+    /// do; it serves the first session when it can reconnect, else it is let go.
     pub async fn start(driver: &Driver, target: &Target) -> Result<Self, ExecError> {
-        let mut host = Host::spawn(driver).await?;
+        let mut host = match take_prestarted(&driver.name) {
+            Some(host) => host,
+            None => Host::spawn(driver).await?,
+        };
         let hello = host.hello().await?;
         let idle = if hello.reconnect {
             Some(Arc::new(StdMutex::new(vec![host])))
@@ -717,6 +752,54 @@ mod tests {
         let mut host = Host::over(tokio::io::empty(), tokio::io::sink(), "stand-in");
         host.cancel = Some(Arc::new(Mutex::new(Box::new(tokio::io::sink()))));
         assert!(session(host, false).canceller().is_none());
+    }
+
+    /// A host started before its engine (while the specs load) is the one the engine
+    /// uses; one no engine takes is ended with the run.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_engine_takes_the_host_started_for_its_driver() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let starts = dir.path().join("starts");
+        let driver = |name: &str| {
+            let hello = format!(
+                r#"{{"hello":"{}","protocol":{PROTOCOL},"driver":"{name}","driver_version":"1","runtime":"sh","capabilities":["sql"]}}"#,
+                protocol::GREETING
+            );
+            // Says hello, counts its start, and exits after reading a line (`close`).
+            let script = format!(
+                "echo '{hello}'; echo {name} >> '{}'; read -r line",
+                starts.display()
+            );
+            Driver {
+                name: name.to_string(),
+                command: vec!["sh".to_string(), "-c".to_string(), script],
+                placeholder: PlaceholderStyle::Dollar,
+                skip: None,
+                conformance: None,
+            }
+        };
+        let (taken, left) = (driver("prestarted-a"), driver("prestarted-b"));
+        prestart(&taken).await.expect("started");
+        prestart(&left).await.expect("started");
+        let engine = DriverEngine::start(&taken, &Target::new("postgres://127.0.0.1/x"))
+            .await
+            .expect("an engine on the prestarted host");
+        assert_eq!(engine.description, "prestarted-a 1 on sh");
+        assert!(
+            take_prestarted("prestarted-a").is_none(),
+            "the engine took it"
+        );
+        discard_prestarted().await;
+        assert!(
+            take_prestarted("prestarted-b").is_none(),
+            "ended with the run"
+        );
+        // One start each: the engine did not start another host.
+        let counted = std::fs::read_to_string(&starts).expect("the starts");
+        let mut lines: Vec<&str> = counted.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["prestarted-a", "prestarted-b"]);
     }
 
     /// A real process gets the channel as the descriptor the variable names: this one
