@@ -226,8 +226,15 @@ impl Workspace {
                 }
             }
             dropped?;
+            // A suite's database takes the server's default where the server cannot say
+            // (HeliosDB Nano's SCHEMATA has no such columns). Workers' namespaces do not:
+            // there a server that cannot say runs one worker, as HeliosDB Nano must (its
+            // other databases lose sight of tables between connections).
             let like = match executor {
-                Executor::Mysql => mysql_charset(session).await?,
+                Executor::Mysql => match mysql_charset(session).await {
+                    Err(ExecError::Db(_)) => String::new(),
+                    other => other?,
+                },
                 _ => String::new(),
             };
             session.execute(&format!("{create}{like}"), &[]).await?;
@@ -254,9 +261,7 @@ impl Workspace {
     }
 }
 
-/// ` CHARACTER SET x COLLATE y` of the session's database, so a new one sorts alike; none
-/// (the server's default) where the server cannot say (HeliosDB Nano's `SCHEMATA` has no
-/// such columns).
+/// ` CHARACTER SET x COLLATE y` of the session's database, so a new one sorts alike.
 async fn mysql_charset(session: &mut Box<dyn Session>) -> Result<String, ExecError> {
     let answer = session
         .query(
@@ -264,11 +269,7 @@ async fn mysql_charset(session: &mut Box<dyn Session>) -> Result<String, ExecErr
              FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()",
             &[],
         )
-        .await;
-    let answer = match answer {
-        Err(ExecError::Db(_)) => return Ok(String::new()),
-        other => other?,
-    };
+        .await?;
     Ok(match answer.rows.first().and_then(|r| r.first()) {
         Some(Value::Text(t)) => t.clone(),
         _ => String::new(),
