@@ -1,4 +1,5 @@
-"""The DB-API 2.0 (PEP 249) path that most drivers share: a cursor per request,
+"""The DB-API 2.0 (PEP 249) path that most drivers share: a cursor per request (or one
+for the session, where the driver's cursors allow it),
 `execute`, `fetchall`/`fetchmany`, `executemany` for bulk loads, `commit`/`rollback` on
 the connection. Each driver's adapter says how to make its cursors, how to pass its
 parameters and what its columns are."""
@@ -48,6 +49,10 @@ def read_batches(
 class DbapiAdapter(Adapter):
     # The driver's positional placeholder, for the INSERT that `copy` runs.
     placeholder = "%s"
+    # `execute` and `query` share one cursor for the session: for drivers whose cursors
+    # hold nothing between statements and read what a statement left before the next one.
+    # Making and closing a cursor costs more than a fast statement.
+    one_cursor = False
 
     def __init__(self) -> None:
         self.conn: Any = None
@@ -55,6 +60,7 @@ class DbapiAdapter(Adapter):
         # The cursor running a request, for `cancel` (set and cleared by the main thread).
         self.active: Any = None
         self._lock = threading.Lock()
+        self._cursor: Any = None
 
     # ------------------------------------------------------------ per-driver hooks
 
@@ -94,18 +100,29 @@ class DbapiAdapter(Adapter):
         with self._lock:
             self.active = cursor
 
+    def _statement_cursor(self) -> Any:
+        if not self.one_cursor:
+            return self.conn.cursor()
+        if self._cursor is None:
+            self._cursor = self.conn.cursor()
+        return self._cursor
+
+    def _done_with(self, cur: Any) -> None:
+        self._track(None)
+        if not self.one_cursor:
+            cur.close()
+
     def execute(self, sql: str, params: Json) -> int | None:
-        cur = self.conn.cursor()
+        cur = self._statement_cursor()
         self._track(cur)
         try:
             self.run(cur, sql, params)
             return rowcount(cur.rowcount)
         finally:
-            self._track(None)
-            cur.close()
+            self._done_with(cur)
 
     def query(self, sql: str, params: Json) -> Rows:
-        cur = self.conn.cursor()
+        cur = self._statement_cursor()
         self._track(cur)
         try:
             self.run(cur, sql, params)
@@ -114,8 +131,7 @@ class DbapiAdapter(Adapter):
             rows = cur.fetchall()
             columns = self.described(cur, rows)
         finally:
-            self._track(None)
-            cur.close()
+            self._done_with(cur)
         classes = [c.cls for c in columns]
         return Rows(columns, [self.encode(r, classes) for r in rows])
 

@@ -77,6 +77,9 @@ class PymysqlAdapter(DbapiAdapter):
     name = "pymysql"
     distribution = "PyMySQL"
     capabilities = ("sql", "sessions", "transactions", "autocommit_off", "cursors", "copy")
+    # PyMySQL's buffered cursor reads a result whole, and its `execute` drains any result
+    # sets a statement left first.
+    one_cursor = True
 
     def connect(self, target: str, autocommit: bool) -> None:
         t = mysql_target(target)
