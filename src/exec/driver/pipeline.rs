@@ -96,31 +96,27 @@ impl Pipeline {
         }
     }
 
-    /// Answers and drops whatever was sent ahead.
-    pub async fn drain(&mut self, host: &mut Host) -> Result<(), ExecError> {
+    /// Answers and drops whatever was sent ahead; what those requests were, in order.
+    pub async fn drain(&mut self, host: &mut Host) -> Result<Vec<Ahead>, ExecError> {
+        let mut drained = Vec::with_capacity(self.sent.len());
         while let Some(sent) = self.sent.pop_front() {
             self.sent_bytes -= sent.bytes;
             host.answer::<serde_json::Value>(sent.id, sent.ahead.op.name())
                 .await?
                 .ok();
+            drained.push(sent.ahead);
         }
-        Ok(())
+        Ok(drained)
     }
 
     /// Puts `skipped` and what was sent after it (all skipped too) back at the front of
     /// the plan.
     async fn resend(&mut self, host: &mut Host, skipped: Ahead) -> Result<(), ExecError> {
-        let mut again = vec![skipped];
-        while let Some(sent) = self.sent.pop_front() {
-            self.sent_bytes -= sent.bytes;
-            host.answer::<serde_json::Value>(sent.id, sent.ahead.op.name())
-                .await?
-                .ok();
-            again.push(sent.ahead);
-        }
-        for ahead in again.into_iter().rev() {
+        let after = self.drain(host).await?;
+        for ahead in after.into_iter().rev() {
             self.planned.push_front(ahead);
         }
+        self.planned.push_front(skipped);
         Ok(())
     }
 
@@ -225,16 +221,21 @@ mod tests {
         format!(r#"{{"id":{id},"ok":false,"error":{{"kind":"{kind}","message":"no"}}}}"#)
     }
 
-    #[tokio::test]
-    async fn a_plan_goes_out_at_once_and_its_answers_come_back_in_order() {
-        let lines = [
+    /// The window the plan `a, b, c` sends at once, then `answers`, then `rest`.
+    fn window_then(answers: [String; 3], rest: &[String]) -> Vec<String> {
+        let mut lines = vec![
             request(1, "a", false),
             request(2, "b", true),
             request(3, "c", true),
-            answer(1),
-            answer(2),
-            answer(3),
         ];
+        lines.extend(answers);
+        lines.extend_from_slice(rest);
+        lines
+    }
+
+    #[tokio::test]
+    async fn a_plan_goes_out_at_once_and_its_answers_come_back_in_order() {
+        let lines = window_then([answer(1), answer(2), answer(3)], &[]);
         let ended = replay(statements(&["a", "b", "c"]), &["a", "b", "c"], &lines).await;
         assert_eq!(ended, ["Some(1)", "Some(1)", "Some(1)"]);
     }
@@ -242,18 +243,19 @@ mod tests {
     /// `record` runs on past a failing step: what the host skipped after it is sent again.
     #[tokio::test]
     async fn skipped_requests_are_sent_again_when_the_case_goes_on() {
-        let lines = [
-            request(1, "a", false),
-            request(2, "b", true),
-            request(3, "c", true),
-            refused(1, "db"),
-            refused(2, "skipped"),
-            refused(3, "skipped"),
-            request(4, "b", false),
-            request(5, "c", true),
-            answer(4),
-            answer(5),
-        ];
+        let lines = window_then(
+            [
+                refused(1, "db"),
+                refused(2, "skipped"),
+                refused(3, "skipped"),
+            ],
+            &[
+                request(4, "b", false),
+                request(5, "c", true),
+                answer(4),
+                answer(5),
+            ],
+        );
         let ended = replay(statements(&["a", "b", "c"]), &["a", "b", "c"], &lines).await;
         assert_eq!(ended[1..], ["Some(1)", "Some(1)"]);
         assert!(ended[0].contains("no"), "{}", ended[0]);
@@ -263,16 +265,13 @@ mod tests {
     /// ahead is answered first, then the call goes on its own.
     #[tokio::test]
     async fn a_call_off_the_plan_waits_for_what_was_sent_ahead() {
-        let lines = [
-            request(1, "a", false),
-            request(2, "b", true),
-            request(3, "c", true),
-            answer(1),
-            answer(2),
-            answer(3),
-            r#"{"id":4,"op":"rollback"}"#.to_string(),
-            r#"{"id":4,"ok":true}"#.to_string(),
-        ];
+        let lines = window_then(
+            [answer(1), answer(2), answer(3)],
+            &[
+                r#"{"id":4,"op":"rollback"}"#.to_string(),
+                r#"{"id":4,"ok":true}"#.to_string(),
+            ],
+        );
         let ended = replay(statements(&["a", "b", "c"]), &["a", "rollback"], &lines).await;
         assert_eq!(ended, ["Some(1)", "None"]);
     }
