@@ -111,22 +111,22 @@ run-drivers: build services drivers
     {{bin}} run --protocol snowflake,pinecone,databricks --case 'SF-00[123]|PC-00[123]|DB-00[123]' --gate p0,p1 --driver all --junit target/junit/drivers-silver.xml --no-progress
     {{bin}} run --protocol sqlserver --driver pymssql,pyodbc --priority p0,p1,p2 --gate p0,p1,p2 --baseline baselines/iridium.yaml --junit target/junit/drivers-bronze.xml --no-progress
 
-# The drivers' own test suites as matrix cells (docs/conformance.md): psycopg2's and
-# SQLAlchemy's dialect compliance suite against the reference PostgreSQL and MariaDB, then
-# through PgBouncer, each gated on its reviewed list in baselines/conformance/. The first
-# run's JUnit goes into `report`'s matrix.
+# The drivers' own test suites as matrix cells (docs/conformance.md): psycopg2's,
+# asyncpg's and SQLAlchemy's dialect compliance suite against the reference PostgreSQL and
+# MariaDB, then psycopg2's and SQLAlchemy's through PgBouncer, each gated on its reviewed
+# list in baselines/conformance/. The first run's JUnit goes into `report`'s matrix.
 conformance: build services drivers
     mkdir -p target/junit
-    {{bin}} conformance fetch psycopg2,sqlalchemy
-    {{bin}} run --server reference --protocol postgresql,mysql --conformance psycopg2,sqlalchemy --gate p0,p1,p2 --baseline baselines/conformance/reference.yaml --junit target/junit/conformance.xml --no-progress
+    {{bin}} conformance fetch psycopg2,asyncpg,sqlalchemy
+    {{bin}} run --server reference --protocol postgresql,mysql --conformance psycopg2,asyncpg,sqlalchemy --gate p0,p1,p2 --baseline baselines/conformance/reference.yaml --junit target/junit/conformance.xml --no-progress
     {{bin}} run --protocol postgresql --target 'postgresql=postgres://test:test@127.0.0.1:6432/helios?sslmode=require&pooler=transaction' --conformance psycopg2,sqlalchemy --gate p0,p1,p2 --baseline baselines/conformance/pgbouncer.yaml --junit target/junit/conformance-pgbouncer.xml --no-progress
 
 # HeliosDB Nano's results on the same suites (on demand: its list is not reviewed yet);
 # JUnit in target/junit/conformance-heliosdb.xml.
 conformance-heliosdb: build services drivers
     mkdir -p target/junit
-    {{bin}} conformance fetch psycopg2,sqlalchemy
-    {{bin}} run --server heliosdb-nano --protocol postgresql,mysql --conformance psycopg2,sqlalchemy --gate p0,p1,p2 --run-timeout 20m --junit target/junit/conformance-heliosdb.xml --no-progress
+    {{bin}} conformance fetch psycopg2,asyncpg,sqlalchemy
+    {{bin}} run --server heliosdb-nano --protocol postgresql,mysql --conformance psycopg2,asyncpg,sqlalchemy --gate p0,p1,p2 --run-timeout 20m --junit target/junit/conformance-heliosdb.xml --no-progress
 
 # HeliosDB Nano, the system under test, through its native executors and every driver,
 # gated on its reviewed baseline (docs/baselines.md): a new failure or a fixed one (a stale
