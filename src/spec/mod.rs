@@ -64,28 +64,31 @@ pub struct Case {
     pub node: Node,
 }
 
-/// Loads `root`. Returns the set even when there are errors, so callers can report all of
-/// them; check `diags.has_errors()` before using it.
 /// The registry of the spec directory `root` alone, without its suites, or `None` when it
 /// does not decode; its diagnostics are left to [`load`], which reads it again.
 pub fn registry(root: &Path) -> Option<Registry> {
     let mut diags = Diagnostics::default();
-    let mut sources = SourceMap::default();
-    let path = root.join(REGISTRY_FILE);
-    let node = if path.is_file() {
-        read_yaml(&mut sources, &display_root(root), root, &path, &mut diags)
-    } else {
-        let id = sources.add(
-            "<built-in matrix.yaml>".to_string(),
-            PathBuf::from(REGISTRY_FILE),
-            Arc::from(DEFAULT_REGISTRY),
-        );
-        yaml::parse(DEFAULT_REGISTRY, id, &mut diags)
-    }?;
+    let node = registry_node(&mut SourceMap::default(), root, &mut diags)?;
     let registry = Registry::decode(&node, &mut diags);
     (!diags.has_errors()).then_some(registry)
 }
 
+/// `root`'s matrix.yaml as YAML, or the built-in one where it has none.
+fn registry_node(sources: &mut SourceMap, root: &Path, diags: &mut Diagnostics) -> Option<Node> {
+    let path = root.join(REGISTRY_FILE);
+    if path.is_file() {
+        return read_yaml(sources, &display_root(root), root, &path, diags);
+    }
+    let id = sources.add(
+        "<built-in matrix.yaml>".to_string(),
+        PathBuf::from(REGISTRY_FILE),
+        Arc::from(DEFAULT_REGISTRY),
+    );
+    yaml::parse(DEFAULT_REGISTRY, id, diags)
+}
+
+/// Loads `root`. Returns the set even when there are errors, so callers can report all of
+/// them; check `diags.has_errors()` before using it.
 pub fn load(root: &Path, cli_labels: &[String], diags: &mut Diagnostics) -> SpecSet {
     let root_display = display_root(root);
     let mut set = SpecSet {
@@ -103,16 +106,7 @@ pub fn load(root: &Path, cli_labels: &[String], diags: &mut Diagnostics) -> Spec
     }
 
     let registry_path = root.join(REGISTRY_FILE);
-    let registry_node = if registry_path.is_file() {
-        read_yaml(&mut set.sources, &root_display, root, &registry_path, diags)
-    } else {
-        let id = set.sources.add(
-            "<built-in matrix.yaml>".to_string(),
-            PathBuf::from(REGISTRY_FILE),
-            Arc::from(DEFAULT_REGISTRY),
-        );
-        yaml::parse(DEFAULT_REGISTRY, id, diags)
-    };
+    let registry_node = registry_node(&mut set.sources, root, diags);
     if let Some(node) = registry_node {
         set.registry = Registry::decode(&node, diags);
     }
