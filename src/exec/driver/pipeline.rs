@@ -128,26 +128,23 @@ impl Pipeline {
             let Some(ahead) = self.planned.front() else {
                 break;
             };
-            let mut request = Request {
+            let pipelined = !self.sent.is_empty();
+            // Encoded once, as id 0, and sized so before it takes an id, which only a
+            // request that goes may use (ids have at most 20 digits).
+            let unnumbered = super::encode(&Request {
                 id: 0,
                 op: ahead.op.clone(),
                 expect: Some(ahead.expect),
-                pipelined: !self.sent.is_empty(),
-            };
-            if request.pipelined {
-                // Sized before it takes an id, which only a request that goes may use
-                // (ids have at most 20 digits).
-                let size = super::encode(&request)?.len() + 19;
-                if self.sent_bytes + size > WINDOW_BYTES {
-                    break;
-                }
+                pipelined,
+            })?;
+            if pipelined && self.sent_bytes + unnumbered.len() + 19 > WINDOW_BYTES {
+                break;
             }
             let Some(ahead) = self.planned.pop_front() else {
                 break;
             };
             let id = host.next_id();
-            request.id = id;
-            let line = super::encode(&request)?;
+            let line = numbered(&unnumbered, id)?;
             lines.push_str(&line);
             self.sent_bytes += line.len();
             self.sent.push_back(Sent {
@@ -161,6 +158,17 @@ impl Pipeline {
         }
         super::write_lines(&host.stdin, &lines, &host.driver).await
     }
+}
+
+/// A request line encoded with id 0, numbered `id` (the first field of every request).
+fn numbered(unnumbered: &str, id: u64) -> Result<String, ExecError> {
+    let rest = unnumbered.strip_prefix(r#"{"id":0,"#).ok_or_else(|| {
+        ExecError::Client(format!(
+            "a request line that does not start with its id: {}",
+            super::excerpt(unnumbered)
+        ))
+    })?;
+    Ok(format!(r#"{{"id":{id},{rest}"#))
 }
 
 #[cfg(test)]
