@@ -175,6 +175,11 @@ class HostError extends Error {
   }
 }
 
+/** Answers request `id` with an error the host itself makes (no driver exception). */
+function refuse(id, kind, message) {
+  write({ id, ok: false, error: { kind, message, sqlstate: null, code: null, exception: null } })
+}
+
 /** The protocol's error object for anything a request threw. */
 function errorObject(err, during) {
   const isDb = err instanceof pg.DatabaseError
@@ -527,13 +532,13 @@ async function answerPipelined(req) {
   if (typeof pipelined !== 'boolean' || ![null, 'ok', 'error'].includes(expect)) {
     pipelining.broken = true
     const message = '`pipelined` must be a boolean and `expect` `ok` or `error`'
-    write({ id: req.id, ok: false, error: { kind: 'client', message, sqlstate: null, code: null, exception: null } })
+    refuse(req.id, 'client', message)
     return
   }
   if (!pipelined) pipelining.broken = false
   else if (pipelining.broken) {
     const message = 'a request before it in its pipeline did not end as expected'
-    write({ id: req.id, ok: false, error: { kind: 'skipped', message, sqlstate: null, code: null, exception: null } })
+    refuse(req.id, 'skipped', message)
     return
   }
   const response = await answer(req)
@@ -587,7 +592,7 @@ async function main() {
       const req = readRequest(line)
       if (!req) return
       if (req.op === 'cancel') answer(req)
-      else write({ id: req.id, ok: false, error: { kind: 'client', message: `\`${req.op}\` on the cancel channel`, sqlstate: null, code: null, exception: null } })
+      else refuse(req.id, 'client', `\`${req.op}\` on the cancel channel`)
     })
   }
 
